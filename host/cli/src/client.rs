@@ -1,0 +1,136 @@
+//! The HTTP client side of the CLI: requests, error lines, stored credentials.
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+pub struct Client {
+    pub base: String,
+    key: Option<String>,
+    agent: ureq::Agent,
+}
+
+/// An error answer from the server, printed as `error: <message>`.
+#[derive(Debug)]
+pub struct ServerError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, HTTP {})", self.message, self.code, self.status)
+    }
+}
+impl std::error::Error for ServerError {}
+
+impl Client {
+    pub fn new(base: &str, key: Option<String>) -> Client {
+        let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(120)).build();
+        Client { base: base.trim_end_matches('/').to_string(), key, agent }
+    }
+
+    /// A client using the key stored for this server by `portcullis login`.
+    pub fn logged_in(base: &str) -> anyhow::Result<Client> {
+        let creds = Credentials::load()?;
+        let key = creds
+            .servers
+            .get(base.trim_end_matches('/'))
+            .map(|e| e.api_key.clone())
+            .ok_or_else(|| anyhow!("not logged in to {base}: run `portcullis login <username>` first"))?;
+        Ok(Client::new(base, Some(key)))
+    }
+
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Option<Value>> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.agent.request(method, &url);
+        if let Some(k) = &self.key {
+            req = req.set("Authorization", &format!("Bearer {k}"));
+        }
+        let result = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        match result {
+            Ok(resp) => {
+                let text = resp.into_string().context("reading the response")?;
+                if text.is_empty() {
+                    Ok(None)
+                } else {
+                    Ok(Some(serde_json::from_str(&text).with_context(|| format!("the server answered something that is not JSON: {text}"))?))
+                }
+            }
+            Err(ureq::Error::Status(status, resp)) => {
+                let text = resp.into_string().unwrap_or_default();
+                let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                let (code, message) = match v.get("error") {
+                    Some(e) if e.is_object() => (
+                        e["code"].as_str().unwrap_or("error").to_string(),
+                        e["message"].as_str().unwrap_or("").to_string(),
+                    ),
+                    Some(Value::String(m)) => ("error".into(), m.clone()),
+                    _ => ("error".into(), text),
+                };
+                Err(ServerError { status, code, message }.into())
+            }
+            Err(ureq::Error::Transport(t)) => bail!("cannot reach {}: {t}", self.base),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self.request("GET", path, None)?.unwrap_or(Value::Null))
+    }
+    pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        Ok(self.request("POST", path, Some(body))?.unwrap_or(Value::Null))
+    }
+}
+
+/// `~/.config/portcullis/credentials` (or `$XDG_CONFIG_HOME/portcullis/credentials`):
+/// one API key per server, mode 0600.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct Credentials {
+    pub servers: BTreeMap<String, Entry>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Entry {
+    pub username: String,
+    pub api_key: String,
+}
+
+impl Credentials {
+    pub fn path() -> anyhow::Result<PathBuf> {
+        let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+            Some(x) => PathBuf::from(x),
+            None => PathBuf::from(std::env::var_os("HOME").ok_or_else(|| anyhow!("HOME is not set"))?).join(".config"),
+        };
+        Ok(base.join("portcullis").join("credentials"))
+    }
+
+    pub fn load() -> anyhow::Result<Credentials> {
+        let path = Self::path()?;
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).with_context(|| format!("reading {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Credentials::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    pub fn save(&self) -> anyhow::Result<()> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        let path = Self::path()?;
+        let dir = path.parent().expect("has a parent");
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        let tmp = path.with_extension("tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
+        f.sync_all()?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+}

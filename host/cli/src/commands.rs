@@ -1,0 +1,409 @@
+//! The client subcommands: each one an HTTP call (or two) to a running server.
+
+use crate::client::{Client, Credentials, Entry, ServerError};
+use crate::host::read_new_password;
+use crate::output::{self, Format};
+use crate::Global;
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use std::io::{BufRead, IsTerminal, Write};
+
+fn enc(s: &str) -> String {
+    // Path segments: names are [a-z0-9._@-]; anything else is percent-encoded.
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b'@' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Args)]
+pub struct LoginArgs {
+    username: String,
+    /// Read the password from stdin (first line); when a change is required, the new
+    /// password from the second line.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Print {"api_key": …} instead of storing the key.
+    #[arg(long)]
+    raw: bool,
+}
+
+pub fn login(g: &Global, args: LoginArgs) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let password = if args.password_stdin {
+        lines.next().context("expected the password on stdin")??.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        rpassword::prompt_password("Password: ").context("reading the password from the terminal")?
+    };
+    let client = Client::new(&g.server, None);
+    let body = json!({ "username": args.username, "password": password });
+    let answer = match client.post("/v1/login", &body) {
+        Ok(v) => v,
+        Err(e) => match e.downcast_ref::<ServerError>() {
+            Some(se) if se.code == "password_change_required" => {
+                if !args.password_stdin {
+                    eprintln!("Your password is temporary and must be changed now.");
+                }
+                let new_password = read_new_password(args.password_stdin, &mut lines, "New password")?;
+                client.post("/v1/login", &json!({ "username": args.username, "password": password, "new_password": new_password }))?
+            }
+            _ => return Err(e),
+        },
+    };
+    let key = answer["api_key"].as_str().context("the server answered without an api_key")?.to_string();
+    if args.raw {
+        println!("{}", json!({ "api_key": key, "expires_at": answer["expires_at"] }));
+        return Ok(());
+    }
+    let mut creds = Credentials::load()?;
+    creds.servers.insert(client.base.clone(), Entry { username: args.username.clone(), api_key: key });
+    creds.save()?;
+    println!("logged in to {} as {} (key expires {})", client.base, args.username, output::cell(&answer["expires_at"]));
+    Ok(())
+}
+
+pub fn logout(g: &Global) -> anyhow::Result<()> {
+    let client = Client::logged_in(&g.server)?;
+    let result = client.request("POST", "/v1/logout", None);
+    let mut creds = Credentials::load()?;
+    creds.servers.remove(&client.base);
+    creds.save()?;
+    match result {
+        Ok(_) => println!("logged out of {}", client.base),
+        Err(e) if e.downcast_ref::<ServerError>().is_some_and(|s| s.status == 401) => {
+            println!("logged out of {} (the key was no longer valid)", client.base)
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+pub fn whoami(g: &Global) -> anyhow::Result<()> {
+    let v = Client::logged_in(&g.server)?.get("/v1/whoami")?;
+    match g.output {
+        Format::Json => output::json(&v),
+        Format::Table => {
+            let flat = json!({
+                "username": v["username"], "account": v["account"]["name"], "type": v["account"]["type"],
+                "state": v["account"]["state"], "roles": v["roles"], "attributes": v["attributes"],
+                "key": v["key"]["id"], "kind": v["key"]["kind"], "expires_at": v["key"]["expires_at"],
+            });
+            output::record(
+                &flat,
+                &[("username", "username"), ("account", "account"), ("account type", "type"), ("account state", "state"),
+                  ("roles", "roles"), ("attributes", "attributes"), ("key", "key"), ("key kind", "kind"), ("key expires", "expires_at")],
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print(g: &Global, v: &Value, columns: &[(&str, &str)]) {
+    match g.output {
+        Format::Json => output::json(v),
+        Format::Table => {
+            if let Some(items) = v["items"].as_array() {
+                output::table(items, columns);
+            } else {
+                output::table(std::slice::from_ref(v), columns);
+            }
+        }
+    }
+}
+
+/// Fetch every page of a list endpoint.
+fn all_pages(client: &Client, path: &str) -> anyhow::Result<Value> {
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &after {
+            Some(a) => format!("{path}{sep}limit=1000&after={}", enc(a)),
+            None => format!("{path}{sep}limit=1000"),
+        };
+        let page = client.get(&url)?;
+        items.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+    }
+    Ok(json!({ "items": items }))
+}
+
+const ACCOUNT_COLUMNS: &[(&str, &str)] = &[("NAME", "name"), ("TYPE", "type"), ("STATE", "state"), ("EMAIL", "email"), ("CREATED", "created_at")];
+
+#[derive(Subcommand)]
+pub enum AccountsCmd {
+    /// Create an account.
+    Add {
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// admin, user or service (default user).
+        #[arg(long = "type")]
+        kind: Option<String>,
+    },
+    /// List accounts.
+    List,
+    /// Show one account.
+    Get { name: String },
+    /// Enable an account.
+    Enable { name: String },
+    /// Disable an account: every key of its users fails until it is enabled again.
+    Disable { name: String },
+    /// Delete a disabled account with all its users and keys.
+    Delete {
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+pub fn accounts(g: &Global, cmd: AccountsCmd) -> anyhow::Result<()> {
+    let client = Client::logged_in(&g.server)?;
+    match cmd {
+        AccountsCmd::Add { name, email, kind } => {
+            let mut body = json!({ "name": name });
+            if let Some(e) = email {
+                body["email"] = json!(e);
+            }
+            if let Some(k) = kind {
+                body["type"] = json!(k);
+            }
+            print(g, &client.post("/v1/accounts", &body)?, ACCOUNT_COLUMNS);
+        }
+        AccountsCmd::List => print(g, &all_pages(&client, "/v1/accounts")?, ACCOUNT_COLUMNS),
+        AccountsCmd::Get { name } => print(g, &client.get(&format!("/v1/accounts/{}", enc(&name)))?, ACCOUNT_COLUMNS),
+        AccountsCmd::Enable { name } => set_state(g, &client, &name, "enabled")?,
+        AccountsCmd::Disable { name } => set_state(g, &client, &name, "disabled")?,
+        AccountsCmd::Delete { name, yes } => {
+            if !yes && !confirm(&format!("Delete account {name} with all its users and keys?"))? {
+                bail!("not deleted");
+            }
+            match client.request("DELETE", &format!("/v1/accounts/{}", enc(&name)), None) {
+                Ok(v) => match g.output {
+                    Format::Json => output::json(&v.unwrap_or(Value::Null)),
+                    Format::Table => println!("account {name} is being deleted"),
+                },
+                Err(e) => {
+                    if e.downcast_ref::<ServerError>().is_some_and(|s| s.code == "invalid_state_transition") {
+                        eprintln!("hint: disable it first: portcullis accounts disable {name}");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_state(g: &Global, client: &Client, name: &str, state: &str) -> anyhow::Result<()> {
+    let v = client.request("PUT", &format!("/v1/accounts/{}/state", enc(name)), Some(&json!({ "state": state })))?;
+    print(g, &v.unwrap_or(Value::Null), ACCOUNT_COLUMNS);
+    Ok(())
+}
+
+/// Ask `y/N` on the terminal (or stdin); anything but y/yes is no.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+const USER_COLUMNS: &[(&str, &str)] = &[
+    ("USERNAME", "username"),
+    ("ACCOUNT", "account"),
+    ("EMAIL", "email"),
+    ("ROLES", "roles"),
+    ("LAST LOGIN", "last_login_at"),
+    ("TOKEN STATUS", "access_token_status"),
+];
+
+#[derive(Subcommand)]
+pub enum UsersCmd {
+    /// Create a user (in your own account unless --account is given).
+    Create {
+        username: String,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// The password is temporary: the user must change it at first login.
+        #[arg(long)]
+        temp_password: bool,
+        /// Read the password from one line of stdin (otherwise asked on a terminal; empty = no password).
+        #[arg(long)]
+        password_stdin: bool,
+        /// A role (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// List the users you may see, or one user.
+    Get { username: Option<String> },
+    /// Everything about one user.
+    Describe { username: String },
+    /// Delete a user and every key of it.
+    Delete { username: String },
+    /// Change your own password, or (admin) another user's.
+    SetPassword {
+        username: Option<String>,
+        /// Force the user to change it at next login.
+        #[arg(long)]
+        temporary: bool,
+        /// Read passwords from stdin: for yourself the current one, then the new one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn me(client: &Client) -> anyhow::Result<Value> {
+    client.get("/v1/whoami")
+}
+
+pub fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
+    let client = Client::logged_in(&g.server)?;
+    match cmd {
+        UsersCmd::Create { username, account, email, temp_password, password_stdin, roles } => {
+            let account = match account {
+                Some(a) => a,
+                None => me(&client)?["account"]["name"].as_str().context("whoami without account")?.to_string(),
+            };
+            let stdin = std::io::stdin();
+            let mut lines = stdin.lock().lines();
+            let password = if password_stdin || std::io::stdin().is_terminal() {
+                let p = read_new_password(password_stdin, &mut lines, "Password for the new user (empty for none)")?;
+                Some(p).filter(|p| !p.is_empty())
+            } else {
+                None
+            };
+            let mut body = json!({ "username": username, "roles": roles, "temporary_password": temp_password });
+            if let Some(p) = password {
+                body["password"] = json!(p);
+            }
+            if let Some(e) = email {
+                body["email"] = json!(e);
+            }
+            print(g, &client.post(&format!("/v1/accounts/{}/users", enc(&account)), &body)?, USER_COLUMNS);
+        }
+        UsersCmd::Get { username: None } => print(g, &all_pages(&client, "/v1/users")?, USER_COLUMNS),
+        UsersCmd::Get { username: Some(u) } => print(g, &client.get(&format!("/v1/users/{}", enc(&u)))?, USER_COLUMNS),
+        UsersCmd::Describe { username } => {
+            let v = client.get(&format!("/v1/users/{}", enc(&username)))?;
+            match g.output {
+                Format::Json => output::json(&v),
+                Format::Table => output::record(
+                    &v,
+                    &[("username", "username"), ("account", "account"), ("email", "email"), ("roles", "roles"),
+                      ("attributes", "attributes"), ("created", "created_at"), ("last login", "last_login_at"),
+                      ("must change password", "must_change_password"), ("locked", "locked"),
+                      ("access token", "access_token_status"), ("keys", "key_count")],
+                ),
+            }
+        }
+        UsersCmd::Delete { username } => {
+            client.request("DELETE", &format!("/v1/users/{}", enc(&username)), None)?;
+            println!("user {username} deleted with all its keys");
+        }
+        UsersCmd::SetPassword { username, temporary, password_stdin } => {
+            let my_name = me(&client)?["username"].as_str().unwrap_or_default().to_string();
+            let target = username.unwrap_or_else(|| my_name.clone());
+            let stdin = std::io::stdin();
+            let mut lines = stdin.lock().lines();
+            let mut body = json!({ "temporary": temporary });
+            if target == my_name {
+                let current = if password_stdin {
+                    lines.next().context("expected the current password on stdin")??
+                } else {
+                    rpassword::prompt_password("Current password: ")?
+                };
+                body["current_password"] = json!(current.trim_end_matches(['\r', '\n']));
+            }
+            body["password"] = json!(read_new_password(password_stdin, &mut lines, "New password")?);
+            let v = client.request("PUT", &format!("/v1/users/{}/password", enc(&target)), Some(&body))?.unwrap_or(Value::Null);
+            match g.output {
+                Format::Json => output::json(&v),
+                Format::Table => println!("password of {target} changed; {} other keys revoked", output::cell(&v["keys_revoked"])),
+            }
+        }
+    }
+    Ok(())
+}
+
+const KEY_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("KIND", "kind"),
+    ("CREATED", "created_at"),
+    ("LAST USED", "last_used_at"),
+    ("EXPIRES", "expires_at"),
+    ("REVOKED", "revoked_at"),
+];
+
+#[derive(Subcommand)]
+pub enum KeysCmd {
+    /// List keys (yours unless --user).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Create a personal key; it is printed once.
+    Create {
+        name: String,
+        #[arg(long)]
+        user: Option<String>,
+        /// e.g. 30d, 12h; default never.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+pub fn keys(g: &Global, cmd: KeysCmd) -> anyhow::Result<()> {
+    let client = Client::logged_in(&g.server)?;
+    let who = |user: Option<String>| -> anyhow::Result<String> {
+        match user {
+            Some(u) => Ok(u),
+            None => Ok(me(&client)?["username"].as_str().context("whoami without username")?.to_string()),
+        }
+    };
+    match cmd {
+        KeysCmd::List { user } => {
+            let u = who(user)?;
+            print(g, &client.get(&format!("/v1/users/{}/keys", enc(&u)))?, KEY_COLUMNS);
+        }
+        KeysCmd::Create { name, user, expires_in } => {
+            let u = who(user)?;
+            let mut body = json!({ "name": name });
+            if let Some(e) = expires_in {
+                body["expires_in"] = json!(e);
+            }
+            let v = client.post(&format!("/v1/users/{}/keys", enc(&u)), &body)?;
+            match g.output {
+                Format::Json => output::json(&v),
+                Format::Table => {
+                    output::table(std::slice::from_ref(&v), KEY_COLUMNS);
+                    println!("\nkey (shown once, store it now): {}", output::cell(&v["key"]));
+                }
+            }
+        }
+        KeysCmd::Revoke { id, user } => {
+            let u = who(user)?;
+            client.request("DELETE", &format!("/v1/users/{}/keys/{}", enc(&u), enc(&id)), None)?;
+            println!("key {id} revoked");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! `portcullis server …`: run the server, or work on its data directory / database from
+//! the host (recover the admin user, print the IACT).
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use portcullis_core::names::{ADMIN_ACCOUNT, SYSTEM_ACCOUNT};
+use portcullis_core::{password, AccountType};
+use portcullis_server::bootstrap::{self, ADMIN_USER};
+use portcullis_server::config::{Config, LogFormat, Overrides};
+use portcullis_store::{NewAudit, NewUser, Store};
+use std::io::BufRead;
+use std::path::PathBuf;
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Reset the password of user `admin` (alias of the `recover-admin-user` subcommand).
+    #[arg(long)]
+    recover_admin_user: bool,
+    /// With --recover-admin-user: read the new password from one line of stdin.
+    #[arg(long, requires = "recover_admin_user")]
+    password_stdin: bool,
+    #[command(subcommand)]
+    command: Option<HostCmd>,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct CommonArgs {
+    /// TOML config file.
+    #[arg(long, env = "PORTCULLIS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8700.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory for the SQLite database and bootstrap files.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://…
+    #[arg(long)]
+    database_url: Option<String>,
+    /// text or json.
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum HostCmd {
+    /// Reset the password of user `admin`: clears lockout and forced change, revokes all
+    /// of its keys. Works while a server runs on the same database.
+    RecoverAdminUser {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Read the new password from one line of stdin instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Print the initial admin creation token (iact mode) and nothing else.
+    RetrieveIact {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+fn load_config(args: &CommonArgs) -> anyhow::Result<Config> {
+    let mut flags: Overrides = Vec::new();
+    let mut flag = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            flags.push((String::new(), k.to_string(), v));
+        }
+    };
+    flag("listen", args.listen.clone());
+    flag("data_dir", args.data_dir.as_ref().map(|p| p.display().to_string()));
+    flag("database_url", args.database_url.clone());
+    flag("log_format", args.log_format.clone());
+    Config::load(args.config.as_deref(), std::env::vars(), flags)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    match args.command {
+        Some(HostCmd::RecoverAdminUser { common, password_stdin }) => recover_admin_user(&common, password_stdin),
+        Some(HostCmd::RetrieveIact { common }) => retrieve_iact(&common),
+        None if args.recover_admin_user => recover_admin_user(&args.common, args.password_stdin),
+        None => serve(&args.common),
+    }
+}
+
+fn serve(args: &CommonArgs) -> anyhow::Result<()> {
+    let config = load_config(args)?;
+    init_logging(config.log_format);
+    runtime()?.block_on(async move {
+        let listen = config.listen.clone();
+        let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let state = portcullis_server::prepare(config).await?;
+        tracing::info!(%addr, database = %state.store.backend_name(), authorizer = %state.authorizer().name(), "portcullis listening");
+        portcullis_server::serve(state, listener, shutdown_signal()).await?;
+        tracing::info!("portcullis stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Read a new password: one line of stdin, or twice on the terminal with echo off.
+pub fn read_new_password(from_stdin: bool, lines: &mut dyn Iterator<Item = std::io::Result<String>>, prompt: &str) -> anyhow::Result<String> {
+    if from_stdin {
+        let line = lines.next().context("expected a password on stdin")??;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let first = rpassword::prompt_password(format!("{prompt}: ")).context("reading the password from the terminal")?;
+    let second = rpassword::prompt_password(format!("Repeat {}: ", prompt.to_lowercase())).context("reading the password from the terminal")?;
+    if first != second {
+        bail!("the passwords do not match");
+    }
+    Ok(first)
+}
+
+fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result<()> {
+    let config = load_config(args)?;
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let new_password = read_new_password(password_stdin, &mut lines, "New admin password")?;
+    if let Err(e) = password::check_policy(&new_password) {
+        bail!("password {e}");
+    }
+    runtime()?.block_on(async move {
+        let store = Store::connect(&config.database_url()).await.context("opening the database")?;
+        store.ensure_account(SYSTEM_ACCOUNT, None, AccountType::Service).await?;
+        store.ensure_account(ADMIN_ACCOUNT, None, AccountType::Admin).await?;
+        let phc = password::hash(&new_password);
+        let revoked = match store.get_user(ADMIN_USER).await? {
+            Some(_) => store.set_password(ADMIN_USER, &phc, false, None).await?,
+            None => {
+                let new = NewUser {
+                    username: ADMIN_USER.into(),
+                    account: ADMIN_ACCOUNT.into(),
+                    password_hash: Some(phc),
+                    ..Default::default()
+                };
+                store.create_user(&new).await?;
+                0
+            }
+        };
+        let detail = format!("host-side recovery; {revoked} keys revoked");
+        store
+            .append_audit(&NewAudit { actor: SYSTEM_ACCOUNT, action: "users.recover-admin", target: ADMIN_USER, outcome: "success", detail: &detail })
+            .await?;
+        store.close().await;
+        println!("user admin recovered: password set, lockout cleared, {revoked} keys revoked");
+        Ok(())
+    })
+}
+
+fn retrieve_iact(args: &CommonArgs) -> anyhow::Result<()> {
+    let config = load_config(args)?;
+    runtime()?.block_on(async move {
+        let store = Store::connect(&config.database_url()).await.context("opening the database")?;
+        let token = bootstrap::live_iact_from_file(&store, &config).await?;
+        store.close().await;
+        match token {
+            Some(t) => {
+                println!("{t}");
+                Ok(())
+            }
+            None => bail!("no initial admin creation token is live (an admin exists already, or the server is not in iact mode)"),
+        }
+    })
+}

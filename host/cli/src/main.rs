@@ -1,0 +1,78 @@
+//! `portcullis`: `server` runs the server (and its host-side admin commands); every other
+//! subcommand is an HTTP client of a running server.
+
+mod client;
+mod commands;
+mod host;
+mod output;
+
+use clap::{Args, Parser, Subcommand};
+use output::Format;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "portcullis", version, about = "Identity server with WebAssembly authorization plugins")]
+struct Cli {
+    /// Server URL for client commands.
+    #[arg(long, global = true, env = "PORTCULLIS_SERVER", default_value = "http://127.0.0.1:8700")]
+    server: String,
+    /// Output format of client commands.
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server, or a host-side admin command.
+    Server(host::ServerArgs),
+    /// Log in and store the API key in ~/.config/portcullis/credentials.
+    Login(commands::LoginArgs),
+    /// Revoke the stored key and forget it.
+    Logout,
+    /// Show who the stored key belongs to.
+    Whoami,
+    /// Manage accounts.
+    #[command(subcommand)]
+    Accounts(commands::AccountsCmd),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(commands::UsersCmd),
+    /// Manage personal API keys.
+    #[command(subcommand)]
+    Keys(commands::KeysCmd),
+}
+
+#[derive(Args)]
+pub struct Global {
+    pub server: String,
+    pub output: Format,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = Global { server: cli.server, output: cli.output };
+    let result = match cli.command {
+        Command::Server(args) => host::run(args),
+        Command::Login(args) => commands::login(&global, args),
+        Command::Logout => commands::logout(&global),
+        Command::Whoami => commands::whoami(&global),
+        Command::Accounts(c) => commands::accounts(&global, c),
+        Command::Users(c) => commands::users(&global, c),
+        Command::Keys(c) => commands::keys(&global, c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = e.to_string();
+            if let Some(cause) = e.chain().nth(1) {
+                if !msg.contains(&cause.to_string()) {
+                    msg = format!("{msg}: {cause}");
+                }
+            }
+            eprintln!("error: {}", msg.replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Names: account names, usernames, key names. One place decides what is a valid name so
+//! the API, the CSV import and the bootstrap agree.
+
+use thiserror::Error;
+
+/// Account names that no client may create: `admin` is made by bootstrap, `system` is the
+/// hidden service account.
+pub const RESERVED_ACCOUNT_NAMES: &[&str] = &["admin", "system"];
+
+/// The name of the account that holds the administrators.
+pub const ADMIN_ACCOUNT: &str = "admin";
+/// The hidden service account that acts for the server itself (background jobs, host-side
+/// commands). Never listed, never returned.
+pub const SYSTEM_ACCOUNT: &str = "system";
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum NameError {
+    #[error("must be 1 to 63 characters")]
+    Length,
+    #[error("must start with a lowercase letter or digit")]
+    Start,
+    #[error("may only contain lowercase letters, digits, '.', '_', '-'{0}")]
+    Charset(&'static str),
+}
+
+fn check(name: &str, allow_at: bool) -> Result<(), NameError> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > 63 {
+        return Err(NameError::Length);
+    }
+    let first = bytes[0];
+    if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
+        return Err(NameError::Start);
+    }
+    let ok = bytes.iter().all(|&b| {
+        b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || matches!(b, b'.' | b'_' | b'-')
+            || (allow_at && b == b'@')
+    });
+    if ok {
+        Ok(())
+    } else if allow_at {
+        Err(NameError::Charset(", '@'"))
+    } else {
+        Err(NameError::Charset(""))
+    }
+}
+
+/// `[a-z0-9][a-z0-9._-]{0,62}`
+pub fn validate_account_name(name: &str) -> Result<(), NameError> {
+    check(name, false)
+}
+
+/// Same as account names, plus `@` so that an email address can serve as a username.
+pub fn validate_username(name: &str) -> Result<(), NameError> {
+    check(name, true)
+}
+
+/// A loose email check: something@something.tld, no whitespace or control characters,
+/// at most 254 bytes. Deliverability is not our business; forged log lines are.
+pub fn validate_email(email: &str) -> Result<(), &'static str> {
+    if email.len() > 254 {
+        return Err("must be at most 254 characters");
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain whitespace or control characters");
+    }
+    match email.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@') => Ok(()),
+        _ => Err("must look like name@example.org"),
+    }
+}
+
+/// Key names, roles and attribute keys/values are free text, but never control characters
+/// (they end up in logs, tables and CSV) and never unbounded.
+pub fn validate_label(value: &str, max: usize) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_names() {
+        assert!(validate_account_name("acme").is_ok());
+        assert!(validate_account_name("a").is_ok());
+        assert!(validate_account_name("0-a._b").is_ok());
+        assert!(validate_account_name(&"a".repeat(63)).is_ok());
+        assert_eq!(validate_account_name(&"a".repeat(64)), Err(NameError::Length));
+        assert_eq!(validate_account_name(""), Err(NameError::Length));
+        assert_eq!(validate_account_name("-a"), Err(NameError::Start));
+        assert_eq!(validate_account_name("Acme"), Err(NameError::Start));
+        assert!(validate_account_name("a@b").is_err());
+        assert!(validate_account_name("a b").is_err());
+        assert!(validate_account_name("é").is_err());
+    }
+
+    #[test]
+    fn usernames_allow_at() {
+        assert!(validate_username("jane@example.org").is_ok());
+        assert!(validate_username("@jane").is_err());
+        assert!(validate_username("jane\r\nadmin").is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(validate_email("a@b.org").is_ok());
+        assert!(validate_email("a@b").is_err());
+        assert!(validate_email("a b@c.org").is_err());
+        assert!(validate_email("a@b.org\n").is_err());
+    }
+}

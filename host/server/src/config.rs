@@ -1,0 +1,400 @@
+//! Configuration: defaults ← TOML file ← `PORTCULLIS_<SECTION>_<KEY>` environment
+//! variables ← command-line flags. Unknown keys anywhere are an error that names the key.
+
+use anyhow::{bail, Context};
+use ipnet::IpNet;
+use serde::{de, Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty = `sqlite://<data_dir>/portcullis.db`.
+    pub database_url: String,
+    /// `text` (human-readable) or `json`.
+    pub log_format: LogFormat,
+    /// Largest JSON body accepted, in bytes.
+    #[serde(deserialize_with = "de_num")]
+    pub max_body_bytes: u64,
+    pub bootstrap: BootstrapConfig,
+    pub auth: AuthConfig,
+    pub authorizer: AuthorizerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8700".into(),
+            data_dir: PathBuf::from("./portcullis-data"),
+            database_url: String::new(),
+            log_format: LogFormat::Text,
+            max_body_bytes: 1024 * 1024,
+            bootstrap: BootstrapConfig::default(),
+            auth: AuthConfig::default(),
+            authorizer: AuthorizerConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootstrapMode {
+    TemporaryAdmin,
+    Iact,
+    Configured,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BootstrapConfig {
+    pub mode: BootstrapMode,
+    pub admin_email: String,
+    pub admin_password: String,
+    pub temporary_password: String,
+    #[serde(deserialize_with = "de_list")]
+    pub iact_subnets: Vec<IpNet>,
+    pub iact_time_limit_minutes: TimeLimit,
+}
+
+// Hand-written so the admin password never reaches a log line through `{:?}`.
+impl std::fmt::Debug for BootstrapConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapConfig")
+            .field("mode", &self.mode)
+            .field("admin_email", &self.admin_email)
+            .field("admin_password", &if self.admin_password.is_empty() { "" } else { "<redacted>" })
+            .field("temporary_password", &if self.temporary_password.is_empty() { "" } else { "<redacted>" })
+            .field("iact_subnets", &self.iact_subnets)
+            .field("iact_time_limit_minutes", &self.iact_time_limit_minutes)
+            .finish()
+    }
+}
+
+impl Default for BootstrapConfig {
+    fn default() -> Self {
+        BootstrapConfig {
+            mode: BootstrapMode::TemporaryAdmin,
+            admin_email: "admin@localhost".into(),
+            admin_password: String::new(),
+            temporary_password: String::new(),
+            iact_subnets: vec!["127.0.0.1/32".parse().expect("net"), "::1/128".parse().expect("net")],
+            iact_time_limit_minutes: TimeLimit::Minutes(60),
+        }
+    }
+}
+
+/// A number of minutes, or `"unlimited"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TimeLimit {
+    Minutes(u64),
+    Unlimited,
+}
+
+impl<'de> Deserialize<'de> for TimeLimit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match NumOrString::deserialize(d)? {
+            NumOrString::Num(n) if n >= 0 => Ok(TimeLimit::Minutes(n as u64)),
+            NumOrString::Str(s) if s == "unlimited" => Ok(TimeLimit::Unlimited),
+            NumOrString::Str(s) => s
+                .parse::<u64>()
+                .map(TimeLimit::Minutes)
+                .map_err(|_| de::Error::custom(format!("expected a number of minutes or \"unlimited\", got {s:?}"))),
+            NumOrString::Num(n) => Err(de::Error::custom(format!("expected a non-negative number of minutes, got {n}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    #[serde(with = "humantime_serde_compat")]
+    pub login_key_ttl: Duration,
+    #[serde(deserialize_with = "de_num")]
+    pub lockout_threshold: u32,
+    #[serde(with = "humantime_serde_compat")]
+    pub lockout_duration: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            login_key_ttl: Duration::from_secs(24 * 3600),
+            lockout_threshold: 10,
+            lockout_duration: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizerConfig {
+    /// `builtin:NAME`, a path to a `.wasm` component, or a stored plugin id.
+    pub plugin: String,
+    /// JSON handed to the plugin's `configure()`.
+    #[serde(deserialize_with = "de_json")]
+    pub settings: serde_json::Value,
+    #[serde(deserialize_with = "de_num")]
+    pub timeout_ms: u64,
+    #[serde(deserialize_with = "de_num")]
+    pub memory_limit_mib: u64,
+}
+
+impl Default for AuthorizerConfig {
+    fn default() -> Self {
+        AuthorizerConfig {
+            plugin: "builtin:native".into(),
+            settings: serde_json::json!({}),
+            timeout_ms: 50,
+            memory_limit_mib: 64,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumOrString {
+    Num(i64),
+    Str(String),
+}
+
+/// Numbers may come as TOML integers or, from the environment, as strings.
+fn de_num<'de, D: Deserializer<'de>, T: TryFrom<i64> + std::str::FromStr>(d: D) -> Result<T, D::Error> {
+    match NumOrString::deserialize(d)? {
+        NumOrString::Num(n) => T::try_from(n).map_err(|_| de::Error::custom(format!("number {n} out of range"))),
+        NumOrString::Str(s) => s.trim().parse().map_err(|_| de::Error::custom(format!("expected a number, got {s:?}"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ListOrString {
+    List(Vec<String>),
+    Str(String),
+}
+
+/// Lists may come as TOML arrays or, from the environment, as comma-separated strings.
+fn de_list<'de, D: Deserializer<'de>, T: std::str::FromStr>(d: D) -> Result<Vec<T>, D::Error>
+where
+    T::Err: std::fmt::Display,
+{
+    let items = match ListOrString::deserialize(d)? {
+        ListOrString::List(v) => v,
+        ListOrString::Str(s) => s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+    };
+    items.iter().map(|s| s.parse().map_err(|e| de::Error::custom(format!("{s:?}: {e}")))).collect()
+}
+
+/// Plugin settings: a TOML table, or (from the environment) a JSON string.
+fn de_json<'de, D: Deserializer<'de>>(d: D) -> Result<serde_json::Value, D::Error> {
+    let v = toml::Value::deserialize(d)?;
+    match v {
+        toml::Value::String(s) => serde_json::from_str(&s).map_err(|e| de::Error::custom(format!("settings must be JSON: {e}"))),
+        other => serde_json::to_value(other).map_err(de::Error::custom),
+    }
+}
+
+mod humantime_serde_compat {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        let dur = humantime::parse_duration(&s).map_err(|e| de::Error::custom(format!("{s:?} is not a duration like \"15m\" or \"24h\": {e}")))?;
+        if dur.is_zero() {
+            return Err(de::Error::custom("duration must be greater than zero"));
+        }
+        Ok(dur)
+    }
+}
+
+/// The sections a `PORTCULLIS_<SECTION>_<KEY>` variable may name.
+const SECTIONS: &[&str] = &["bootstrap", "auth", "authorizer"];
+
+/// Environment variables with the prefix that are not server configuration (the CLI's
+/// and the test suite's).
+const NOT_CONFIG: &[&str] = &["PORTCULLIS_SERVER", "PORTCULLIS_CONFIG", "PORTCULLIS_LOG", "PORTCULLIS_TEST_DATABASE_URL"];
+
+/// Flags that override everything else, as (section, key, value); section "" = top level.
+pub type Overrides = Vec<(String, String, String)>;
+
+impl Config {
+    /// Load the configuration from an optional file, the given environment, and flags.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>, flags: Overrides) -> anyhow::Result<Config> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+                text.parse::<toml::Table>().with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        let mut env_pairs = Vec::new();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("PORTCULLIS_") else { continue };
+            if NOT_CONFIG.contains(&name.as_str()) || name.starts_with("PORTCULLIS_TEST_") {
+                continue;
+            }
+            let lower = rest.to_ascii_lowercase();
+            let (section, key) = match SECTIONS.iter().find(|s| lower.starts_with(&format!("{s}_"))) {
+                Some(s) => (s.to_string(), lower[s.len() + 1..].to_string()),
+                None => (String::new(), lower),
+            };
+            env_pairs.push((section, key, value, name));
+        }
+        for (section, key, value, name) in env_pairs {
+            set(&mut table, &section, &key, value).with_context(|| format!("environment variable {name}"))?;
+        }
+        for (section, key, value) in flags {
+            set(&mut table, &section, &key, value)?;
+        }
+        let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let source = file.map(|p| format!(" (file {}, environment and flags)", p.display())).unwrap_or_default();
+            anyhow::anyhow!("invalid configuration{source}: {}", e.to_string().trim())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            bail!("listen: {:?} is not an address like 127.0.0.1:8700", self.listen);
+        }
+        if self.auth.lockout_threshold == 0 {
+            bail!("auth.lockout_threshold must be at least 1");
+        }
+        if !self.authorizer.settings.is_object() {
+            bail!("authorizer.settings must be a JSON object");
+        }
+        if self.authorizer.timeout_ms == 0 || self.authorizer.memory_limit_mib == 0 {
+            bail!("authorizer.timeout_ms and authorizer.memory_limit_mib must be greater than zero");
+        }
+        if self.bootstrap.mode == BootstrapMode::Configured && self.bootstrap.admin_password.is_empty() {
+            bail!(
+                "bootstrap.mode = \"configured\" needs an admin password: set bootstrap.admin_password in the config file \
+                 or the environment variable PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD"
+            );
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("portcullis.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+fn set(table: &mut toml::Table, section: &str, key: &str, value: String) -> anyhow::Result<()> {
+    let target = if section.is_empty() {
+        table
+    } else {
+        let entry = table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+        match entry {
+            toml::Value::Table(t) => t,
+            _ => bail!("{section} must be a table"),
+        }
+    };
+    target.insert(key.to_string(), toml::Value::String(value));
+    Ok(())
+}
+
+/// For `settings = {}` given on the command line or in the environment as JSON.
+pub fn settings_map(v: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
+    v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(None, vec![], vec![]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8700");
+        assert_eq!(c.auth.lockout_threshold, 10);
+        assert_eq!(c.bootstrap.mode, BootstrapMode::TemporaryAdmin);
+        assert!(c.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn precedence_file_env_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[auth]\nlockout_threshold = 3\nlogin_key_ttl = \"1h\"\n").unwrap();
+        let c = Config::load(Some(&path), env(&[("PORTCULLIS_AUTH_LOCKOUT_THRESHOLD", "4"), ("PORTCULLIS_LISTEN", "127.0.0.1:2")]), vec![]).unwrap();
+        assert_eq!(c.auth.lockout_threshold, 4);
+        assert_eq!(c.listen, "127.0.0.1:2");
+        assert_eq!(c.auth.login_key_ttl, Duration::from_secs(3600));
+        let c = Config::load(
+            Some(&path),
+            env(&[("PORTCULLIS_LISTEN", "127.0.0.1:2")]),
+            vec![("".into(), "listen".into(), "127.0.0.1:3".into())],
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:3");
+        assert_eq!(c.auth.lockout_threshold, 3);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[auth]\nlockout_treshold = 3\n").unwrap();
+        let e = Config::load(Some(&path), vec![], vec![]).unwrap_err().to_string();
+        assert!(e.contains("lockout_treshold"), "{e}");
+        let e = Config::load(None, env(&[("PORTCULLIS_BOOTSTRAP_MODEE", "iact")]), vec![]).unwrap_err().to_string();
+        assert!(e.contains("modee"), "{e}");
+        let e = Config::load(None, env(&[("PORTCULLIS_BOOTSTRAP_MODE", "sometimes")]), vec![]).unwrap_err().to_string();
+        assert!(e.contains("sometimes"), "{e}");
+    }
+
+    #[test]
+    fn env_lists_numbers_and_limits() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("PORTCULLIS_BOOTSTRAP_IACT_SUBNETS", "10.0.0.0/8, ::1/128"),
+                ("PORTCULLIS_BOOTSTRAP_IACT_TIME_LIMIT_MINUTES", "unlimited"),
+                ("PORTCULLIS_AUTHORIZER_SETTINGS", "{\"a\":1}"),
+                ("PORTCULLIS_SERVER", "http://elsewhere"),
+            ]),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(c.bootstrap.iact_subnets.len(), 2);
+        assert_eq!(c.bootstrap.iact_time_limit_minutes, TimeLimit::Unlimited);
+        assert_eq!(c.authorizer.settings["a"], 1);
+    }
+
+    #[test]
+    fn configured_mode_needs_a_password() {
+        let e = Config::load(None, env(&[("PORTCULLIS_BOOTSTRAP_MODE", "configured")]), vec![]).unwrap_err().to_string();
+        assert!(e.contains("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD"), "{e}");
+        let c = Config::load(
+            None,
+            env(&[("PORTCULLIS_BOOTSTRAP_MODE", "configured"), ("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD", "12345678901")]),
+            vec![],
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("12345678901"));
+    }
+}

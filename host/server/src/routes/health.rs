@@ -1,0 +1,25 @@
+//! Liveness and readiness.
+
+use crate::state::SharedState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+pub async fn health() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the store answers and an authorizer is loaded.
+pub async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(json!({ "status": "ready", "store": "ok", "authorizer": state.authorizer().name() })),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "not_ready", "store": "unreachable" })))
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The HTTP surface: one module per resource, one router.
+
+mod accounts;
+mod admin;
+mod health;
+mod session;
+mod users;
+
+use crate::error::ApiError;
+use crate::state::SharedState;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
+use axum::http::Request;
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use tower_http::trace::TraceLayer;
+
+/// `axum::Json` with our error shape (422 naming the field, 413, 415).
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// `?limit=&after=` for list endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    pub limit: Option<i64>,
+    pub after: Option<String>,
+}
+
+pub const DEFAULT_LIMIT: i64 = 100;
+pub const MAX_LIMIT: i64 = 1000;
+
+impl Page {
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}"))),
+        }
+    }
+}
+
+/// `{"items":[…],"next":…}`: `next` is the cursor for `?after=` while more may follow.
+#[derive(Serialize)]
+pub struct List<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+impl<T> List<T> {
+    pub fn new(items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Self {
+        let next = (items.len() as i64 == limit).then(|| items.last().map(&cursor)).flatten();
+        List { items, next }
+    }
+}
+
+pub fn timestamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn router(state: SharedState) -> Router {
+    let max_body = state.config.max_body_bytes as usize;
+    let v1 = Router::new()
+        .route("/login", post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/whoami", get(session::whoami))
+        .route("/accounts", get(accounts::list).post(accounts::create))
+        .route("/accounts/{name}", get(accounts::get).delete(accounts::delete))
+        .route("/accounts/{name}/state", put(accounts::set_state))
+        .route("/accounts/{name}/users", get(users::list_in_account).post(users::create_in_account))
+        .route("/users", get(users::list_all))
+        .route("/users/{username}", get(users::describe).patch(users::patch).delete(users::delete))
+        .route("/users/{username}/password", put(users::set_password))
+        .route("/users/{username}/keys", get(users::list_keys).post(users::create_key))
+        .route("/users/{username}/keys/{id}", axum::routing::delete(users::revoke_key));
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/admin/retrieve-iact", get(admin::retrieve_iact))
+        .route("/admin/initial-admin-user", post(admin::initial_admin_user))
+        .nest("/v1", v1)
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(
+            // Log the path only: query strings may carry the IACT.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+pub use accounts::spawn_reaper as accounts_reaper;

@@ -1,0 +1,385 @@
+//! Users, their passwords and their personal API keys (§2, §4).
+
+use super::accounts::visible_account;
+use super::{timestamp, Json, List, Page, Path, Query};
+use crate::auth::Caller;
+use crate::bootstrap::ADMIN_USER;
+use crate::error::{ApiError, ApiResult};
+use crate::state::SharedState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use portcullis_core::authz::{actions, Target};
+use portcullis_core::names::{self, SYSTEM_ACCOUNT};
+use portcullis_core::password::{self, Verified};
+use portcullis_core::{keys, AccountState, KeyKind};
+use portcullis_store::{now_ms, ApiKey, NewKeyRecord, NewUser, StoreError, User, UserPatch};
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const MAX_ROLES: usize = 100;
+const MAX_ATTRIBUTES: usize = 100;
+
+pub fn user_view(u: &User) -> Value {
+    let locked = u.locked_until.is_some_and(|t| t > now_ms());
+    json!({
+        "username": u.username,
+        "account": u.account,
+        "email": u.email,
+        "roles": u.roles,
+        "attributes": u.attributes,
+        "created_at": timestamp(u.created_at),
+        "last_login_at": u.last_login_at.map(timestamp),
+        "must_change_password": u.must_change_password,
+        "locked": locked,
+        "locked_until": if locked { u.locked_until.map(timestamp) } else { None },
+        "access_token_status": u.access_token_status,
+    })
+}
+
+pub fn key_view(k: &ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "kind": k.kind,
+        "created_at": timestamp(k.created_at),
+        "last_used_at": k.last_used_at.map(timestamp),
+        "expires_at": k.expires_at.map(timestamp),
+        "revoked_at": k.revoked_at.map(timestamp),
+    })
+}
+
+/// Create a key for `username`; returns the secret (to show once) and the record.
+pub async fn issue_key(state: &SharedState, username: &str, name: &str, kind: KeyKind, expires_at: Option<i64>) -> ApiResult<(String, ApiKey)> {
+    let key = keys::generate();
+    let record = NewKeyRecord { id: &key.id, username, name, kind, digest: &key.digest, expires_at };
+    let stored = state.store.insert_key(&record).await?;
+    Ok((key.secret, stored))
+}
+
+fn user_target(username: &str, account: Option<&str>) -> Target {
+    Target::new("user", username, account)
+}
+
+/// Load a user for `action`, asking the authorizer first. An unknown user is asked about
+/// with no account, so a caller who may not see it learns nothing from a 404.
+async fn load_user(state: &SharedState, caller: &Caller, username: &str, action: &str) -> ApiResult<User> {
+    match state.store.get_user(username).await? {
+        Some(u) if u.account != SYSTEM_ACCOUNT => {
+            state.require(&caller.principal, action, user_target(&u.username, Some(&u.account)))?;
+            Ok(u)
+        }
+        _ => {
+            state.require(&caller.principal, action, user_target(username, None))?;
+            Err(ApiError::not_found(format!("user {username}")))
+        }
+    }
+}
+
+fn check_roles(roles: &[String]) -> ApiResult<()> {
+    if roles.len() > MAX_ROLES {
+        return Err(ApiError::invalid("roles", format!("at most {MAX_ROLES} roles")));
+    }
+    for (i, r) in roles.iter().enumerate() {
+        names::validate_label(r, 256).map_err(|e| ApiError::invalid(&format!("roles[{i}]"), e))?;
+    }
+    Ok(())
+}
+
+fn check_attributes(attributes: &BTreeMap<String, String>) -> ApiResult<()> {
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(ApiError::invalid("attributes", format!("at most {MAX_ATTRIBUTES} attributes")));
+    }
+    for (k, v) in attributes {
+        names::validate_label(k, 128).map_err(|e| ApiError::invalid("attributes", format!("key {k:?} {e}")))?;
+        if v.chars().count() > 1024 || v.chars().any(char::is_control) {
+            return Err(ApiError::invalid(&format!("attributes.{k}"), "must be at most 1024 characters, no control characters"));
+        }
+    }
+    Ok(())
+}
+
+/// The fields a create or update touches that carry privileges: the authorizer sees them
+/// as the target attribute `changes` so a rule can refuse self-promotion.
+fn changes(roles: bool, attributes: bool, email: bool) -> Vec<(String, String)> {
+    let fields: Vec<&str> = [("email", email), ("roles", roles), ("attributes", attributes)]
+        .into_iter()
+        .filter_map(|(f, on)| on.then_some(f))
+        .collect();
+    vec![("changes".to_string(), fields.join(","))]
+}
+
+fn page_of_users(users: Vec<User>, limit: i64) -> List<Value> {
+    let list = List::new(users, limit, |u| u.username.clone());
+    List { items: list.items.iter().map(user_view).collect(), next: list.next }
+}
+
+pub async fn list_in_account(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<List<Value>>> {
+    state.require(&caller.principal, actions::USERS_LIST, Target::new("account", &name, Some(&name)))?;
+    visible_account(&state, &name).await?;
+    let limit = page.limit()?;
+    let users = state.store.list_users(Some(&name), page.after.as_deref(), limit).await?;
+    Ok(Json(page_of_users(users, limit)))
+}
+
+/// All users the caller may see: everyone if it may list across accounts, else the users
+/// of its own account.
+pub async fn list_all(State(state): State<SharedState>, caller: Caller, Query(page): Query<Page>) -> ApiResult<Json<List<Value>>> {
+    let limit = page.limit()?;
+    let everyone = state.decide(&caller.principal, actions::USERS_LIST, Target::new("account", "*", None));
+    let account = if everyone.allowed {
+        None
+    } else {
+        let own = caller.user.account.clone();
+        state.require(&caller.principal, actions::USERS_LIST, Target::new("account", &own, Some(&own)))?;
+        Some(own)
+    };
+    let users = state.store.list_users(account.as_deref(), page.after.as_deref(), limit).await?;
+    let users = users.into_iter().filter(|u| u.account != SYSTEM_ACCOUNT).collect();
+    Ok(Json(page_of_users(users, limit)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    username: String,
+    password: Option<String>,
+    #[serde(default)]
+    temporary_password: bool,
+    email: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+}
+
+pub async fn create_in_account(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(account): Path<String>,
+    Json(body): Json<CreateUser>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    names::validate_username(&body.username).map_err(|e| ApiError::invalid("username", e))?;
+    if let Some(email) = &body.email {
+        names::validate_email(email).map_err(|e| ApiError::invalid("email", e))?;
+    }
+    check_roles(&body.roles)?;
+    check_attributes(&body.attributes)?;
+    if let Some(p) = &body.password {
+        password::check_policy(p).map_err(|e| ApiError::invalid("password", e))?;
+    } else if body.temporary_password {
+        return Err(ApiError::invalid("temporary_password", "needs a password"));
+    }
+    let mut t = user_target(&body.username, Some(&account));
+    t.attributes = changes(!body.roles.is_empty(), !body.attributes.is_empty(), body.email.is_some());
+    state.require(&caller.principal, actions::USERS_CREATE, t)?;
+    let acct = visible_account(&state, &account).await?;
+    if acct.state == AccountState::Deleting {
+        return Err(ApiError::conflict("invalid_state_transition", format!("account {account} is being deleted")));
+    }
+    let password_hash = match body.password {
+        Some(p) => Some(state.hash_password(p).await?),
+        None => None,
+    };
+    let new = NewUser {
+        username: body.username,
+        account,
+        email: body.email,
+        roles: body.roles,
+        attributes: body.attributes,
+        password_hash,
+        must_change_password: body.temporary_password,
+    };
+    let user = state.store.create_user(&new).await.map_err(|e| match e {
+        StoreError::Conflict(m) => ApiError::conflict("already_exists", m),
+        StoreError::NotFound => ApiError::not_found(format!("account {}", new.account)),
+        other => other.into(),
+    })?;
+    state.audit(&caller.user.username, "users.create", &user.username, "success", &format!("account {}", user.account)).await;
+    Ok((StatusCode::CREATED, Json(user_view(&user))))
+}
+
+/// Describe: the user plus the number of active keys.
+pub async fn describe(State(state): State<SharedState>, caller: Caller, Path(username): Path<String>) -> ApiResult<Json<Value>> {
+    let user = load_user(&state, &caller, &username, actions::USERS_READ).await?;
+    let mut view = user_view(&user);
+    view["key_count"] = json!(state.store.count_active_keys(&user.username).await?);
+    Ok(Json(view))
+}
+
+fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUser {
+    /// Absent: unchanged; `null`: cleared.
+    #[serde(default, deserialize_with = "double_option")]
+    email: Option<Option<String>>,
+    roles: Option<Vec<String>>,
+    attributes: Option<BTreeMap<String, String>>,
+}
+
+pub async fn patch(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    Json(body): Json<PatchUser>,
+) -> ApiResult<Json<Value>> {
+    if let Some(Some(email)) = &body.email {
+        names::validate_email(email).map_err(|e| ApiError::invalid("email", e))?;
+    }
+    if let Some(r) = &body.roles {
+        check_roles(r)?;
+    }
+    if let Some(a) = &body.attributes {
+        check_attributes(a)?;
+    }
+    let user = state.store.get_user(&username).await?;
+    let account = user.as_ref().filter(|u| u.account != SYSTEM_ACCOUNT).map(|u| u.account.clone());
+    let mut t = user_target(&username, account.as_deref());
+    t.attributes = changes(body.roles.is_some(), body.attributes.is_some(), body.email.is_some());
+    state.require(&caller.principal, actions::USERS_UPDATE, t)?;
+    if account.is_none() {
+        return Err(ApiError::not_found(format!("user {username}")));
+    }
+    let patch = UserPatch { email: body.email, roles: body.roles, attributes: body.attributes };
+    state.store.update_user(&username, &patch).await?;
+    state.audit(&caller.user.username, "users.update", &username, "success", "").await;
+    let user = state.store.get_user(&username).await?.ok_or_else(|| ApiError::not_found(format!("user {username}")))?;
+    Ok(Json(user_view(&user)))
+}
+
+pub async fn delete(State(state): State<SharedState>, caller: Caller, Path(username): Path<String>) -> ApiResult<StatusCode> {
+    let user = load_user(&state, &caller, &username, actions::USERS_DELETE).await?;
+    if user.username == ADMIN_USER && user.account == portcullis_core::names::ADMIN_ACCOUNT {
+        return Err(ApiError::conflict(
+            "protected_user",
+            "the admin user cannot be deleted (it is the recovery path: `portcullis server recover-admin-user`)",
+        ));
+    }
+    state.store.delete_user(&user.username).await?;
+    state.audit(&caller.user.username, "users.delete", &user.username, "success", "user and all its keys deleted").await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    password: String,
+    current_password: Option<String>,
+    #[serde(default)]
+    temporary: bool,
+}
+
+/// Self: needs the current password, keeps the calling key. Another user (admin): sets
+/// it, optionally as temporary. Every other key of the user is revoked.
+pub async fn set_password(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    Json(body): Json<SetPassword>,
+) -> ApiResult<Json<Value>> {
+    let user = load_user(&state, &caller, &username, actions::USERS_SET_PASSWORD).await?;
+    let is_self = user.username == caller.user.username;
+    password::check_policy(&body.password).map_err(|e| ApiError::invalid("password", e))?;
+    if is_self {
+        if body.temporary {
+            return Err(ApiError::invalid("temporary", "cannot make your own password temporary"));
+        }
+        let current = body.current_password.ok_or_else(|| ApiError::invalid("current_password", "is required to change your own password"))?;
+        let verdict = state.verify_password(current.clone(), user.password_hash.clone()).await?;
+        if !matches!(verdict, Some(Verified::Match { .. })) {
+            state
+                .store
+                .record_login_failure(&user.username, state.config.auth.lockout_threshold as i64, state.config.auth.lockout_duration.as_millis() as i64)
+                .await?;
+            state.audit(&caller.user.username, "users.set-password", &user.username, "failure", "wrong current password").await;
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "invalid_current_password", "current_password: does not match"));
+        }
+        if current == body.password {
+            return Err(ApiError::invalid("password", "must differ from the current password"));
+        }
+    }
+    let phc = state.hash_password(body.password).await?;
+    let keep = is_self.then_some(caller.key.id.as_str());
+    let revoked = state.store.set_password(&user.username, &phc, body.temporary, keep).await?;
+    state
+        .audit(&caller.user.username, "users.set-password", &user.username, "success", &format!("{revoked} keys revoked; temporary={}", body.temporary))
+        .await;
+    Ok(Json(json!({ "username": user.username, "must_change_password": body.temporary, "keys_revoked": revoked })))
+}
+
+pub async fn list_keys(State(state): State<SharedState>, caller: Caller, Path(username): Path<String>) -> ApiResult<Json<List<Value>>> {
+    let user = load_user(&state, &caller, &username, actions::KEYS_LIST).await?;
+    let keys = state.store.list_keys(&user.username).await?;
+    Ok(Json(List { items: keys.iter().map(key_view).collect(), next: None }))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum ExpiresIn {
+    Seconds(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+    /// Seconds, or a duration like `"30d"`; absent = never expires.
+    expires_in: Option<ExpiresIn>,
+}
+
+const MAX_KEY_LIFETIME_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
+
+pub async fn create_key(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    Json(body): Json<CreateKey>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    names::validate_label(&body.name, 128).map_err(|e| ApiError::invalid("name", e))?;
+    let ttl_ms = match body.expires_in {
+        None => None,
+        Some(ExpiresIn::Seconds(s)) => Some(s.saturating_mul(1000).min(i64::MAX as u64) as i64),
+        Some(ExpiresIn::Text(t)) => Some(
+            humantime::parse_duration(&t)
+                .map_err(|e| ApiError::invalid("expires_in", format!("{t:?} is not a duration like \"30d\": {e}")))?
+                .as_millis()
+                .min(i64::MAX as u128) as i64,
+        ),
+    };
+    if let Some(ms) = ttl_ms {
+        if ms < 1000 || ms > MAX_KEY_LIFETIME_MS {
+            return Err(ApiError::invalid("expires_in", "must be between 1 second and 10 years"));
+        }
+    }
+    let user = load_user(&state, &caller, &username, actions::KEYS_CREATE).await?;
+    let expires_at = ttl_ms.map(|ms| now_ms() + ms);
+    let (secret, key) = issue_key(&state, &user.username, &body.name, KeyKind::Personal, expires_at).await?;
+    state.audit(&caller.user.username, "keys.create", &format!("{}/{}", user.username, key.id), "success", "").await;
+    let mut view = key_view(&key);
+    view["key"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+pub async fn revoke_key(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path((username, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let user = load_user(&state, &caller, &username, actions::KEYS_DELETE).await?;
+    state.store.revoke_key(&user.username, &id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found(format!("key {id}")),
+        other => other.into(),
+    })?;
+    state.audit(&caller.user.username, "keys.delete", &format!("{}/{id}", user.username), "success", "").await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,128 @@
+//! Shared server state and the authorization seam every handler goes through.
+
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use axum::http::StatusCode;
+use portcullis_core::authz::{self, Authorizer, Decision, Principal, Target};
+use portcullis_core::password;
+use portcullis_store::{NewAudit, Store, User};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+pub type SharedState = Arc<AppState>;
+
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    authorizer: RwLock<Arc<dyn Authorizer>>,
+    pub started: Instant,
+    /// Bounds concurrent argon2 work to the number of cores: each hash holds 19 MiB, so
+    /// an unbounded burst of logins would exhaust memory before it exhausted the CPU.
+    hashing: Semaphore,
+    /// The plaintext IACT this server created or loaded at start (iact mode only), served
+    /// by `GET /admin/retrieve-iact` while it is still live in the store.
+    pub iact_token: RwLock<Option<String>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: Config, authorizer: Arc<dyn Authorizer>) -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        AppState {
+            store,
+            config: Arc::new(config),
+            authorizer: RwLock::new(authorizer),
+            started: Instant::now(),
+            hashing: Semaphore::new(cores),
+            iact_token: RwLock::new(None),
+        }
+    }
+
+    pub fn authorizer(&self) -> Arc<dyn Authorizer> {
+        self.authorizer.read().expect("authorizer lock").clone()
+    }
+
+    /// Replace the active authorizer. Calls in flight keep the `Arc` they hold.
+    pub fn set_authorizer(&self, a: Arc<dyn Authorizer>) {
+        *self.authorizer.write().expect("authorizer lock") = a;
+    }
+
+    /// Ask the active authorizer about one management action. The single decision path:
+    /// no handler decides on its own.
+    pub fn decide(&self, principal: &Principal, action: &str, target: Target) -> Decision {
+        let request = authz::Request {
+            principal: principal.clone(),
+            action: action.to_string(),
+            target,
+            context: vec![(authz::CONTEXT_ORIGIN.to_string(), "management".to_string())],
+        };
+        let decision = self.authorizer().authorize(&request);
+        tracing::debug!(
+            user = %principal.username, action, kind = %request.target.kind, id = %request.target.id,
+            allowed = decision.allowed, "decision"
+        );
+        decision
+    }
+
+    /// `decide`, turning a deny into `403 forbidden` with the plugin's reasons.
+    pub fn require(&self, principal: &Principal, action: &str, target: Target) -> ApiResult<()> {
+        let label = format!("{}/{}", target.kind, target.id);
+        let decision = self.decide(principal, action, target);
+        if decision.allowed {
+            Ok(())
+        } else {
+            let mut e = ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{} requires {action} on {label}", principal.username));
+            e.reasons = decision.reasons;
+            Err(e)
+        }
+    }
+
+    /// Hash a password on the blocking pool, bounded by the hashing semaphore.
+    pub async fn hash_password(&self, plain: String) -> ApiResult<String> {
+        let _permit = self.hashing.acquire().await.map_err(|_| ApiError::internal())?;
+        tokio::task::spawn_blocking(move || password::hash(&plain)).await.map_err(|_| ApiError::internal())
+    }
+
+    /// Verify a password (or, with `phc = None`, spend the same time on a dummy hash).
+    pub async fn verify_password(&self, plain: String, phc: Option<String>) -> ApiResult<Option<password::Verified>> {
+        let _permit = self.hashing.acquire().await.map_err(|_| ApiError::internal())?;
+        tokio::task::spawn_blocking(move || match phc {
+            Some(phc) => match password::verify(&plain, &phc) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored password hash refused");
+                    password::dummy_verify(&plain);
+                    None
+                }
+            },
+            None => {
+                password::dummy_verify(&plain);
+                None
+            }
+        })
+        .await
+        .map_err(|_| ApiError::internal())
+    }
+
+    /// Append to the audit log. Values are stored as given (the store keeps them in
+    /// separate columns; control characters are escaped so no value can forge a line when
+    /// the log is printed). Never pass a secret here.
+    pub async fn audit(&self, actor: &str, action: &str, target: &str, outcome: &str, detail: &str) {
+        let clean = |s: &str| s.escape_default().to_string();
+        let (actor, target, detail) = (clean(actor), clean(target), clean(detail));
+        let entry = NewAudit { actor: &actor, action, target: &target, outcome, detail: &detail };
+        if let Err(e) = self.store.append_audit(&entry).await {
+            tracing::error!(error = %e, action, "could not append to the audit log");
+        }
+    }
+}
+
+pub fn principal_of(user: &User) -> Principal {
+    Principal {
+        username: user.username.clone(),
+        account: user.account.clone(),
+        account_type: user.account_type,
+        roles: user.roles.clone(),
+        attributes: user.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    }
+}

@@ -1,0 +1,695 @@
+//! The store: the only crate that knows SQL. One code path serves SQLite and PostgreSQL
+//! through sqlx's `Any` driver with runtime queries (`$1` placeholders work on both);
+//! each backend has its own migrations under `migrations/<backend>/`.
+//!
+//! Times are Unix milliseconds. Secrets never reach this crate: callers hand in digests
+//! and PHC strings.
+
+mod records;
+
+pub use records::*;
+
+use portcullis_core::{AccountState, AccountType, KeyKind};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::{Mutex, MutexGuard};
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("invalid state: {0}")]
+    State(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time and answers "database is locked" when a read
+    /// transaction tries to become a write transaction; serialising our own write
+    /// transactions in-process avoids that. PostgreSQL needs no such lock.
+    write_lock: Arc<Mutex<()>>,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation() || d.code().as_deref() == Some("2067") || d.code().as_deref() == Some("1555") || d.code().as_deref() == Some("23505")
+        }
+        _ => false,
+    }
+}
+
+fn parse_enum<T: FromStr<Err = String>>(value: &str, what: &str) -> Result<T> {
+    value.parse().map_err(|e| StoreError::Corrupt(format!("{what} {value:?}: {e}")))
+}
+
+impl Store {
+    /// Connect and run migrations. `url` is `sqlite://PATH` or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Db(sqlx::Error::Configuration(
+                "database_url must start with sqlite:// or postgres://".into(),
+            )));
+        };
+        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let url = if backend == Backend::Sqlite {
+            options = options.max_connections(8).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL for concurrent readers; NORMAL sync is durable against process
+                    // crashes (kill -9) in WAL mode; wait rather than fail on a busy lock
+                    // (another process, e.g. `server --recover-admin-user`).
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+                        .await?;
+                    Ok(())
+                })
+            });
+            if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") }
+        } else {
+            options = options.max_connections(16);
+            url.to_string()
+        };
+        let pool = options.connect(&url).await?;
+        let store = Store { pool, backend, write_lock: Arc::new(Mutex::new(())) };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Is the database reachable?
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_lock.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    // ----------------------------------------------------------------- accounts
+
+    /// Create an account unless one of that name exists; returns whether it was created.
+    pub async fn ensure_account(&self, name: &str, email: Option<&str>, kind: AccountType) -> Result<bool> {
+        let _g = self.write_guard().await;
+        let r = sqlx::query(
+            "INSERT INTO accounts (name, email, type, state, created_at) VALUES ($1, $2, $3, 'enabled', $4) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(email)
+        .bind(kind.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn create_account(&self, name: &str, email: Option<&str>, kind: AccountType) -> Result<Account> {
+        let _g = self.write_guard().await;
+        let now = now_ms();
+        let r = sqlx::query("INSERT INTO accounts (name, email, type, state, created_at) VALUES ($1, $2, $3, 'enabled', $4)")
+            .bind(name)
+            .bind(email)
+            .bind(kind.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await;
+        match r {
+            Ok(_) => Ok(Account {
+                name: name.into(),
+                email: email.map(Into::into),
+                kind,
+                state: AccountState::Enabled,
+                created_at: now,
+            }),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!("account {name} already exists"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn account_from_row(row: &AnyRow) -> Result<Account> {
+        Ok(Account {
+            name: row.try_get("name")?,
+            email: row.try_get("email")?,
+            kind: parse_enum(&row.try_get::<String, _>("type")?, "account type")?,
+            state: parse_enum(&row.try_get::<String, _>("state")?, "account state")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    pub async fn get_account(&self, name: &str) -> Result<Option<Account>> {
+        let row = sqlx::query("SELECT name, email, type, state, created_at FROM accounts WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::account_from_row).transpose()
+    }
+
+    /// Accounts ordered by name, after `after`, hiding `hidden` (the system account).
+    pub async fn list_accounts(&self, after: Option<&str>, limit: i64, hidden: &str) -> Result<Vec<Account>> {
+        let rows = sqlx::query(
+            "SELECT name, email, type, state, created_at FROM accounts WHERE name > $1 AND name <> $2 ORDER BY name LIMIT $3",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(hidden)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::account_from_row).collect()
+    }
+
+    /// Set the state of an account (`enabled`/`disabled`). The caller has checked the
+    /// transition; the `state <> 'deleting'` guard keeps a racing delete from being undone.
+    pub async fn set_account_state(&self, name: &str, state: AccountState) -> Result<()> {
+        let _g = self.write_guard().await;
+        let r = sqlx::query("UPDATE accounts SET state = $1 WHERE name = $2 AND state <> 'deleting'")
+            .bind(state.as_str())
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::State(format!("account {name} is being deleted or is gone")));
+        }
+        Ok(())
+    }
+
+    /// First half of account deletion, in one transaction: `disabled` → `deleting`, and
+    /// every user of the account and every key of those users is removed. Returns the
+    /// usernames removed.
+    pub async fn begin_delete_account(&self, name: &str) -> Result<Vec<String>> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("UPDATE accounts SET state = 'deleting' WHERE name = $1 AND state = 'disabled'")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::State(format!("account {name} is not disabled")));
+        }
+        let users: Vec<String> = sqlx::query("SELECT username FROM users WHERE account = $1")
+            .bind(name)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("username"))
+            .collect::<Result<_, _>>()?;
+        sqlx::query("DELETE FROM api_keys WHERE username IN (SELECT username FROM users WHERE account = $1)")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM users WHERE account = $1").bind(name).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(users)
+    }
+
+    /// Second half: remove whatever is left (users created by a racing request) and the
+    /// account row itself. Safe to run again after a crash.
+    pub async fn finish_delete_account(&self, name: &str) -> Result<()> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM api_keys WHERE username IN (SELECT u.username FROM users u JOIN accounts a ON a.name = u.account WHERE a.name = $1 AND a.state = 'deleting')",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM users WHERE account IN (SELECT name FROM accounts WHERE name = $1 AND state = 'deleting')")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM accounts WHERE name = $1 AND state = 'deleting'")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn accounts_being_deleted(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM accounts WHERE state = 'deleting'").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| r.try_get("name")).collect::<Result<_, _>>()?)
+    }
+
+    // -------------------------------------------------------------------- users
+
+    /// Number of users outside `except_account` (the hidden system account).
+    pub async fn count_users(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await?.try_get("n")?)
+    }
+
+    pub async fn create_user(&self, new: &NewUser) -> Result<User> {
+        let _g = self.write_guard().await;
+        // The account must exist and be enabled (not being deleted) at insert time.
+        let now = now_ms();
+        let r = sqlx::query(
+            "INSERT INTO users (username, account, email, roles, attributes, password_hash, must_change_password, created_at)
+             SELECT $1, name, $2, $3, $4, $5, $6, $7 FROM accounts WHERE name = $8 AND state <> 'deleting'",
+        )
+        .bind(&new.username)
+        .bind(new.email.as_deref())
+        .bind(json_list(&new.roles))
+        .bind(json_map(&new.attributes))
+        .bind(new.password_hash.as_deref())
+        .bind(new.must_change_password as i64)
+        .bind(now)
+        .bind(&new.account)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(_) => return Err(StoreError::NotFound),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!("username {} already exists", new.username)))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        drop(_g);
+        self.get_user(&new.username).await?.ok_or(StoreError::NotFound)
+    }
+
+    const USER_COLUMNS: &'static str = "u.username, u.account, u.email, u.roles, u.attributes, u.password_hash, u.must_change_password, u.failed_logins, u.locked_until, u.last_login_at, u.access_token_status, u.created_at, a.type AS account_type, a.state AS account_state";
+
+    fn user_from_row(row: &AnyRow) -> Result<User> {
+        let roles: String = row.try_get("roles")?;
+        let attributes: String = row.try_get("attributes")?;
+        Ok(User {
+            username: row.try_get("username")?,
+            account: row.try_get("account")?,
+            email: row.try_get("email")?,
+            roles: serde_json::from_str(&roles).map_err(|e| StoreError::Corrupt(format!("roles: {e}")))?,
+            attributes: serde_json::from_str(&attributes).map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?,
+            password_hash: row.try_get("password_hash")?,
+            must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
+            failed_logins: row.try_get("failed_logins")?,
+            locked_until: row.try_get("locked_until")?,
+            last_login_at: row.try_get("last_login_at")?,
+            access_token_status: row.try_get("access_token_status")?,
+            created_at: row.try_get("created_at")?,
+            account_type: parse_enum(&row.try_get::<String, _>("account_type")?, "account type")?,
+            account_state: parse_enum(&row.try_get::<String, _>("account_state")?, "account state")?,
+        })
+    }
+
+    pub async fn get_user(&self, username: &str) -> Result<Option<User>> {
+        let sql = format!("SELECT {} FROM users u JOIN accounts a ON a.name = u.account WHERE u.username = $1", Self::USER_COLUMNS);
+        let row = sqlx::query(&sql).bind(username).fetch_optional(&self.pool).await?;
+        row.as_ref().map(Self::user_from_row).transpose()
+    }
+
+    /// Users ordered by username; only those of `account` when given.
+    pub async fn list_users(&self, account: Option<&str>, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
+        let sql = format!(
+            "SELECT {} FROM users u JOIN accounts a ON a.name = u.account WHERE u.username > $1 AND ($2 = '' OR u.account = $2) ORDER BY u.username LIMIT $3",
+            Self::USER_COLUMNS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.unwrap_or(""))
+            .bind(account.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::user_from_row).collect()
+    }
+
+    pub async fn update_user(&self, username: &str, patch: &UserPatch) -> Result<()> {
+        let _g = self.write_guard().await;
+        let r = sqlx::query(
+            "UPDATE users SET
+               email = CASE WHEN $1 = 1 THEN $2 ELSE email END,
+               roles = COALESCE($3, roles),
+               attributes = COALESCE($4, attributes)
+             WHERE username = $5",
+        )
+        .bind(patch.email.is_some() as i64)
+        .bind(patch.email.clone().flatten())
+        .bind(patch.roles.as_ref().map(|r| json_list(r)))
+        .bind(patch.attributes.as_ref().map(json_map))
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Delete a user and every key of it, in one transaction.
+    pub async fn delete_user(&self, username: &str) -> Result<()> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM api_keys WHERE username = $1").bind(username).execute(&mut *tx).await?;
+        let r = sqlx::query("DELETE FROM users WHERE username = $1").bind(username).execute(&mut *tx).await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Set a password hash, the forced-change flag, clear lockout, and revoke every key
+    /// of the user except `keep_key` — all in one transaction. Returns the number of keys
+    /// revoked.
+    pub async fn set_password(&self, username: &str, phc: &str, must_change: bool, keep_key: Option<&str>) -> Result<u64> {
+        let _g = self.write_guard().await;
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "UPDATE users SET password_hash = $1, must_change_password = $2, failed_logins = 0, locked_until = NULL WHERE username = $3",
+        )
+        .bind(phc)
+        .bind(must_change as i64)
+        .bind(username)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE username = $2 AND revoked_at IS NULL AND id <> $3")
+            .bind(now)
+            .bind(username)
+            .bind(keep_key.unwrap_or(""))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if revoked > 0 {
+            sqlx::query("UPDATE users SET access_token_status = 'revoked' WHERE username = $1 AND access_token_status = 'active' AND NOT EXISTS (SELECT 1 FROM api_keys WHERE username = $1 AND kind = 'access-token' AND revoked_at IS NULL)")
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// Count a failed login; lock the user for `lock_ms` when this failure reaches
+    /// `threshold` consecutive ones (the counter then starts again). One statement, so
+    /// concurrent failures on several servers all count.
+    pub async fn record_login_failure(&self, username: &str, threshold: i64, lock_ms: i64) -> Result<()> {
+        let _g = self.write_guard().await;
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE users SET
+               locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END,
+               failed_logins = CASE WHEN failed_logins + 1 >= $1 THEN 0 ELSE failed_logins + 1 END
+             WHERE username = $3",
+        )
+        .bind(threshold)
+        .bind(now + lock_ms)
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A successful login: reset the failure counter, set `last_login_at`, and store a
+    /// re-hashed password when the old parameters were weaker.
+    pub async fn record_login_success(&self, username: &str, rehash: Option<&str>) -> Result<i64> {
+        let _g = self.write_guard().await;
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = $1, password_hash = COALESCE($2, password_hash) WHERE username = $3",
+        )
+        .bind(now)
+        .bind(rehash)
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
+        Ok(now)
+    }
+
+    // --------------------------------------------------------------------- keys
+
+    pub async fn insert_key(&self, key: &NewKeyRecord<'_>) -> Result<ApiKey> {
+        let _g = self.write_guard().await;
+        let now = now_ms();
+        let r = sqlx::query(
+            "INSERT INTO api_keys (id, username, name, kind, digest, created_at, expires_at)
+             SELECT $1, username, $2, $3, $4, $5, $6 FROM users WHERE username = $7",
+        )
+        .bind(key.id)
+        .bind(key.name)
+        .bind(key.kind.as_str())
+        .bind(key.digest)
+        .bind(now)
+        .bind(key.expires_at)
+        .bind(key.username)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(ApiKey {
+            id: key.id.into(),
+            username: key.username.into(),
+            name: key.name.into(),
+            kind: key.kind,
+            created_at: now,
+            last_used_at: None,
+            expires_at: key.expires_at,
+            revoked_at: None,
+        })
+    }
+
+    fn key_from_row(row: &AnyRow) -> Result<ApiKey> {
+        Ok(ApiKey {
+            id: row.try_get("id")?,
+            username: row.try_get("username")?,
+            name: row.try_get("name")?,
+            kind: parse_enum::<KeyKind>(&row.try_get::<String, _>("kind")?, "key kind")?,
+            created_at: row.try_get("created_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        })
+    }
+
+    /// Everything needed to authenticate a request, in one query: the key, its digest,
+    /// its user and the user's account.
+    pub async fn lookup_key(&self, id: &str) -> Result<Option<(ApiKey, String, User)>> {
+        let sql = format!(
+            "SELECT k.id, k.username, k.name, k.kind, k.digest, k.created_at AS key_created_at, k.last_used_at, k.expires_at, k.revoked_at, {}
+             FROM api_keys k JOIN users u ON u.username = k.username JOIN accounts a ON a.name = u.account WHERE k.id = $1",
+            Self::USER_COLUMNS
+        );
+        let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let key = ApiKey {
+            id: row.try_get("id")?,
+            username: row.try_get("username")?,
+            name: row.try_get("name")?,
+            kind: parse_enum::<KeyKind>(&row.try_get::<String, _>("kind")?, "key kind")?,
+            created_at: row.try_get("key_created_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        };
+        let digest: String = row.try_get("digest")?;
+        Ok(Some((key, digest, Self::user_from_row(&row)?)))
+    }
+
+    /// Record use of a key; callers throttle this to once a minute per key.
+    pub async fn touch_key(&self, id: &str, at: i64) -> Result<()> {
+        let _g = self.write_guard().await;
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(at).bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Keys of a user (revoked ones included), newest first.
+    pub async fn list_keys(&self, username: &str) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query(
+            "SELECT id, username, name, kind, created_at, last_used_at, expires_at, revoked_at FROM api_keys WHERE username = $1 ORDER BY created_at DESC, id",
+        )
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::key_from_row).collect()
+    }
+
+    /// Active (not revoked, not expired) keys of a user.
+    pub async fn count_active_keys(&self, username: &str) -> Result<i64> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM api_keys WHERE username = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(username)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
+    }
+
+    /// Revoke one key of a user; NotFound when the user has no such key.
+    pub async fn revoke_key(&self, username: &str, id: &str) -> Result<()> {
+        let _g = self.write_guard().await;
+        let r = sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND username = $3")
+            .bind(now_ms())
+            .bind(id)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    // --------------------------------------------------------------------- IACT
+
+    /// Store a new Initial Admin Creation Token digest (replacing an unused one).
+    pub async fn put_iact(&self, digest: &str) -> Result<()> {
+        let _g = self.write_guard().await;
+        sqlx::query(
+            "INSERT INTO iact (id, digest, created_at, used_at) VALUES (1, $1, $2, NULL)
+             ON CONFLICT (id) DO UPDATE SET digest = excluded.digest, created_at = excluded.created_at WHERE iact.used_at IS NULL",
+        )
+        .bind(digest)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The IACT digest while it is unused.
+    pub async fn live_iact(&self) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT digest FROM iact WHERE id = 1 AND used_at IS NULL").fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get("digest")).transpose()?)
+    }
+
+    /// Redeem the IACT and create the first admin user, exactly once: the token is marked
+    /// used by a conditional UPDATE inside the same transaction that inserts the user, so
+    /// of any number of concurrent callers (on any number of servers) one wins.
+    pub async fn redeem_iact(&self, digest: &str, new: &NewUser) -> Result<RedeemOutcome> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query("UPDATE iact SET used_at = $1 WHERE id = 1 AND digest = $2 AND used_at IS NULL")
+            .bind(now_ms())
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed == 0 {
+            return Ok(RedeemOutcome::BadToken);
+        }
+        let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&mut *tx).await?.try_get("n")?;
+        if users > 0 {
+            return Ok(RedeemOutcome::UsersExist);
+        }
+        sqlx::query(
+            "INSERT INTO users (username, account, email, roles, attributes, password_hash, must_change_password, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&new.username)
+        .bind(&new.account)
+        .bind(new.email.as_deref())
+        .bind(json_list(&new.roles))
+        .bind(json_map(&new.attributes))
+        .bind(new.password_hash.as_deref())
+        .bind(new.must_change_password as i64)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RedeemOutcome::Created)
+    }
+
+    // -------------------------------------------------------------------- audit
+
+    pub async fn append_audit(&self, e: &NewAudit<'_>) -> Result<()> {
+        let _g = self.write_guard().await;
+        sqlx::query("INSERT INTO audit (at, actor, action, target, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(now_ms())
+            .bind(e.actor)
+            .bind(e.action)
+            .bind(e.target)
+            .bind(e.outcome)
+            .bind(e.detail)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Audit entries in order, after id `after`.
+    pub async fn list_audit(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT id, at, actor, action, target, outcome, detail FROM audit WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    outcome: r.try_get("outcome")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).expect("strings serialize")
+}
+
+fn json_map(v: &std::collections::BTreeMap<String, String>) -> String {
+    serde_json::to_string(v).expect("strings serialize")
+}

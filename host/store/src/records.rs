@@ -1,0 +1,99 @@
+//! Plain records the store reads and writes.
+
+use portcullis_core::{AccountState, AccountType, KeyKind};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub email: Option<String>,
+    pub kind: AccountType,
+    pub state: AccountState,
+    pub created_at: i64,
+}
+
+/// A user row joined with its account's type and state.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub username: String,
+    pub account: String,
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+    /// argon2 PHC string; `None` for users who only use keys, tokens or SSO.
+    pub password_hash: Option<String>,
+    pub must_change_password: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub last_login_at: Option<i64>,
+    pub access_token_status: Option<String>,
+    pub created_at: i64,
+    pub account_type: AccountType,
+    pub account_state: AccountState,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub account: String,
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+    pub password_hash: Option<String>,
+    pub must_change_password: bool,
+}
+
+/// `None` leaves a field as it is; `Some(None)` clears the email.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub email: Option<Option<String>>,
+    pub roles: Option<Vec<String>>,
+    pub attributes: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub kind: KeyKind,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub struct NewKeyRecord<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+    pub name: &'a str,
+    pub kind: KeyKind,
+    pub digest: &'a str,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RedeemOutcome {
+    Created,
+    BadToken,
+    UsersExist,
+}
+
+pub struct NewAudit<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub outcome: &'a str,
+    pub detail: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: String,
+}
