@@ -207,6 +207,15 @@ pub fn native_decide(request: &Request) -> Decision {
     // does not change account state, delete accounts, grant tokens, manage plugins, or
     // read the audit log.
     if own_account {
+        // Roles and attributes carry privileges (permission strings, plugin inputs): a
+        // user account may not hand them out, even inside itself.
+        let privileged = t
+            .attributes
+            .iter()
+            .any(|(k, v)| k == "changes" && v.split(',').any(|f| f == "roles" || f == "attributes"));
+        if privileged && matches!(action, USERS_CREATE | USERS_UPDATE) {
+            return Decision::deny(format!("account type user may not set roles or attributes ({action} on {}/{})", t.kind, t.id));
+        }
         let allowed = match t.kind.as_str() {
             "account" => matches!(action, ACCOUNTS_READ | USERS_LIST),
             "user" => matches!(

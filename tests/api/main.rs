@@ -1,0 +1,9 @@
+//! Black-box API tests: each test starts its own server (fresh SQLite file, loopback
+//! port) and talks HTTP to it.
+
+mod accounts;
+mod authz_seam;
+mod bootstrap;
+mod input;
+mod login;
+mod users;
