@@ -215,6 +215,10 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
+    if !std::io::stdin().is_terminal() {
+        // The answer was not echoed by a terminal: end the prompt's line ourselves.
+        eprintln!();
+    }
     Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
