@@ -8,13 +8,21 @@ use std::time::Duration;
 async fn create_get_list_and_conflicts() {
     let s = TestServer::configured().await;
     let k = s.admin_key().await;
-    let a = s.post("/v1/accounts", &k, json!({"name":"acme","email":"ops@acme.io"})).await;
+    let a = s
+        .post(
+            "/v1/accounts",
+            &k,
+            json!({"name":"acme","email":"ops@acme.io"}),
+        )
+        .await;
     assert_eq!(a.status, 201, "{}", a.text);
     assert_eq!(a.body["type"], "user");
     assert_eq!(a.body["state"], "enabled");
     let a = s.post("/v1/accounts", &k, json!({"name":"acme"})).await;
     assert_eq!((a.status, a.code()), (409, "already_exists"));
-    let a = s.post("/v1/accounts", &k, json!({"name":"bots","type":"service"})).await;
+    let a = s
+        .post("/v1/accounts", &k, json!({"name":"bots","type":"service"}))
+        .await;
     assert_eq!(a.body["type"], "service");
     for (bad, field) in [
         (json!({"name":"Acme"}), "name"),
@@ -64,7 +72,11 @@ async fn pagination_walks_every_account_once() {
     expected.push("admin".into());
     assert_eq!(seen, expected);
     for bad in ["limit=0", "limit=1001", "limit=x", "page=2"] {
-        assert_eq!(s.get(&format!("/v1/accounts?{bad}"), &k).await.status, 422, "{bad}");
+        assert_eq!(
+            s.get(&format!("/v1/accounts?{bad}"), &k).await.status,
+            422,
+            "{bad}"
+        );
     }
     s.stop().await;
 }
@@ -77,7 +89,10 @@ async fn state_machine_with_every_refused_transition() {
     let set = |state: &'static str| {
         let s = &s;
         let k = k.clone();
-        async move { s.put("/v1/accounts/acme/state", &k, json!({"state": state})).await }
+        async move {
+            s.put("/v1/accounts/acme/state", &k, json!({"state": state}))
+                .await
+        }
     };
     // Delete from enabled: refused with a hint to disable first.
     let a = s.delete("/v1/accounts/acme", &k).await;
@@ -86,22 +101,37 @@ async fn state_machine_with_every_refused_transition() {
     // enabled → enabled is idempotent; → disabled; → disabled again; → enabled.
     assert_eq!(set("enabled").await.status, 200);
     let a = set("disabled").await;
-    assert_eq!((a.status, a.body["state"].as_str()), (200, Some("disabled")));
+    assert_eq!(
+        (a.status, a.body["state"].as_str()),
+        (200, Some("disabled"))
+    );
     assert_eq!(set("disabled").await.status, 200);
     assert_eq!(set("enabled").await.body["state"], "enabled");
     // deleting cannot be set, nor can a made-up state.
     assert_eq!(set("deleting").await.status, 422);
     assert_eq!(set("paused").await.status, 422);
     // The admin account never leaves enabled and is never deleted.
-    let a = s.put("/v1/accounts/admin/state", &k, json!({"state":"disabled"})).await;
+    let a = s
+        .put("/v1/accounts/admin/state", &k, json!({"state":"disabled"}))
+        .await;
     assert_eq!((a.status, a.code()), (409, "invalid_state_transition"));
-    assert_eq!(s.put("/v1/accounts/admin/state", &k, json!({"state":"enabled"})).await.status, 200);
+    assert_eq!(
+        s.put("/v1/accounts/admin/state", &k, json!({"state":"enabled"}))
+            .await
+            .status,
+        200
+    );
     assert_eq!(s.delete("/v1/accounts/admin", &k).await.status, 409);
     // Disabled → delete: 202 deleting, then gone; its users are gone at once.
     let jane = s.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
     assert_eq!(set("disabled").await.status, 200);
     let a = s.delete("/v1/accounts/acme", &k).await;
-    assert_eq!((a.status, a.body["state"].as_str()), (202, Some("deleting")), "{}", a.text);
+    assert_eq!(
+        (a.status, a.body["state"].as_str()),
+        (202, Some("deleting")),
+        "{}",
+        a.text
+    );
     assert_eq!(s.get("/v1/users/jane", &k).await.status, 404);
     // While deleting (or once gone), nothing can bring it back.
     let a = set("enabled").await;
@@ -129,13 +159,25 @@ async fn a_disabled_accounts_keys_fail_until_enabled_again() {
     let k = s.admin_key().await;
     s.account(&k, "acme", "user").await;
     let jane = s.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
-    let personal = s.post("/v1/users/jane/keys", &jane, json!({"name":"ci"})).await;
+    let personal = s
+        .post("/v1/users/jane/keys", &jane, json!({"name":"ci"}))
+        .await;
     let personal = personal.body["key"].as_str().unwrap().to_string();
     assert_eq!(s.get("/v1/whoami", &jane).await.status, 200);
-    assert_eq!(s.put("/v1/accounts/acme/state", &k, json!({"state":"disabled"})).await.status, 200);
+    assert_eq!(
+        s.put("/v1/accounts/acme/state", &k, json!({"state":"disabled"}))
+            .await
+            .status,
+        200
+    );
     assert_eq!(s.get("/v1/whoami", &jane).await.status, 401);
     assert_eq!(s.get("/v1/whoami", &personal).await.status, 401);
-    assert_eq!(s.put("/v1/accounts/acme/state", &k, json!({"state":"enabled"})).await.status, 200);
+    assert_eq!(
+        s.put("/v1/accounts/acme/state", &k, json!({"state":"enabled"}))
+            .await
+            .status,
+        200
+    );
     assert_eq!(s.get("/v1/whoami", &jane).await.status, 200);
     assert_eq!(s.get("/v1/whoami", &personal).await.status, 200);
     s.stop().await;

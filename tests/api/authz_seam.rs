@@ -30,12 +30,22 @@ impl Authorizer for DenyOne {
 async fn a_denied_action_is_403_naming_it_and_the_rest_works() {
     let s = TestServer::configured().await;
     let k = s.admin_key().await;
-    let deny = Arc::new(DenyOne { action: "accounts.create", asked: AtomicUsize::new(0) });
+    let deny = Arc::new(DenyOne {
+        action: "accounts.create",
+        asked: AtomicUsize::new(0),
+    });
     s.state.set_authorizer(deny.clone());
     let a = s.post("/v1/accounts", &k, json!({"name":"acme"})).await;
     assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
-    assert!(a.message().contains("accounts.create on account/acme"), "{}", a.message());
-    assert_eq!(a.body["error"]["reasons"], json!(["test plugin denies accounts.create"]));
+    assert!(
+        a.message().contains("accounts.create on account/acme"),
+        "{}",
+        a.message()
+    );
+    assert_eq!(
+        a.body["error"]["reasons"],
+        json!(["test plugin denies accounts.create"])
+    );
     // Everything else still goes through (and is asked).
     let before = deny.asked.load(Ordering::SeqCst);
     assert_eq!(s.get("/v1/accounts", &k).await.status, 200);
@@ -55,11 +65,22 @@ async fn native_rules_for_user_accounts() {
     s.user(&k, "beta", "bob", "bob passphrase 1", &[]).await;
     // Own account and its users: yes.
     assert_eq!(s.get("/v1/accounts/acme", &jane).await.status, 200);
-    let a = s.post("/v1/accounts/acme/users", &jane, json!({"username":"joe","password":"joe passphrase 1"})).await;
+    let a = s
+        .post(
+            "/v1/accounts/acme/users",
+            &jane,
+            json!({"username":"joe","password":"joe passphrase 1"}),
+        )
+        .await;
     assert_eq!(a.status, 201, "{}", a.text);
     assert_eq!(s.get("/v1/users/joe", &jane).await.status, 200);
     let list = s.get("/v1/users", &jane).await;
-    let names: Vec<_> = list.body["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    let names: Vec<_> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["jane", "joe"]);
     // Not: other accounts, account state, deleting accounts, creating accounts,
     // promoting users through roles.
@@ -68,17 +89,37 @@ async fn native_rules_for_user_accounts() {
         ("GET", "/v1/users/bob", None),
         ("GET", "/v1/accounts", None),
         ("POST", "/v1/accounts", Some(json!({"name":"mine"}))),
-        ("PUT", "/v1/accounts/acme/state", Some(json!({"state":"disabled"}))),
+        (
+            "PUT",
+            "/v1/accounts/acme/state",
+            Some(json!({"state":"disabled"})),
+        ),
         ("DELETE", "/v1/accounts/acme", None),
-        ("POST", "/v1/accounts/acme/users", Some(json!({"username":"boss","roles":["*:*:*"]}))),
+        (
+            "POST",
+            "/v1/accounts/acme/users",
+            Some(json!({"username":"boss","roles":["*:*:*"]})),
+        ),
         ("PATCH", "/v1/users/jane", Some(json!({"roles":["*:*:*"]}))),
         ("GET", "/v1/users/ghost", None),
     ] {
         let a = s.call(method, path, Some(&jane), body).await;
-        assert_eq!((a.status, a.code()), (403, "forbidden"), "{method} {path}: {}", a.text);
+        assert_eq!(
+            (a.status, a.code()),
+            (403, "forbidden"),
+            "{method} {path}: {}",
+            a.text
+        );
     }
     // Email of a user in its own account: yes.
-    let a = s.call("PATCH", "/v1/users/joe", Some(&jane), Some(json!({"email":"joe@acme.io"}))).await;
+    let a = s
+        .call(
+            "PATCH",
+            "/v1/users/joe",
+            Some(&jane),
+            Some(json!({"email":"joe@acme.io"})),
+        )
+        .await;
     assert_eq!(a.status, 200, "{}", a.text);
     s.stop().await;
 }

@@ -6,7 +6,13 @@ use serde_json::json;
 use std::time::Duration;
 
 async fn try_login(s: &TestServer, user: &str, password: &str) -> Answer {
-    s.call("POST", "/v1/login", None, Some(json!({"username": user, "password": password}))).await
+    s.call(
+        "POST",
+        "/v1/login",
+        None,
+        Some(json!({"username": user, "password": password})),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -19,24 +25,56 @@ async fn every_login_failure_looks_the_same() {
     .await;
     let admin = s.admin_key().await;
     s.account(&admin, "acme", "user").await;
-    s.user(&admin, "acme", "jane", "jane passphrase 1", &[]).await;
-    s.user(&admin, "acme", "lock", "lock passphrase 1", &[]).await;
+    s.user(&admin, "acme", "jane", "jane passphrase 1", &[])
+        .await;
+    s.user(&admin, "acme", "lock", "lock passphrase 1", &[])
+        .await;
     // A user without a password.
-    let a = s.post("/v1/accounts/acme/users", &admin, json!({"username": "keyonly"})).await;
+    let a = s
+        .post(
+            "/v1/accounts/acme/users",
+            &admin,
+            json!({"username": "keyonly"}),
+        )
+        .await;
     assert_eq!(a.status, 201);
     for _ in 0..2 {
         assert_eq!(try_login(&s, "lock", "wrong password!").await.status, 401);
     }
     s.account(&admin, "off", "user").await;
     s.user(&admin, "off", "bob", "bob passphrase 1", &[]).await;
-    assert_eq!(s.put("/v1/accounts/off/state", &admin, json!({"state":"disabled"})).await.status, 200);
+    assert_eq!(
+        s.put(
+            "/v1/accounts/off/state",
+            &admin,
+            json!({"state":"disabled"})
+        )
+        .await
+        .status,
+        200
+    );
 
     let cases = [
-        ("unknown user", try_login(&s, "nobody", "whatever pass").await),
-        ("wrong password", try_login(&s, "jane", "not her passphrase").await),
-        ("disabled account", try_login(&s, "bob", "bob passphrase 1").await),
-        ("locked user", try_login(&s, "lock", "lock passphrase 1").await),
-        ("no password", try_login(&s, "keyonly", "anything at all").await),
+        (
+            "unknown user",
+            try_login(&s, "nobody", "whatever pass").await,
+        ),
+        (
+            "wrong password",
+            try_login(&s, "jane", "not her passphrase").await,
+        ),
+        (
+            "disabled account",
+            try_login(&s, "bob", "bob passphrase 1").await,
+        ),
+        (
+            "locked user",
+            try_login(&s, "lock", "lock passphrase 1").await,
+        ),
+        (
+            "no password",
+            try_login(&s, "keyonly", "anything at all").await,
+        ),
     ];
     let first = &cases[0].1;
     assert_eq!(first.status, 401);
@@ -46,8 +84,19 @@ async fn every_login_failure_looks_the_same() {
     }
     // The audit log says why.
     let entries = s.state.store.list_audit(0, 1000).await.unwrap();
-    for reason in ["unknown user", "wrong password", "account not enabled", "user locked", "no password set"] {
-        assert!(entries.iter().any(|e| e.action == "login" && e.outcome == "failure" && e.detail == reason), "{reason}");
+    for reason in [
+        "unknown user",
+        "wrong password",
+        "account not enabled",
+        "user locked",
+        "no password set",
+    ] {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.action == "login" && e.outcome == "failure" && e.detail == reason),
+            "{reason}"
+        );
     }
     s.stop().await;
 }
@@ -63,7 +112,8 @@ async fn lockout_after_threshold_and_unlock_after_duration() {
     .await;
     let admin = s.admin_key().await;
     s.account(&admin, "acme", "user").await;
-    s.user(&admin, "acme", "jane", "jane passphrase 1", &[]).await;
+    s.user(&admin, "acme", "jane", "jane passphrase 1", &[])
+        .await;
 
     // A success resets the counter: 2 failures, success, 2 failures → not locked.
     for _ in 0..2 {
@@ -94,7 +144,10 @@ async fn logout_revokes_only_the_calling_key() {
     let s = TestServer::configured().await;
     let k1 = s.admin_key().await;
     let k2 = s.admin_key().await;
-    assert_eq!(s.call("POST", "/v1/logout", Some(&k1), None).await.status, 204);
+    assert_eq!(
+        s.call("POST", "/v1/logout", Some(&k1), None).await.status,
+        204
+    );
     assert_eq!(s.get("/v1/whoami", &k1).await.status, 401);
     assert_eq!(s.get("/v1/whoami", &k2).await.status, 200);
     s.stop().await;
@@ -105,7 +158,9 @@ async fn keys_only_in_the_authorization_header() {
     let s = TestServer::configured().await;
     let key = s.admin_key().await;
     assert_eq!(s.call("GET", "/v1/whoami", None, None).await.status, 401);
-    let a = s.call("GET", &format!("/v1/whoami?api_key={key}"), None, None).await;
+    let a = s
+        .call("GET", &format!("/v1/whoami?api_key={key}"), None, None)
+        .await;
     assert_eq!(a.status, 401, "a key in the query string is never read");
     let a = s.call("GET", "/v1/accounts?api_key=x", None, None).await;
     assert_eq!(a.status, 401);
@@ -114,11 +169,22 @@ async fn keys_only_in_the_authorization_header() {
     let i = tampered.len() - 10;
     tampered[i] = if tampered[i] == b'a' { b'b' } else { b'a' };
     let tampered = String::from_utf8(tampered).unwrap();
-    for bad in ["garbage", "pcs_", &tampered, &portcullis_core::keys::generate().secret] {
+    for bad in [
+        "garbage",
+        "pcs_",
+        &tampered,
+        &portcullis_core::keys::generate().secret,
+    ] {
         let a = s.get("/v1/whoami", bad).await;
         assert_eq!((a.status, a.code()), (401, "unauthorized"), "{bad}");
     }
-    let r = s.http.get(format!("{}/v1/whoami", s.base)).header("Authorization", format!("Basic {key}")).send().await.unwrap();
+    let r = s
+        .http
+        .get(format!("{}/v1/whoami", s.base))
+        .header("Authorization", format!("Basic {key}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     s.stop().await;
 }
@@ -128,15 +194,35 @@ async fn weaker_stored_hash_is_upgraded_at_login() {
     let s = TestServer::configured().await;
     let admin = s.admin_key().await;
     s.account(&admin, "acme", "user").await;
-    s.user(&admin, "acme", "old", "old user passphrase", &[]).await;
-    let weak = argon2::Argon2::new(argon2::Algorithm::Argon2i, argon2::Version::V0x13, argon2::Params::new(4096, 1, 1, None).unwrap())
-        .hash_password(b"old user passphrase", &SaltString::generate(&mut OsRng))
-        .unwrap()
-        .to_string();
-    s.state.store.set_password("old", &weak, false, None).await.unwrap();
+    s.user(&admin, "acme", "old", "old user passphrase", &[])
+        .await;
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2i,
+        argon2::Version::V0x13,
+        argon2::Params::new(4096, 1, 1, None).unwrap(),
+    )
+    .hash_password(b"old user passphrase", &SaltString::generate(&mut OsRng))
+    .unwrap()
+    .to_string();
+    s.state
+        .store
+        .set_password("old", &weak, false, None)
+        .await
+        .unwrap();
     s.login("old", "old user passphrase").await;
-    let stored = s.state.store.get_user("old").await.unwrap().unwrap().password_hash.unwrap();
-    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    let stored = s
+        .state
+        .store
+        .get_user("old")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
     s.login("old", "old user passphrase").await;
     s.stop().await;
 }
@@ -146,9 +232,14 @@ async fn absurd_stored_hash_is_refused_not_verified() {
     let s = TestServer::configured().await;
     let admin = s.admin_key().await;
     s.account(&admin, "acme", "user").await;
-    s.user(&admin, "acme", "evil", "evil user passphrase", &[]).await;
+    s.user(&admin, "acme", "evil", "evil user passphrase", &[])
+        .await;
     let absurd = "$argon2id$v=19$m=4194304,t=100,p=1$c29tZXNhbHRzb21lc2FsdA$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo";
-    s.state.store.set_password("evil", absurd, false, None).await.unwrap();
+    s.state
+        .store
+        .set_password("evil", absurd, false, None)
+        .await
+        .unwrap();
     let a = try_login(&s, "evil", "evil user passphrase").await;
     assert_eq!(a.status, 401);
     s.stop().await;

@@ -50,9 +50,13 @@ impl TestServer {
     }
 
     pub async fn start_config(config: Config, dir: tempfile::TempDir) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let state = portcullis_server::prepare(config).await.expect("prepare server");
+        let state = portcullis_server::prepare(config)
+            .await
+            .expect("prepare server");
         let (tx, rx) = oneshot::channel::<()>();
         let s = state.clone();
         let task = tokio::spawn(async move {
@@ -91,7 +95,13 @@ impl TestServer {
         }
     }
 
-    pub async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(k) = key {
@@ -122,7 +132,14 @@ impl TestServer {
 
     /// Log in and return the API key; panics unless the login succeeds.
     pub async fn login(&self, username: &str, password: &str) -> String {
-        let a = self.call("POST", "/v1/login", None, Some(json!({ "username": username, "password": password }))).await;
+        let a = self
+            .call(
+                "POST",
+                "/v1/login",
+                None,
+                Some(json!({ "username": username, "password": password })),
+            )
+            .await;
         assert_eq!(a.status, 200, "login {username}: {}", a.text);
         a.body["api_key"].as_str().expect("api_key").to_string()
     }
@@ -133,14 +150,27 @@ impl TestServer {
 
     /// Create an account (type `user` unless given) as `key`.
     pub async fn account(&self, key: &str, name: &str, kind: &str) {
-        let a = self.post("/v1/accounts", key, json!({ "name": name, "type": kind })).await;
+        let a = self
+            .post("/v1/accounts", key, json!({ "name": name, "type": kind }))
+            .await;
         assert_eq!(a.status, 201, "create account {name}: {}", a.text);
     }
 
     /// Create a user with a password and return a login key for it.
-    pub async fn user(&self, key: &str, account: &str, username: &str, password: &str, roles: &[&str]) -> String {
+    pub async fn user(
+        &self,
+        key: &str,
+        account: &str,
+        username: &str,
+        password: &str,
+        roles: &[&str],
+    ) -> String {
         let a = self
-            .post(&format!("/v1/accounts/{account}/users"), key, json!({ "username": username, "password": password, "roles": roles }))
+            .post(
+                &format!("/v1/accounts/{account}/users"),
+                key,
+                json!({ "username": username, "password": password, "roles": roles }),
+            )
             .await;
         assert_eq!(a.status, 201, "create user {username}: {}", a.text);
         self.login(username, password).await

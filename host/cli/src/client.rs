@@ -29,8 +29,14 @@ impl std::error::Error for ServerError {}
 
 impl Client {
     pub fn new(base: &str, key: Option<String>) -> Client {
-        let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(120)).build();
-        Client { base: base.trim_end_matches('/').to_string(), key, agent }
+        let agent = ureq::AgentBuilder::new()
+            .timeout(std::time::Duration::from_secs(120))
+            .build();
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            key,
+            agent,
+        }
     }
 
     /// A client using the key stored for this server by `portcullis login`.
@@ -40,11 +46,18 @@ impl Client {
             .servers
             .get(base.trim_end_matches('/'))
             .map(|e| e.api_key.clone())
-            .ok_or_else(|| anyhow!("not logged in to {base}: run `portcullis login <username>` first"))?;
+            .ok_or_else(|| {
+                anyhow!("not logged in to {base}: run `portcullis login <username>` first")
+            })?;
         Ok(Client::new(base, Some(key)))
     }
 
-    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Option<Value>> {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Option<Value>> {
         let url = format!("{}{path}", self.base);
         let mut req = self.agent.request(method, &url);
         if let Some(k) = &self.key {
@@ -60,7 +73,9 @@ impl Client {
                 if text.is_empty() {
                     Ok(None)
                 } else {
-                    Ok(Some(serde_json::from_str(&text).with_context(|| format!("the server answered something that is not JSON: {text}"))?))
+                    Ok(Some(serde_json::from_str(&text).with_context(|| {
+                        format!("the server answered something that is not JSON: {text}")
+                    })?))
                 }
             }
             Err(ureq::Error::Status(status, resp)) => {
@@ -74,7 +89,12 @@ impl Client {
                     Some(Value::String(m)) => ("error".into(), m.clone()),
                     _ => ("error".into(), text),
                 };
-                Err(ServerError { status, code, message }.into())
+                Err(ServerError {
+                    status,
+                    code,
+                    message,
+                }
+                .into())
             }
             Err(ureq::Error::Transport(t)) => bail!("cannot reach {}: {t}", self.base),
         }
@@ -84,7 +104,9 @@ impl Client {
         Ok(self.request("GET", path, None)?.unwrap_or(Value::Null))
     }
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        Ok(self.request("POST", path, Some(body))?.unwrap_or(Value::Null))
+        Ok(self
+            .request("POST", path, Some(body))?
+            .unwrap_or(Value::Null))
     }
 }
 
@@ -105,7 +127,10 @@ impl Credentials {
     pub fn path() -> anyhow::Result<PathBuf> {
         let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
             Some(x) => PathBuf::from(x),
-            None => PathBuf::from(std::env::var_os("HOME").ok_or_else(|| anyhow!("HOME is not set"))?).join(".config"),
+            None => {
+                PathBuf::from(std::env::var_os("HOME").ok_or_else(|| anyhow!("HOME is not set"))?)
+                    .join(".config")
+            }
         };
         Ok(base.join("portcullis").join("credentials"))
     }
@@ -113,7 +138,9 @@ impl Credentials {
     pub fn load() -> anyhow::Result<Credentials> {
         let path = Self::path()?;
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).with_context(|| format!("reading {}", path.display())),
+            Ok(text) => {
+                serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Credentials::default()),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
@@ -123,10 +150,17 @@ impl Credentials {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
         let path = Self::path()?;
         let dir = path.parent().expect("has a parent");
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         let tmp = path.with_extension("tmp");
         let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
         f.sync_all()?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;

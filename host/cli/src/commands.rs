@@ -13,7 +13,9 @@ fn enc(s: &str) -> String {
     // Path segments: names are [a-z0-9._@-]; anything else is percent-encoded.
     s.bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b'@' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b'@' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -35,9 +37,14 @@ pub fn login(g: &Global, args: LoginArgs) -> anyhow::Result<()> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let password = if args.password_stdin {
-        lines.next().context("expected the password on stdin")??.trim_end_matches(['\r', '\n']).to_string()
+        lines
+            .next()
+            .context("expected the password on stdin")??
+            .trim_end_matches(['\r', '\n'])
+            .to_string()
     } else {
-        rpassword::prompt_password("Password: ").context("reading the password from the terminal")?
+        rpassword::prompt_password("Password: ")
+            .context("reading the password from the terminal")?
     };
     let client = Client::new(&g.server, None);
     let body = json!({ "username": args.username, "password": password });
@@ -48,21 +55,39 @@ pub fn login(g: &Global, args: LoginArgs) -> anyhow::Result<()> {
                 if !args.password_stdin {
                     eprintln!("Your password is temporary and must be changed now.");
                 }
-                let new_password = read_new_password(args.password_stdin, &mut lines, "New password")?;
+                let new_password =
+                    read_new_password(args.password_stdin, &mut lines, "New password")?;
                 client.post("/v1/login", &json!({ "username": args.username, "password": password, "new_password": new_password }))?
             }
             _ => return Err(e),
         },
     };
-    let key = answer["api_key"].as_str().context("the server answered without an api_key")?.to_string();
+    let key = answer["api_key"]
+        .as_str()
+        .context("the server answered without an api_key")?
+        .to_string();
     if args.raw {
-        println!("{}", json!({ "api_key": key, "expires_at": answer["expires_at"] }));
+        println!(
+            "{}",
+            json!({ "api_key": key, "expires_at": answer["expires_at"] })
+        );
         return Ok(());
     }
     let mut creds = Credentials::load()?;
-    creds.servers.insert(client.base.clone(), Entry { username: args.username.clone(), api_key: key });
+    creds.servers.insert(
+        client.base.clone(),
+        Entry {
+            username: args.username.clone(),
+            api_key: key,
+        },
+    );
     creds.save()?;
-    println!("logged in to {} as {} (key expires {})", client.base, args.username, output::cell(&answer["expires_at"]));
+    println!(
+        "logged in to {} as {} (key expires {})",
+        client.base,
+        args.username,
+        output::cell(&answer["expires_at"])
+    );
     Ok(())
 }
 
@@ -74,8 +99,14 @@ pub fn logout(g: &Global) -> anyhow::Result<()> {
     creds.save()?;
     match result {
         Ok(_) => println!("logged out of {}", client.base),
-        Err(e) if e.downcast_ref::<ServerError>().is_some_and(|s| s.status == 401) => {
-            println!("logged out of {} (the key was no longer valid)", client.base)
+        Err(e)
+            if e.downcast_ref::<ServerError>()
+                .is_some_and(|s| s.status == 401) =>
+        {
+            println!(
+                "logged out of {} (the key was no longer valid)",
+                client.base
+            )
         }
         Err(e) => return Err(e),
     }
@@ -94,8 +125,17 @@ pub fn whoami(g: &Global) -> anyhow::Result<()> {
             });
             output::record(
                 &flat,
-                &[("username", "username"), ("account", "account"), ("account type", "type"), ("account state", "state"),
-                  ("roles", "roles"), ("attributes", "attributes"), ("key", "key"), ("key kind", "kind"), ("key expires", "expires_at")],
+                &[
+                    ("username", "username"),
+                    ("account", "account"),
+                    ("account type", "type"),
+                    ("account state", "state"),
+                    ("roles", "roles"),
+                    ("attributes", "attributes"),
+                    ("key", "key"),
+                    ("key kind", "kind"),
+                    ("key expires", "expires_at"),
+                ],
             );
         }
     }
@@ -135,7 +175,13 @@ fn all_pages(client: &Client, path: &str) -> anyhow::Result<Value> {
     Ok(json!({ "items": items }))
 }
 
-const ACCOUNT_COLUMNS: &[(&str, &str)] = &[("NAME", "name"), ("TYPE", "type"), ("STATE", "state"), ("EMAIL", "email"), ("CREATED", "created_at")];
+const ACCOUNT_COLUMNS: &[(&str, &str)] = &[
+    ("NAME", "name"),
+    ("TYPE", "type"),
+    ("STATE", "state"),
+    ("EMAIL", "email"),
+    ("CREATED", "created_at"),
+];
 
 #[derive(Subcommand)]
 pub enum AccountsCmd {
@@ -179,11 +225,19 @@ pub fn accounts(g: &Global, cmd: AccountsCmd) -> anyhow::Result<()> {
             print(g, &client.post("/v1/accounts", &body)?, ACCOUNT_COLUMNS);
         }
         AccountsCmd::List => print(g, &all_pages(&client, "/v1/accounts")?, ACCOUNT_COLUMNS),
-        AccountsCmd::Get { name } => print(g, &client.get(&format!("/v1/accounts/{}", enc(&name)))?, ACCOUNT_COLUMNS),
+        AccountsCmd::Get { name } => print(
+            g,
+            &client.get(&format!("/v1/accounts/{}", enc(&name)))?,
+            ACCOUNT_COLUMNS,
+        ),
         AccountsCmd::Enable { name } => set_state(g, &client, &name, "enabled")?,
         AccountsCmd::Disable { name } => set_state(g, &client, &name, "disabled")?,
         AccountsCmd::Delete { name, yes } => {
-            if !yes && !confirm(&format!("Delete account {name} with all its users and keys?"))? {
+            if !yes
+                && !confirm(&format!(
+                    "Delete account {name} with all its users and keys?"
+                ))?
+            {
                 bail!("not deleted");
             }
             match client.request("DELETE", &format!("/v1/accounts/{}", enc(&name)), None) {
@@ -192,7 +246,9 @@ pub fn accounts(g: &Global, cmd: AccountsCmd) -> anyhow::Result<()> {
                     Format::Table => println!("account {name} is being deleted"),
                 },
                 Err(e) => {
-                    if e.downcast_ref::<ServerError>().is_some_and(|s| s.code == "invalid_state_transition") {
+                    if e.downcast_ref::<ServerError>()
+                        .is_some_and(|s| s.code == "invalid_state_transition")
+                    {
                         eprintln!("hint: disable it first: portcullis accounts disable {name}");
                     }
                     return Err(e);
@@ -204,7 +260,11 @@ pub fn accounts(g: &Global, cmd: AccountsCmd) -> anyhow::Result<()> {
 }
 
 fn set_state(g: &Global, client: &Client, name: &str, state: &str) -> anyhow::Result<()> {
-    let v = client.request("PUT", &format!("/v1/accounts/{}/state", enc(name)), Some(&json!({ "state": state })))?;
+    let v = client.request(
+        "PUT",
+        &format!("/v1/accounts/{}/state", enc(name)),
+        Some(&json!({ "state": state })),
+    )?;
     print(g, &v.unwrap_or(Value::Null), ACCOUNT_COLUMNS);
     Ok(())
 }
@@ -275,15 +335,29 @@ fn me(client: &Client) -> anyhow::Result<Value> {
 pub fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
     let client = Client::logged_in(&g.server)?;
     match cmd {
-        UsersCmd::Create { username, account, email, temp_password, password_stdin, roles } => {
+        UsersCmd::Create {
+            username,
+            account,
+            email,
+            temp_password,
+            password_stdin,
+            roles,
+        } => {
             let account = match account {
                 Some(a) => a,
-                None => me(&client)?["account"]["name"].as_str().context("whoami without account")?.to_string(),
+                None => me(&client)?["account"]["name"]
+                    .as_str()
+                    .context("whoami without account")?
+                    .to_string(),
             };
             let stdin = std::io::stdin();
             let mut lines = stdin.lock().lines();
             let password = if password_stdin || std::io::stdin().is_terminal() {
-                let p = read_new_password(password_stdin, &mut lines, "Password for the new user (empty for none)")?;
+                let p = read_new_password(
+                    password_stdin,
+                    &mut lines,
+                    "Password for the new user (empty for none)",
+                )?;
                 Some(p).filter(|p| !p.is_empty())
             } else {
                 None
@@ -295,20 +369,39 @@ pub fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
             if let Some(e) = email {
                 body["email"] = json!(e);
             }
-            print(g, &client.post(&format!("/v1/accounts/{}/users", enc(&account)), &body)?, USER_COLUMNS);
+            print(
+                g,
+                &client.post(&format!("/v1/accounts/{}/users", enc(&account)), &body)?,
+                USER_COLUMNS,
+            );
         }
-        UsersCmd::Get { username: None } => print(g, &all_pages(&client, "/v1/users")?, USER_COLUMNS),
-        UsersCmd::Get { username: Some(u) } => print(g, &client.get(&format!("/v1/users/{}", enc(&u)))?, USER_COLUMNS),
+        UsersCmd::Get { username: None } => {
+            print(g, &all_pages(&client, "/v1/users")?, USER_COLUMNS)
+        }
+        UsersCmd::Get { username: Some(u) } => print(
+            g,
+            &client.get(&format!("/v1/users/{}", enc(&u)))?,
+            USER_COLUMNS,
+        ),
         UsersCmd::Describe { username } => {
             let v = client.get(&format!("/v1/users/{}", enc(&username)))?;
             match g.output {
                 Format::Json => output::json(&v),
                 Format::Table => output::record(
                     &v,
-                    &[("username", "username"), ("account", "account"), ("email", "email"), ("roles", "roles"),
-                      ("attributes", "attributes"), ("created", "created_at"), ("last login", "last_login_at"),
-                      ("must change password", "must_change_password"), ("locked", "locked"),
-                      ("access token", "access_token_status"), ("keys", "key_count")],
+                    &[
+                        ("username", "username"),
+                        ("account", "account"),
+                        ("email", "email"),
+                        ("roles", "roles"),
+                        ("attributes", "attributes"),
+                        ("created", "created_at"),
+                        ("last login", "last_login_at"),
+                        ("must change password", "must_change_password"),
+                        ("locked", "locked"),
+                        ("access token", "access_token_status"),
+                        ("keys", "key_count"),
+                    ],
                 ),
             }
         }
@@ -316,25 +409,47 @@ pub fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
             client.request("DELETE", &format!("/v1/users/{}", enc(&username)), None)?;
             println!("user {username} deleted with all its keys");
         }
-        UsersCmd::SetPassword { username, temporary, password_stdin } => {
-            let my_name = me(&client)?["username"].as_str().unwrap_or_default().to_string();
+        UsersCmd::SetPassword {
+            username,
+            temporary,
+            password_stdin,
+        } => {
+            let my_name = me(&client)?["username"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let target = username.unwrap_or_else(|| my_name.clone());
             let stdin = std::io::stdin();
             let mut lines = stdin.lock().lines();
             let mut body = json!({ "temporary": temporary });
             if target == my_name {
                 let current = if password_stdin {
-                    lines.next().context("expected the current password on stdin")??
+                    lines
+                        .next()
+                        .context("expected the current password on stdin")??
                 } else {
                     rpassword::prompt_password("Current password: ")?
                 };
                 body["current_password"] = json!(current.trim_end_matches(['\r', '\n']));
             }
-            body["password"] = json!(read_new_password(password_stdin, &mut lines, "New password")?);
-            let v = client.request("PUT", &format!("/v1/users/{}/password", enc(&target)), Some(&body))?.unwrap_or(Value::Null);
+            body["password"] = json!(read_new_password(
+                password_stdin,
+                &mut lines,
+                "New password"
+            )?);
+            let v = client
+                .request(
+                    "PUT",
+                    &format!("/v1/users/{}/password", enc(&target)),
+                    Some(&body),
+                )?
+                .unwrap_or(Value::Null);
             match g.output {
                 Format::Json => output::json(&v),
-                Format::Table => println!("password of {target} changed; {} other keys revoked", output::cell(&v["keys_revoked"])),
+                Format::Table => println!(
+                    "password of {target} changed; {} other keys revoked",
+                    output::cell(&v["keys_revoked"])
+                ),
             }
         }
     }
@@ -380,15 +495,26 @@ pub fn keys(g: &Global, cmd: KeysCmd) -> anyhow::Result<()> {
     let who = |user: Option<String>| -> anyhow::Result<String> {
         match user {
             Some(u) => Ok(u),
-            None => Ok(me(&client)?["username"].as_str().context("whoami without username")?.to_string()),
+            None => Ok(me(&client)?["username"]
+                .as_str()
+                .context("whoami without username")?
+                .to_string()),
         }
     };
     match cmd {
         KeysCmd::List { user } => {
             let u = who(user)?;
-            print(g, &client.get(&format!("/v1/users/{}/keys", enc(&u)))?, KEY_COLUMNS);
+            print(
+                g,
+                &client.get(&format!("/v1/users/{}/keys", enc(&u)))?,
+                KEY_COLUMNS,
+            );
         }
-        KeysCmd::Create { name, user, expires_in } => {
+        KeysCmd::Create {
+            name,
+            user,
+            expires_in,
+        } => {
             let u = who(user)?;
             let mut body = json!({ "name": name });
             if let Some(e) = expires_in {
@@ -399,13 +525,20 @@ pub fn keys(g: &Global, cmd: KeysCmd) -> anyhow::Result<()> {
                 Format::Json => output::json(&v),
                 Format::Table => {
                     output::table(std::slice::from_ref(&v), KEY_COLUMNS);
-                    println!("\nkey (shown once, store it now): {}", output::cell(&v["key"]));
+                    println!(
+                        "\nkey (shown once, store it now): {}",
+                        output::cell(&v["key"])
+                    );
                 }
             }
         }
         KeysCmd::Revoke { id, user } => {
             let u = who(user)?;
-            client.request("DELETE", &format!("/v1/users/{}/keys/{}", enc(&u), enc(&id)), None)?;
+            client.request(
+                "DELETE",
+                &format!("/v1/users/{}/keys/{}", enc(&u), enc(&id)),
+                None,
+            )?;
             println!("key {id} revoked");
         }
     }

@@ -71,7 +71,10 @@ fn load_config(args: &CommonArgs) -> anyhow::Result<Config> {
         }
     };
     flag("listen", args.listen.clone());
-    flag("data_dir", args.data_dir.as_ref().map(|p| p.display().to_string()));
+    flag(
+        "data_dir",
+        args.data_dir.as_ref().map(|p| p.display().to_string()),
+    );
     flag("database_url", args.database_url.clone());
     flag("log_format", args.log_format.clone());
     Config::load(args.config.as_deref(), std::env::vars(), flags)
@@ -80,7 +83,9 @@ fn load_config(args: &CommonArgs) -> anyhow::Result<Config> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -88,12 +93,17 @@ fn init_logging(format: LogFormat) {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     match args.command {
-        Some(HostCmd::RecoverAdminUser { common, password_stdin }) => recover_admin_user(&common, password_stdin),
+        Some(HostCmd::RecoverAdminUser {
+            common,
+            password_stdin,
+        }) => recover_admin_user(&common, password_stdin),
         Some(HostCmd::RetrieveIact { common }) => retrieve_iact(&common),
         None if args.recover_admin_user => recover_admin_user(&args.common, args.password_stdin),
         None => serve(&args.common),
@@ -126,13 +136,19 @@ async fn shutdown_signal() {
 }
 
 /// Read a new password: one line of stdin, or twice on the terminal with echo off.
-pub fn read_new_password(from_stdin: bool, lines: &mut dyn Iterator<Item = std::io::Result<String>>, prompt: &str) -> anyhow::Result<String> {
+pub fn read_new_password(
+    from_stdin: bool,
+    lines: &mut dyn Iterator<Item = std::io::Result<String>>,
+    prompt: &str,
+) -> anyhow::Result<String> {
     if from_stdin {
         let line = lines.next().context("expected a password on stdin")??;
         return Ok(line.trim_end_matches(['\r', '\n']).to_string());
     }
-    let first = rpassword::prompt_password(format!("{prompt}: ")).context("reading the password from the terminal")?;
-    let second = rpassword::prompt_password(format!("Repeat {}: ", prompt.to_lowercase())).context("reading the password from the terminal")?;
+    let first = rpassword::prompt_password(format!("{prompt}: "))
+        .context("reading the password from the terminal")?;
+    let second = rpassword::prompt_password(format!("Repeat {}: ", prompt.to_lowercase()))
+        .context("reading the password from the terminal")?;
     if first != second {
         bail!("the passwords do not match");
     }
@@ -148,9 +164,15 @@ fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result
         bail!("password {e}");
     }
     runtime()?.block_on(async move {
-        let store = Store::connect(&config.database_url()).await.context("opening the database")?;
-        store.ensure_account(SYSTEM_ACCOUNT, None, AccountType::Service).await?;
-        store.ensure_account(ADMIN_ACCOUNT, None, AccountType::Admin).await?;
+        let store = Store::connect(&config.database_url())
+            .await
+            .context("opening the database")?;
+        store
+            .ensure_account(SYSTEM_ACCOUNT, None, AccountType::Service)
+            .await?;
+        store
+            .ensure_account(ADMIN_ACCOUNT, None, AccountType::Admin)
+            .await?;
         let phc = password::hash(&new_password);
         let revoked = match store.get_user(ADMIN_USER).await? {
             Some(_) => store.set_password(ADMIN_USER, &phc, false, None).await?,
@@ -167,7 +189,13 @@ fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result
         };
         let detail = format!("host-side recovery; {revoked} keys revoked");
         store
-            .append_audit(&NewAudit { actor: SYSTEM_ACCOUNT, action: "users.recover-admin", target: ADMIN_USER, outcome: "success", detail: &detail })
+            .append_audit(&NewAudit {
+                actor: SYSTEM_ACCOUNT,
+                action: "users.recover-admin",
+                target: ADMIN_USER,
+                outcome: "success",
+                detail: &detail,
+            })
             .await?;
         store.close().await;
         println!("user admin recovered: password set, lockout cleared, {revoked} keys revoked");

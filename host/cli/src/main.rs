@@ -11,10 +11,19 @@ use output::Format;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "Identity server with WebAssembly authorization plugins")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Identity server with WebAssembly authorization plugins"
+)]
 struct Cli {
     /// Server URL for client commands.
-    #[arg(long, global = true, env = "PORTCULLIS_SERVER", default_value = "http://127.0.0.1:8700")]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_SERVER",
+        default_value = "http://127.0.0.1:8700"
+    )]
     server: String,
     /// Output format of client commands.
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Table)]
@@ -52,7 +61,10 @@ pub struct Global {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let global = Global { server: cli.server, output: cli.output };
+    let global = Global {
+        server: cli.server,
+        output: cli.output,
+    };
     let result = match cli.command {
         Command::Server(args) => host::run(args),
         Command::Login(args) => commands::login(&global, args),

@@ -12,18 +12,28 @@ pub enum Format {
 pub fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
-        Value::String(s) => s.chars().map(|c| if c.is_control() { '?' } else { c }).collect(),
+        Value::String(s) => s
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect(),
         Value::Array(a) if a.is_empty() => "-".into(),
         Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(","),
         Value::Object(o) if o.is_empty() => "-".into(),
-        Value::Object(o) => o.iter().map(|(k, v)| format!("{k}={}", cell(v))).collect::<Vec<_>>().join(","),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| format!("{k}={}", cell(v)))
+            .collect::<Vec<_>>()
+            .join(","),
         other => other.to_string(),
     }
 }
 
 /// Print `rows` (JSON objects) as a table with the given (header, field) columns.
 pub fn table(rows: &[Value], columns: &[(&str, &str)]) {
-    let cells: Vec<Vec<String>> = rows.iter().map(|r| columns.iter().map(|(_, f)| cell(&r[*f])).collect()).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|(_, f)| cell(&r[*f])).collect())
+        .collect();
     let mut widths: Vec<usize> = columns.iter().map(|(h, _)| h.chars().count()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -31,7 +41,11 @@ pub fn table(rows: &[Value], columns: &[(&str, &str)]) {
         }
     }
     let line = |values: Vec<String>| {
-        let parts: Vec<String> = values.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect();
+        let parts: Vec<String> = values
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
         println!("{}", parts.join("  ").trim_end());
     };
     line(columns.iter().map(|(h, _)| h.to_string()).collect());

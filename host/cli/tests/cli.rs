@@ -19,7 +19,9 @@ struct Server {
 
 fn clean_command(home: &Path) -> Command {
     let mut c = Command::new(BIN);
-    c.env_clear().env("HOME", home).env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    c.env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
     c
 }
 
@@ -27,13 +29,20 @@ impl Server {
     fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
         let data = dir.join("data");
         let mut cmd = clean_command(dir);
-        cmd.args(["server", "--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
-            .arg(&data)
-            .envs(env.iter().copied())
-            .env("PORTCULLIS_LOG", "debug,sqlx=warn,hyper=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .envs(env.iter().copied())
+        .env("PORTCULLIS_LOG", "debug,sqlx=warn,hyper=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start server");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -43,14 +52,22 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str::<Value>(&line) {
                     if v["fields"]["message"] == "portcullis listening" {
-                        let _ = tx.send(v["fields"]["addr"].as_str().unwrap_or_default().to_string());
+                        let _ =
+                            tx.send(v["fields"]["addr"].as_str().unwrap_or_default().to_string());
                     }
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("server did not start: {:?}", log.lock().unwrap()));
-        Server { child, base: format!("http://{addr}"), data, log }
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("server did not start: {:?}", log.lock().unwrap()));
+        Server {
+            child,
+            base: format!("http://{addr}"),
+            data,
+            log,
+        }
     }
 
     fn log_text(&self) -> String {
@@ -61,7 +78,11 @@ impl Server {
     fn stop(mut self) -> String {
         send_sigterm(self.child.id());
         let status = self.child.wait().unwrap();
-        assert!(status.success(), "server exit: {status:?}\n{}", self.log_text());
+        assert!(
+            status.success(),
+            "server exit: {status:?}\n{}",
+            self.log_text()
+        );
         std::thread::sleep(Duration::from_millis(50));
         self.log_text()
     }
@@ -69,31 +90,55 @@ impl Server {
 
 /// The workspace forbids `unsafe`, so signal through kill(1) rather than libc.
 fn send_sigterm(pid: u32) {
-    let ok = Command::new("kill").args(["-TERM", &pid.to_string()]).status().map(|s| s.success()).unwrap_or(false);
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     assert!(ok, "kill -TERM {pid}");
 }
 
 /// Run the CLI with `stdin`, against `server`, with HOME = `home`.
 fn cli(home: &Path, server: &str, args: &[&str], stdin: &str) -> Output {
     let mut cmd = clean_command(home);
-    cmd.args(args).env("PORTCULLIS_SERVER", server).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .env("PORTCULLIS_SERVER", server)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("run cli");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 #[track_caller]
 fn ok(out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "failed: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
 #[track_caller]
 fn fails(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
-    assert!(stderr.lines().any(|l| l.starts_with("error: ")), "no `error:` line: {stderr}");
+    assert!(
+        !out.status.success(),
+        "unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.lines().any(|l| l.starts_with("error: ")),
+        "no `error:` line: {stderr}"
+    );
     stderr
 }
 
@@ -116,9 +161,15 @@ fn http(method: &str, url: &str, key: Option<&str>, body: Option<Value>) -> (u16
 fn stored_key(home: &Path, server: &str) -> String {
     let path = home.join(".config/portcullis/credentials");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    v["servers"][server]["api_key"].as_str().unwrap().to_string()
+    v["servers"][server]["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Bytes of every file of the SQLite database (main file and WAL).
@@ -133,7 +184,9 @@ fn database_bytes(data: &Path) -> Vec<u8> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -145,93 +198,230 @@ fn first_start_forced_change_accounts_users_keys_recovery_and_no_secret_leaks() 
     let base = server.base.clone();
     let mut secrets: Vec<String> = Vec::new();
 
-    let temp = std::fs::read_to_string(server.data.join("initial-admin-password")).unwrap().trim().to_string();
+    let temp = std::fs::read_to_string(server.data.join("initial-admin-password"))
+        .unwrap()
+        .trim()
+        .to_string();
     secrets.push(temp.clone());
     let admin_pw = "first real admin passphrase";
     secrets.push(admin_pw.into());
 
     // Forced change through the CLI: current password, then the new one.
-    let out = ok(&cli(&admin_home, &base, &["login", "admin", "--password-stdin"], &format!("{temp}\n{admin_pw}\n")));
+    let out = ok(&cli(
+        &admin_home,
+        &base,
+        &["login", "admin", "--password-stdin"],
+        &format!("{temp}\n{admin_pw}\n"),
+    ));
     assert!(out.contains("logged in"), "{out}");
     let admin_key = stored_key(&admin_home, &base);
     secrets.push(admin_key.clone());
-    let who: Value = serde_json::from_str(&ok(&cli(&admin_home, &base, &["whoami", "-o", "json"], ""))).unwrap();
+    let who: Value =
+        serde_json::from_str(&ok(&cli(&admin_home, &base, &["whoami", "-o", "json"], ""))).unwrap();
     assert_eq!(who["username"], "admin");
 
-    ok(&cli(&admin_home, &base, &["accounts", "add", "acme", "--email", "ops@acme.io"], ""));
+    ok(&cli(
+        &admin_home,
+        &base,
+        &["accounts", "add", "acme", "--email", "ops@acme.io"],
+        "",
+    ));
     let table = ok(&cli(&admin_home, &base, &["accounts", "list"], ""));
-    assert!(table.starts_with("NAME") && table.contains("acme") && table.contains("enabled"), "{table}");
+    assert!(
+        table.starts_with("NAME") && table.contains("acme") && table.contains("enabled"),
+        "{table}"
+    );
     assert!(!table.contains("system"));
 
     let jane_temp = "jane temporary pass";
     let jane_pw = "jane chose this passphrase";
     secrets.extend([jane_temp.to_string(), jane_pw.to_string()]);
-    ok(&cli(&admin_home, &base, &["users", "create", "jane", "--account", "acme", "--temp-password", "--password-stdin", "--role", "acme:read:*"], &format!("{jane_temp}\n")));
-    let d: Value = serde_json::from_str(&ok(&cli(&admin_home, &base, &["users", "describe", "jane", "-o", "json"], ""))).unwrap();
+    ok(&cli(
+        &admin_home,
+        &base,
+        &[
+            "users",
+            "create",
+            "jane",
+            "--account",
+            "acme",
+            "--temp-password",
+            "--password-stdin",
+            "--role",
+            "acme:read:*",
+        ],
+        &format!("{jane_temp}\n"),
+    ));
+    let d: Value = serde_json::from_str(&ok(&cli(
+        &admin_home,
+        &base,
+        &["users", "describe", "jane", "-o", "json"],
+        "",
+    )))
+    .unwrap();
     assert_eq!(d["must_change_password"], true);
     // A mismatched login fails with one error line.
-    fails(&cli(&jane_home, &base, &["login", "jane", "--password-stdin"], "not the password\n"));
-    ok(&cli(&jane_home, &base, &["login", "jane", "--password-stdin"], &format!("{jane_temp}\n{jane_pw}\n")));
+    fails(&cli(
+        &jane_home,
+        &base,
+        &["login", "jane", "--password-stdin"],
+        "not the password\n",
+    ));
+    ok(&cli(
+        &jane_home,
+        &base,
+        &["login", "jane", "--password-stdin"],
+        &format!("{jane_temp}\n{jane_pw}\n"),
+    ));
     let jane_key = stored_key(&jane_home, &base);
     secrets.push(jane_key.clone());
 
     // Personal key: printed once, usable, listed without its secret.
-    let created: Value = serde_json::from_str(&ok(&cli(&jane_home, &base, &["keys", "create", "ci", "-o", "json"], ""))).unwrap();
+    let created: Value = serde_json::from_str(&ok(&cli(
+        &jane_home,
+        &base,
+        &["keys", "create", "ci", "-o", "json"],
+        "",
+    )))
+    .unwrap();
     let personal = created["key"].as_str().unwrap().to_string();
     secrets.push(personal.clone());
-    assert_eq!(http("GET", &format!("{base}/v1/whoami"), Some(&personal), None).0, 200);
+    assert_eq!(
+        http("GET", &format!("{base}/v1/whoami"), Some(&personal), None).0,
+        200
+    );
     let list = ok(&cli(&jane_home, &base, &["keys", "list"], ""));
     assert!(list.contains("ci") && !list.contains(&personal));
 
     // Self-service password change through the CLI.
     let jane_pw2 = "jane changed it again";
     secrets.push(jane_pw2.into());
-    ok(&cli(&jane_home, &base, &["users", "set-password", "--password-stdin"], &format!("{jane_pw}\n{jane_pw2}\n")));
-    assert_eq!(http("GET", &format!("{base}/v1/whoami"), Some(&personal), None).0, 401, "other keys are revoked");
+    ok(&cli(
+        &jane_home,
+        &base,
+        &["users", "set-password", "--password-stdin"],
+        &format!("{jane_pw}\n{jane_pw2}\n"),
+    ));
+    assert_eq!(
+        http("GET", &format!("{base}/v1/whoami"), Some(&personal), None).0,
+        401,
+        "other keys are revoked"
+    );
 
     // Account deletion: refused while enabled (with the hint), then disable, then delete.
-    let err = fails(&cli(&admin_home, &base, &["accounts", "delete", "acme", "--yes"], ""));
+    let err = fails(&cli(
+        &admin_home,
+        &base,
+        &["accounts", "delete", "acme", "--yes"],
+        "",
+    ));
     assert!(err.contains("portcullis accounts disable acme"), "{err}");
-    fails(&cli(&admin_home, &base, &["accounts", "delete", "acme"], "n\n"));
-    ok(&cli(&admin_home, &base, &["accounts", "disable", "acme"], ""));
-    assert_eq!(http("GET", &format!("{base}/v1/whoami"), Some(&jane_key), None).0, 401);
-    ok(&cli(&admin_home, &base, &["accounts", "delete", "acme"], "y\n"));
+    fails(&cli(
+        &admin_home,
+        &base,
+        &["accounts", "delete", "acme"],
+        "n\n",
+    ));
+    ok(&cli(
+        &admin_home,
+        &base,
+        &["accounts", "disable", "acme"],
+        "",
+    ));
+    assert_eq!(
+        http("GET", &format!("{base}/v1/whoami"), Some(&jane_key), None).0,
+        401
+    );
+    ok(&cli(
+        &admin_home,
+        &base,
+        &["accounts", "delete", "acme"],
+        "y\n",
+    ));
 
     // Host-side recovery while the server runs: every admin key dies, the new password works.
     let recovered = "recovered admin passphrase";
     secrets.push(recovered.into());
     let mut cmd = clean_command(dir.path());
-    cmd.args(["server", "recover-admin-user", "--password-stdin", "--data-dir"]).arg(&server.data);
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args([
+        "server",
+        "recover-admin-user",
+        "--password-stdin",
+        "--data-dir",
+    ])
+    .arg(&server.data);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(format!("{recovered}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{recovered}\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(ok(&out).contains("recovered"));
-    assert_eq!(http("GET", &format!("{base}/v1/whoami"), Some(&admin_key), None).0, 401);
+    assert_eq!(
+        http("GET", &format!("{base}/v1/whoami"), Some(&admin_key), None).0,
+        401
+    );
     fails(&cli(&admin_home, &base, &["whoami"], ""));
-    ok(&cli(&admin_home, &base, &["login", "admin", "--password-stdin"], &format!("{recovered}\n")));
+    ok(&cli(
+        &admin_home,
+        &base,
+        &["login", "admin", "--password-stdin"],
+        &format!("{recovered}\n"),
+    ));
     secrets.push(stored_key(&admin_home, &base));
     // The alias form works too.
     let mut cmd = clean_command(dir.path());
-    cmd.args(["server", "--recover-admin-user", "--password-stdin", "--data-dir"]).arg(&server.data);
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args([
+        "server",
+        "--recover-admin-user",
+        "--password-stdin",
+        "--data-dir",
+    ])
+    .arg(&server.data);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"alias recovery passphrase\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"alias recovery passphrase\n")
+        .unwrap();
     ok(&child.wait_with_output().unwrap());
     secrets.push("alias recovery passphrase".into());
 
-    ok(&cli(&admin_home, &base, &["login", "admin", "--password-stdin"], "alias recovery passphrase\n"));
+    ok(&cli(
+        &admin_home,
+        &base,
+        &["login", "admin", "--password-stdin"],
+        "alias recovery passphrase\n",
+    ));
     secrets.push(stored_key(&admin_home, &base));
     ok(&cli(&admin_home, &base, &["logout"], ""));
 
     let data = server.data.clone();
     let log = server.stop();
-    assert!(log.contains("portcullis listening") && log.contains("login failed"), "the log was captured");
+    assert!(
+        log.contains("portcullis listening") && log.contains("login failed"),
+        "the log was captured"
+    );
     let db = database_bytes(&data);
     assert!(!db.is_empty());
     for s in &secrets {
-        assert!(!log.contains(s.as_str()), "secret {s:?} appears in the server log");
-        assert!(!contains(&db, s), "secret {s:?} appears in the database files");
+        assert!(
+            !log.contains(s.as_str()),
+            "secret {s:?} appears in the server log"
+        );
+        assert!(
+            !contains(&db, s),
+            "secret {s:?} appears in the database files"
+        );
     }
 }
 
@@ -241,7 +431,8 @@ fn iact_mode_through_the_binary() {
     let server = Server::start(dir.path(), &[("PORTCULLIS_BOOTSTRAP_MODE", "iact")]);
     let retrieve = || {
         let mut cmd = clean_command(dir.path());
-        cmd.args(["server", "retrieve-iact", "--data-dir"]).arg(&server.data);
+        cmd.args(["server", "retrieve-iact", "--data-dir"])
+            .arg(&server.data);
         cmd.output().unwrap()
     };
     let token = ok(&retrieve());
@@ -275,12 +466,24 @@ fn bad_configuration_fails_fast_and_says_how_to_fix_it() {
     assert!(err.contains("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD"), "{err}");
 
     let cfg = dir.path().join("p.toml");
-    std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\n[auth]\nlockout_treshold = 5\n").unwrap();
-    let out = clean_command(dir.path()).args(["server", "--config"]).arg(&cfg).output().unwrap();
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:0\"\n[auth]\nlockout_treshold = 5\n",
+    )
+    .unwrap();
+    let out = clean_command(dir.path())
+        .args(["server", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     let err = fails(&out);
     assert!(err.contains("lockout_treshold"), "{err}");
 
-    let out = clean_command(dir.path()).args(["whoami"]).env("PORTCULLIS_SERVER", "http://127.0.0.1:9").output().unwrap();
+    let out = clean_command(dir.path())
+        .args(["whoami"])
+        .env("PORTCULLIS_SERVER", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
     let err = fails(&out);
     assert!(err.contains("not logged in"), "{err}");
 }

@@ -67,7 +67,12 @@ pub struct Target {
 
 impl Target {
     pub fn new(kind: &str, id: &str, account: Option<&str>) -> Self {
-        Target { kind: kind.into(), id: id.into(), account: account.map(Into::into), attributes: Vec::new() }
+        Target {
+            kind: kind.into(),
+            id: id.into(),
+            account: account.map(Into::into),
+            attributes: Vec::new(),
+        }
     }
 }
 
@@ -81,7 +86,10 @@ pub struct Request {
 
 impl Request {
     pub fn context_value(&self, key: &str) -> Option<&str> {
-        self.context.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.context
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -95,10 +103,18 @@ pub struct Decision {
 
 impl Decision {
     pub fn allow(reason: impl Into<String>) -> Self {
-        Decision { allowed: true, reasons: vec![reason.into()], ttl_ms: 0 }
+        Decision {
+            allowed: true,
+            reasons: vec![reason.into()],
+            ttl_ms: 0,
+        }
     }
     pub fn deny(reason: impl Into<String>) -> Self {
-        Decision { allowed: false, reasons: vec![reason.into()], ttl_ms: 0 }
+        Decision {
+            allowed: false,
+            reasons: vec![reason.into()],
+            ttl_ms: 0,
+        }
     }
 }
 
@@ -160,9 +176,18 @@ fn permission_match(request: &Request) -> Option<String> {
     request.principal.roles.iter().find_map(|role| {
         let mut parts = role.splitn(3, ':');
         let (d, a, t) = (parts.next()?, parts.next()?, parts.next()?);
-        let domain_ok = if domain.is_empty() { d == "*" } else { glob_match(d, domain) };
-        (domain_ok && glob_match(a, &request.action) && glob_match(t, &target))
-            .then(|| format!("role {role} permits {}:{}:{target}", if domain.is_empty() { "*" } else { domain }, request.action))
+        let domain_ok = if domain.is_empty() {
+            d == "*"
+        } else {
+            glob_match(d, domain)
+        };
+        (domain_ok && glob_match(a, &request.action) && glob_match(t, &target)).then(|| {
+            format!(
+                "role {role} permits {}:{}:{target}",
+                if domain.is_empty() { "*" } else { domain },
+                request.action
+            )
+        })
     })
 }
 
@@ -197,7 +222,13 @@ pub fn native_decide(request: &Request) -> Decision {
     if is_self
         && matches!(
             action,
-            USERS_READ | USERS_SET_PASSWORD | KEYS_LIST | KEYS_CREATE | KEYS_DELETE | ACCESS_TOKENS_REQUEST | ACCESS_TOKENS_REVOKE
+            USERS_READ
+                | USERS_SET_PASSWORD
+                | KEYS_LIST
+                | KEYS_CREATE
+                | KEYS_DELETE
+                | ACCESS_TOKENS_REQUEST
+                | ACCESS_TOKENS_REVOKE
         )
     {
         return Decision::allow(format!("{} may {action} itself", p.username));
@@ -209,27 +240,42 @@ pub fn native_decide(request: &Request) -> Decision {
     if own_account {
         // Roles and attributes carry privileges (permission strings, plugin inputs): a
         // user account may not hand them out, even inside itself.
-        let privileged = t
-            .attributes
-            .iter()
-            .any(|(k, v)| k == "changes" && v.split(',').any(|f| f == "roles" || f == "attributes"));
+        let privileged = t.attributes.iter().any(|(k, v)| {
+            k == "changes" && v.split(',').any(|f| f == "roles" || f == "attributes")
+        });
         if privileged && matches!(action, USERS_CREATE | USERS_UPDATE) {
-            return Decision::deny(format!("account type user may not set roles or attributes ({action} on {}/{})", t.kind, t.id));
+            return Decision::deny(format!(
+                "account type user may not set roles or attributes ({action} on {}/{})",
+                t.kind, t.id
+            ));
         }
         let allowed = match t.kind.as_str() {
             "account" => matches!(action, ACCOUNTS_READ | USERS_LIST),
             "user" => matches!(
                 action,
-                USERS_READ | USERS_CREATE | USERS_UPDATE | USERS_DELETE | USERS_SET_PASSWORD | KEYS_LIST | KEYS_CREATE | KEYS_DELETE
+                USERS_READ
+                    | USERS_CREATE
+                    | USERS_UPDATE
+                    | USERS_DELETE
+                    | USERS_SET_PASSWORD
+                    | KEYS_LIST
+                    | KEYS_CREATE
+                    | KEYS_DELETE
             ),
             _ => false,
         };
         if allowed {
-            return Decision::allow(format!("{} may {action} inside its own account {}", p.username, p.account));
+            return Decision::allow(format!(
+                "{} may {action} inside its own account {}",
+                p.username, p.account
+            ));
         }
     }
 
-    Decision::deny(format!("account type user may not {action} on {}/{}", t.kind, t.id))
+    Decision::deny(format!(
+        "account type user may not {action} on {}/{}",
+        t.kind, t.id
+    ))
 }
 
 #[cfg(test)]

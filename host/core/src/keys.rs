@@ -44,7 +44,10 @@ pub struct NewKey {
 
 impl std::fmt::Debug for NewKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewKey").field("id", &self.id).field("secret", &"<redacted>").finish()
+        f.debug_struct("NewKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -83,7 +86,9 @@ pub fn parse(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(PREFIX)?;
     let (id, tail) = rest.split_at(ID_LEN);
     let tail = tail.strip_prefix('_')?;
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric()) || !tail.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric())
+        || !tail.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         return None;
     }
     let (body, sum) = key.split_at(KEY_LEN - CHECKSUM_LEN);

@@ -101,7 +101,10 @@ mod tests {
         for t in AccountType::ALL {
             assert_eq!(t.as_str().parse::<AccountType>().unwrap(), *t);
         }
-        assert_eq!("access-token".parse::<KeyKind>().unwrap(), KeyKind::AccessToken);
+        assert_eq!(
+            "access-token".parse::<KeyKind>().unwrap(),
+            KeyKind::AccessToken
+        );
         assert!("Admin".parse::<AccountType>().is_err());
     }
 
@@ -111,13 +114,31 @@ mod tests {
         assert!(Enabled.check_set("acme", Disabled).is_ok());
         assert!(Disabled.check_set("acme", Enabled).is_ok());
         assert!(Enabled.check_set("acme", Enabled).is_ok());
-        assert_eq!(Enabled.check_set("acme", Deleting), Err(TransitionError::NotSettable));
-        assert_eq!(Deleting.check_set("acme", Enabled), Err(TransitionError::Deleting));
-        assert_eq!(Enabled.check_set("admin", Disabled), Err(TransitionError::AdminAccount));
+        assert_eq!(
+            Enabled.check_set("acme", Deleting),
+            Err(TransitionError::NotSettable)
+        );
+        assert_eq!(
+            Deleting.check_set("acme", Enabled),
+            Err(TransitionError::Deleting)
+        );
+        assert_eq!(
+            Enabled.check_set("admin", Disabled),
+            Err(TransitionError::AdminAccount)
+        );
         assert!(Enabled.check_set("admin", Enabled).is_ok());
         assert!(Disabled.check_delete("acme").is_ok());
-        assert_eq!(Enabled.check_delete("acme"), Err(TransitionError::DeleteFromEnabled));
-        assert_eq!(Deleting.check_delete("acme"), Err(TransitionError::Deleting));
-        assert_eq!(Disabled.check_delete("admin"), Err(TransitionError::AdminAccount));
+        assert_eq!(
+            Enabled.check_delete("acme"),
+            Err(TransitionError::DeleteFromEnabled)
+        );
+        assert_eq!(
+            Deleting.check_delete("acme"),
+            Err(TransitionError::Deleting)
+        );
+        assert_eq!(
+            Disabled.check_delete("admin"),
+            Err(TransitionError::AdminAccount)
+        );
     }
 }

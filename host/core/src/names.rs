@@ -67,7 +67,15 @@ pub fn validate_email(email: &str) -> Result<(), &'static str> {
         return Err("must not contain whitespace or control characters");
     }
     match email.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@') => Ok(()),
+        Some((local, domain))
+            if !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@') =>
+        {
+            Ok(())
+        }
         _ => Err("must look like name@example.org"),
     }
 }
@@ -97,7 +105,10 @@ mod tests {
         assert!(validate_account_name("a").is_ok());
         assert!(validate_account_name("0-a._b").is_ok());
         assert!(validate_account_name(&"a".repeat(63)).is_ok());
-        assert_eq!(validate_account_name(&"a".repeat(64)), Err(NameError::Length));
+        assert_eq!(
+            validate_account_name(&"a".repeat(64)),
+            Err(NameError::Length)
+        );
         assert_eq!(validate_account_name(""), Err(NameError::Length));
         assert_eq!(validate_account_name("-a"), Err(NameError::Start));
         assert_eq!(validate_account_name("Acme"), Err(NameError::Start));

@@ -61,7 +61,8 @@ pub fn check_policy(password: &str) -> Result<(), PolicyError> {
 }
 
 fn hasher() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid argon2 params");
+    let params =
+        Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid argon2 params");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -96,7 +97,10 @@ fn parse_bounded(phc: &str) -> Result<(PasswordHash<'_>, Params), HashError> {
     let parsed = PasswordHash::new(phc).map_err(|_| HashError::Format)?;
     Algorithm::try_from(parsed.algorithm).map_err(|_| HashError::Algorithm)?;
     let params = Params::try_from(&parsed).map_err(|_| HashError::Format)?;
-    if params.m_cost() > MAX_MEMORY_KIB || params.t_cost() > MAX_ITERATIONS || params.p_cost() > MAX_PARALLELISM {
+    if params.m_cost() > MAX_MEMORY_KIB
+        || params.t_cost() > MAX_ITERATIONS
+        || params.p_cost() > MAX_PARALLELISM
+    {
         return Err(HashError::Bounds);
     }
     if parsed.hash.is_none() || parsed.salt.is_none() {
@@ -109,7 +113,9 @@ fn parse_bounded(phc: &str) -> Result<(PasswordHash<'_>, Params), HashError> {
 pub enum Verified {
     /// The password matches; `rehash` says the stored parameters are weaker than ours and
     /// the caller should store a fresh `hash(password)`.
-    Match { rehash: bool },
+    Match {
+        rehash: bool,
+    },
     Mismatch,
 }
 
@@ -156,7 +162,10 @@ mod tests {
     fn hash_and_verify() {
         let h = hash("a fine passphrase");
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert_eq!(verify("a fine passphrase", &h), Ok(Verified::Match { rehash: false }));
+        assert_eq!(
+            verify("a fine passphrase", &h),
+            Ok(Verified::Match { rehash: false })
+        );
         assert_eq!(verify("a fine passphrasE", &h), Ok(Verified::Mismatch));
         // Never truncated: a 1024-character password differs from its 1023-character prefix.
         let long = "y".repeat(1024);
@@ -171,7 +180,10 @@ mod tests {
             .hash_password(b"a fine passphrase", &SaltString::generate(&mut OsRng))
             .unwrap()
             .to_string();
-        assert_eq!(verify("a fine passphrase", &weak), Ok(Verified::Match { rehash: true }));
+        assert_eq!(
+            verify("a fine passphrase", &weak),
+            Ok(Verified::Match { rehash: true })
+        );
     }
 
     #[test]
@@ -180,7 +192,10 @@ mod tests {
         assert_eq!(verify("x", absurd), Err(HashError::Bounds));
         let slow = "$argon2id$v=19$m=19456,t=1000,p=1$c29tZXNhbHRzb21lc2FsdA$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo";
         assert_eq!(check_hash(slow), Err(HashError::Bounds));
-        assert_eq!(check_hash("$2b$12$abcdefghijklmnopqrstuv"), Err(HashError::Format));
+        assert_eq!(
+            check_hash("$2b$12$abcdefghijklmnopqrstuv"),
+            Err(HashError::Format)
+        );
         assert_eq!(check_hash("plaintext"), Err(HashError::Format));
     }
 }

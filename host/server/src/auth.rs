@@ -3,8 +3,8 @@
 use crate::error::ApiError;
 use crate::state::{principal_of, SharedState};
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use portcullis_core::authz::Principal;
 use portcullis_core::{keys, AccountState};
 use portcullis_store::{now_ms, ApiKey, User};
@@ -34,7 +34,11 @@ async fn authenticate(parts: &Parts, state: &SharedState) -> Result<Caller, ApiE
     let presented = bearer(parts).ok_or_else(ApiError::unauthorized)?;
     // Shape and checksum first: garbage never reaches the database.
     let id = keys::parse(presented).ok_or_else(ApiError::unauthorized)?;
-    let (key, digest, user) = state.store.lookup_key(id).await?.ok_or_else(ApiError::unauthorized)?;
+    let (key, digest, user) = state
+        .store
+        .lookup_key(id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
     if !keys::digest_eq(&keys::digest(presented), &digest) {
         return Err(ApiError::unauthorized());
     }
@@ -55,7 +59,11 @@ async fn authenticate(parts: &Parts, state: &SharedState) -> Result<Caller, ApiE
         });
     }
     let principal = principal_of(&user);
-    Ok(Caller { key, user, principal })
+    Ok(Caller {
+        key,
+        user,
+        principal,
+    })
 }
 
 impl FromRequestParts<SharedState> for AnyCaller {

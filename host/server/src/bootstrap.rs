@@ -53,17 +53,25 @@ pub fn iact_path(config: &Config) -> PathBuf {
 
 /// Read the IACT this data directory holds, if it is still the live one in the store.
 pub async fn live_iact_from_file(store: &Store, config: &Config) -> anyhow::Result<Option<String>> {
-    let Some(live) = store.live_iact().await? else { return Ok(None) };
+    let Some(live) = store.live_iact().await? else {
+        return Ok(None);
+    };
     let path = iact_path(config);
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
     let token = text.trim().to_string();
     Ok(keys::digest_eq(&keys::digest(&token), &live).then_some(token))
 }
 
 pub async fn run(store: &Store, config: &Config) -> anyhow::Result<Bootstrapped> {
-    store.ensure_account(SYSTEM_ACCOUNT, None, AccountType::Service).await?;
+    store
+        .ensure_account(SYSTEM_ACCOUNT, None, AccountType::Service)
+        .await?;
     let admin_email = Some(config.bootstrap.admin_email.as_str()).filter(|e| !e.is_empty());
-    store.ensure_account(ADMIN_ACCOUNT, admin_email, AccountType::Admin).await?;
+    store
+        .ensure_account(ADMIN_ACCOUNT, admin_email, AccountType::Admin)
+        .await?;
     if store.count_users().await? > 0 {
         return Ok(Bootstrapped::default());
     }
@@ -76,7 +84,11 @@ pub async fn run(store: &Store, config: &Config) -> anyhow::Result<Bootstrapped>
     match config.bootstrap.mode {
         BootstrapMode::TemporaryAdmin => {
             let configured = !config.bootstrap.temporary_password.is_empty();
-            let temp = if configured { config.bootstrap.temporary_password.clone() } else { keys::random_token(20) };
+            let temp = if configured {
+                config.bootstrap.temporary_password.clone()
+            } else {
+                keys::random_token(20)
+            };
             // A temporary password is not checked against the policy (`admin` is allowed
             // for parity with iagctl): it cannot be used for anything but changing it.
             new.password_hash = Some(password::hash(&temp));
@@ -135,7 +147,13 @@ async fn create_first_admin(store: &Store, new: &NewUser) -> anyhow::Result<bool
 }
 
 async fn audit(store: &Store, action: &str, target: &str) {
-    let e = NewAudit { actor: SYSTEM_ACCOUNT, action, target, outcome: "success", detail: "bootstrap" };
+    let e = NewAudit {
+        actor: SYSTEM_ACCOUNT,
+        action,
+        target,
+        outcome: "success",
+        detail: "bootstrap",
+    };
     if let Err(err) = store.append_audit(&e).await {
         tracing::error!(error = %err, "could not append to the audit log");
     }

@@ -60,7 +60,9 @@ pub enum BootstrapMode {
 pub struct BootstrapConfig {
     pub mode: BootstrapMode,
     pub admin_email: String,
+    #[serde(skip_serializing)]
     pub admin_password: String,
+    #[serde(skip_serializing)]
     pub temporary_password: String,
     #[serde(deserialize_with = "de_list")]
     pub iact_subnets: Vec<IpNet>,
@@ -73,8 +75,22 @@ impl std::fmt::Debug for BootstrapConfig {
         f.debug_struct("BootstrapConfig")
             .field("mode", &self.mode)
             .field("admin_email", &self.admin_email)
-            .field("admin_password", &if self.admin_password.is_empty() { "" } else { "<redacted>" })
-            .field("temporary_password", &if self.temporary_password.is_empty() { "" } else { "<redacted>" })
+            .field(
+                "admin_password",
+                &if self.admin_password.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field(
+                "temporary_password",
+                &if self.temporary_password.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
             .field("iact_subnets", &self.iact_subnets)
             .field("iact_time_limit_minutes", &self.iact_time_limit_minutes)
             .finish()
@@ -88,7 +104,10 @@ impl Default for BootstrapConfig {
             admin_email: "admin@localhost".into(),
             admin_password: String::new(),
             temporary_password: String::new(),
-            iact_subnets: vec!["127.0.0.1/32".parse().expect("net"), "::1/128".parse().expect("net")],
+            iact_subnets: vec![
+                "127.0.0.1/32".parse().expect("net"),
+                "::1/128".parse().expect("net"),
+            ],
             iact_time_limit_minutes: TimeLimit::Minutes(60),
         }
     }
@@ -106,11 +125,14 @@ impl<'de> Deserialize<'de> for TimeLimit {
         match NumOrString::deserialize(d)? {
             NumOrString::Num(n) if n >= 0 => Ok(TimeLimit::Minutes(n as u64)),
             NumOrString::Str(s) if s == "unlimited" => Ok(TimeLimit::Unlimited),
-            NumOrString::Str(s) => s
-                .parse::<u64>()
-                .map(TimeLimit::Minutes)
-                .map_err(|_| de::Error::custom(format!("expected a number of minutes or \"unlimited\", got {s:?}"))),
-            NumOrString::Num(n) => Err(de::Error::custom(format!("expected a non-negative number of minutes, got {n}"))),
+            NumOrString::Str(s) => s.parse::<u64>().map(TimeLimit::Minutes).map_err(|_| {
+                de::Error::custom(format!(
+                    "expected a number of minutes or \"unlimited\", got {s:?}"
+                ))
+            }),
+            NumOrString::Num(n) => Err(de::Error::custom(format!(
+                "expected a non-negative number of minutes, got {n}"
+            ))),
         }
     }
 }
@@ -169,10 +191,17 @@ enum NumOrString {
 }
 
 /// Numbers may come as TOML integers or, from the environment, as strings.
-fn de_num<'de, D: Deserializer<'de>, T: TryFrom<i64> + std::str::FromStr>(d: D) -> Result<T, D::Error> {
+fn de_num<'de, D: Deserializer<'de>, T: TryFrom<i64> + std::str::FromStr>(
+    d: D,
+) -> Result<T, D::Error> {
     match NumOrString::deserialize(d)? {
-        NumOrString::Num(n) => T::try_from(n).map_err(|_| de::Error::custom(format!("number {n} out of range"))),
-        NumOrString::Str(s) => s.trim().parse().map_err(|_| de::Error::custom(format!("expected a number, got {s:?}"))),
+        NumOrString::Num(n) => {
+            T::try_from(n).map_err(|_| de::Error::custom(format!("number {n} out of range")))
+        }
+        NumOrString::Str(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| de::Error::custom(format!("expected a number, got {s:?}"))),
     }
 }
 
@@ -190,16 +219,27 @@ where
 {
     let items = match ListOrString::deserialize(d)? {
         ListOrString::List(v) => v,
-        ListOrString::Str(s) => s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+        ListOrString::Str(s) => s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
     };
-    items.iter().map(|s| s.parse().map_err(|e| de::Error::custom(format!("{s:?}: {e}")))).collect()
+    items
+        .iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|e| de::Error::custom(format!("{s:?}: {e}")))
+        })
+        .collect()
 }
 
 /// Plugin settings: a TOML table, or (from the environment) a JSON string.
 fn de_json<'de, D: Deserializer<'de>>(d: D) -> Result<serde_json::Value, D::Error> {
     let v = toml::Value::deserialize(d)?;
     match v {
-        toml::Value::String(s) => serde_json::from_str(&s).map_err(|e| de::Error::custom(format!("settings must be JSON: {e}"))),
+        toml::Value::String(s) => serde_json::from_str(&s)
+            .map_err(|e| de::Error::custom(format!("settings must be JSON: {e}"))),
         other => serde_json::to_value(other).map_err(de::Error::custom),
     }
 }
@@ -213,7 +253,11 @@ mod humantime_serde_compat {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        let dur = humantime::parse_duration(&s).map_err(|e| de::Error::custom(format!("{s:?} is not a duration like \"15m\" or \"24h\": {e}")))?;
+        let dur = humantime::parse_duration(&s).map_err(|e| {
+            de::Error::custom(format!(
+                "{s:?} is not a duration like \"15m\" or \"24h\": {e}"
+            ))
+        })?;
         if dur.is_zero() {
             return Err(de::Error::custom("duration must be greater than zero"));
         }
@@ -226,42 +270,61 @@ const SECTIONS: &[&str] = &["bootstrap", "auth", "authorizer"];
 
 /// Environment variables with the prefix that are not server configuration (the CLI's
 /// and the test suite's).
-const NOT_CONFIG: &[&str] = &["PORTCULLIS_SERVER", "PORTCULLIS_CONFIG", "PORTCULLIS_LOG", "PORTCULLIS_TEST_DATABASE_URL"];
+const NOT_CONFIG: &[&str] = &[
+    "PORTCULLIS_SERVER",
+    "PORTCULLIS_CONFIG",
+    "PORTCULLIS_LOG",
+    "PORTCULLIS_TEST_DATABASE_URL",
+];
 
 /// Flags that override everything else, as (section, key, value); section "" = top level.
 pub type Overrides = Vec<(String, String, String)>;
 
 impl Config {
     /// Load the configuration from an optional file, the given environment, and flags.
-    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>, flags: Overrides) -> anyhow::Result<Config> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: Overrides,
+    ) -> anyhow::Result<Config> {
         let mut table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
-                text.parse::<toml::Table>().with_context(|| format!("parsing config file {}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("parsing config file {}", path.display()))?
             }
             None => toml::Table::new(),
         };
         let mut env_pairs = Vec::new();
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix("PORTCULLIS_") else { continue };
+            let Some(rest) = name.strip_prefix("PORTCULLIS_") else {
+                continue;
+            };
             if NOT_CONFIG.contains(&name.as_str()) || name.starts_with("PORTCULLIS_TEST_") {
                 continue;
             }
             let lower = rest.to_ascii_lowercase();
-            let (section, key) = match SECTIONS.iter().find(|s| lower.starts_with(&format!("{s}_"))) {
+            let (section, key) = match SECTIONS
+                .iter()
+                .find(|s| lower.starts_with(&format!("{s}_")))
+            {
                 Some(s) => (s.to_string(), lower[s.len() + 1..].to_string()),
                 None => (String::new(), lower),
             };
             env_pairs.push((section, key, value, name));
         }
         for (section, key, value, name) in env_pairs {
-            set(&mut table, &section, &key, value).with_context(|| format!("environment variable {name}"))?;
+            set(&mut table, &section, &key, value)
+                .with_context(|| format!("environment variable {name}"))?;
         }
         for (section, key, value) in flags {
             set(&mut table, &section, &key, value)?;
         }
         let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let source = file.map(|p| format!(" (file {}, environment and flags)", p.display())).unwrap_or_default();
+            let source = file
+                .map(|p| format!(" (file {}, environment and flags)", p.display()))
+                .unwrap_or_default();
             anyhow::anyhow!("invalid configuration{source}: {}", e.to_string().trim())
         })?;
         config.validate()?;
@@ -270,7 +333,10 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            bail!("listen: {:?} is not an address like 127.0.0.1:8700", self.listen);
+            bail!(
+                "listen: {:?} is not an address like 127.0.0.1:8700",
+                self.listen
+            );
         }
         if self.auth.lockout_threshold == 0 {
             bail!("auth.lockout_threshold must be at least 1");
@@ -279,9 +345,13 @@ impl Config {
             bail!("authorizer.settings must be a JSON object");
         }
         if self.authorizer.timeout_ms == 0 || self.authorizer.memory_limit_mib == 0 {
-            bail!("authorizer.timeout_ms and authorizer.memory_limit_mib must be greater than zero");
+            bail!(
+                "authorizer.timeout_ms and authorizer.memory_limit_mib must be greater than zero"
+            );
         }
-        if self.bootstrap.mode == BootstrapMode::Configured && self.bootstrap.admin_password.is_empty() {
+        if self.bootstrap.mode == BootstrapMode::Configured
+            && self.bootstrap.admin_password.is_empty()
+        {
             bail!(
                 "bootstrap.mode = \"configured\" needs an admin password: set bootstrap.admin_password in the config file \
                  or the environment variable PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD"
@@ -303,7 +373,9 @@ fn set(table: &mut toml::Table, section: &str, key: &str, value: String) -> anyh
     let target = if section.is_empty() {
         table
     } else {
-        let entry = table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
         match entry {
             toml::Value::Table(t) => t,
             _ => bail!("{section} must be a table"),
@@ -315,7 +387,9 @@ fn set(table: &mut toml::Table, section: &str, key: &str, value: String) -> anyh
 
 /// For `settings = {}` given on the command line or in the environment as JSON.
 pub fn settings_map(v: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
-    v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+    v.as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -323,7 +397,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -339,8 +416,20 @@ mod tests {
     fn precedence_file_env_flags() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[auth]\nlockout_threshold = 3\nlogin_key_ttl = \"1h\"\n").unwrap();
-        let c = Config::load(Some(&path), env(&[("PORTCULLIS_AUTH_LOCKOUT_THRESHOLD", "4"), ("PORTCULLIS_LISTEN", "127.0.0.1:2")]), vec![]).unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\n[auth]\nlockout_threshold = 3\nlogin_key_ttl = \"1h\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("PORTCULLIS_AUTH_LOCKOUT_THRESHOLD", "4"),
+                ("PORTCULLIS_LISTEN", "127.0.0.1:2"),
+            ]),
+            vec![],
+        )
+        .unwrap();
         assert_eq!(c.auth.lockout_threshold, 4);
         assert_eq!(c.listen, "127.0.0.1:2");
         assert_eq!(c.auth.login_key_ttl, Duration::from_secs(3600));
@@ -359,11 +448,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
         std::fs::write(&path, "[auth]\nlockout_treshold = 3\n").unwrap();
-        let e = Config::load(Some(&path), vec![], vec![]).unwrap_err().to_string();
+        let e = Config::load(Some(&path), vec![], vec![])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lockout_treshold"), "{e}");
-        let e = Config::load(None, env(&[("PORTCULLIS_BOOTSTRAP_MODEE", "iact")]), vec![]).unwrap_err().to_string();
+        let e = Config::load(None, env(&[("PORTCULLIS_BOOTSTRAP_MODEE", "iact")]), vec![])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("modee"), "{e}");
-        let e = Config::load(None, env(&[("PORTCULLIS_BOOTSTRAP_MODE", "sometimes")]), vec![]).unwrap_err().to_string();
+        let e = Config::load(
+            None,
+            env(&[("PORTCULLIS_BOOTSTRAP_MODE", "sometimes")]),
+            vec![],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("sometimes"), "{e}");
     }
 
@@ -387,14 +486,31 @@ mod tests {
 
     #[test]
     fn configured_mode_needs_a_password() {
-        let e = Config::load(None, env(&[("PORTCULLIS_BOOTSTRAP_MODE", "configured")]), vec![]).unwrap_err().to_string();
+        let e = Config::load(
+            None,
+            env(&[("PORTCULLIS_BOOTSTRAP_MODE", "configured")]),
+            vec![],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD"), "{e}");
         let c = Config::load(
             None,
-            env(&[("PORTCULLIS_BOOTSTRAP_MODE", "configured"), ("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD", "12345678901")]),
+            env(&[
+                ("PORTCULLIS_BOOTSTRAP_MODE", "configured"),
+                ("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD", "12345678901"),
+            ]),
             vec![],
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("12345678901"));
+    }
+
+    #[test]
+    fn the_example_config_parses_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/portcullis.toml");
+        let c = Config::load(Some(&path), vec![], vec![]).unwrap();
+        let d = Config::default();
+        assert_eq!(serde_json::to_value(&c).unwrap(), serde_json::to_value(&d).unwrap());
     }
 }

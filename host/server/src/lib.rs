@@ -21,7 +21,9 @@ use std::sync::Arc;
 pub fn load_authorizer(config: &Config) -> anyhow::Result<Arc<dyn Authorizer>> {
     match config.authorizer.plugin.as_str() {
         "builtin:native" => Ok(Arc::new(NativeRules)),
-        other => anyhow::bail!("authorizer.plugin: {other:?} is not available; this build provides builtin:native"),
+        other => anyhow::bail!(
+            "authorizer.plugin: {other:?} is not available; this build provides builtin:native"
+        ),
     }
 }
 
@@ -43,9 +45,15 @@ pub async fn prepare(config: Config) -> anyhow::Result<SharedState> {
 }
 
 /// Serve on `listener` until `shutdown` resolves, then drain in-flight requests.
-pub async fn serve(state: SharedState, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    state: SharedState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     state.store.close().await;
     Ok(())
 }

@@ -27,7 +27,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, config: Config, authorizer: Arc<dyn Authorizer>) -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         AppState {
             store,
             config: Arc::new(config),
@@ -71,7 +73,11 @@ impl AppState {
         if decision.allowed {
             Ok(())
         } else {
-            let mut e = ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{} requires {action} on {label}", principal.username));
+            let mut e = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("{} requires {action} on {label}", principal.username),
+            );
             e.reasons = decision.reasons;
             Err(e)
         }
@@ -79,13 +85,27 @@ impl AppState {
 
     /// Hash a password on the blocking pool, bounded by the hashing semaphore.
     pub async fn hash_password(&self, plain: String) -> ApiResult<String> {
-        let _permit = self.hashing.acquire().await.map_err(|_| ApiError::internal())?;
-        tokio::task::spawn_blocking(move || password::hash(&plain)).await.map_err(|_| ApiError::internal())
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal())?;
+        tokio::task::spawn_blocking(move || password::hash(&plain))
+            .await
+            .map_err(|_| ApiError::internal())
     }
 
     /// Verify a password (or, with `phc = None`, spend the same time on a dummy hash).
-    pub async fn verify_password(&self, plain: String, phc: Option<String>) -> ApiResult<Option<password::Verified>> {
-        let _permit = self.hashing.acquire().await.map_err(|_| ApiError::internal())?;
+    pub async fn verify_password(
+        &self,
+        plain: String,
+        phc: Option<String>,
+    ) -> ApiResult<Option<password::Verified>> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal())?;
         tokio::task::spawn_blocking(move || match phc {
             Some(phc) => match password::verify(&plain, &phc) {
                 Ok(v) => Some(v),
@@ -107,10 +127,23 @@ impl AppState {
     /// Append to the audit log. Values are stored as given (the store keeps them in
     /// separate columns; control characters are escaped so no value can forge a line when
     /// the log is printed). Never pass a secret here.
-    pub async fn audit(&self, actor: &str, action: &str, target: &str, outcome: &str, detail: &str) {
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        detail: &str,
+    ) {
         let clean = |s: &str| s.escape_default().to_string();
         let (actor, target, detail) = (clean(actor), clean(target), clean(detail));
-        let entry = NewAudit { actor: &actor, action, target: &target, outcome, detail: &detail };
+        let entry = NewAudit {
+            actor: &actor,
+            action,
+            target: &target,
+            outcome,
+            detail: &detail,
+        };
         if let Err(e) = self.store.append_audit(&entry).await {
             tracing::error!(error = %e, action, "could not append to the audit log");
         }
@@ -123,6 +156,10 @@ pub fn principal_of(user: &User) -> Principal {
         account: user.account.clone(),
         account_type: user.account_type,
         roles: user.roles.clone(),
-        attributes: user.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        attributes: user
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }

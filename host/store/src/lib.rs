@@ -60,14 +60,19 @@ pub fn now_ms() -> i64 {
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
-            d.is_unique_violation() || d.code().as_deref() == Some("2067") || d.code().as_deref() == Some("1555") || d.code().as_deref() == Some("23505")
+            d.is_unique_violation()
+                || d.code().as_deref() == Some("2067")
+                || d.code().as_deref() == Some("1555")
+                || d.code().as_deref() == Some("23505")
         }
         _ => false,
     }
 }
 
 fn parse_enum<T: FromStr<Err = String>>(value: &str, what: &str) -> Result<T> {
-    value.parse().map_err(|e| StoreError::Corrupt(format!("{what} {value:?}: {e}")))
+    value
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("{what} {value:?}: {e}")))
 }
 
 impl Store {
@@ -95,21 +100,37 @@ impl Store {
                     Ok(())
                 })
             });
-            if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") }
+            if url.contains('?') {
+                url.to_string()
+            } else {
+                format!("{url}?mode=rwc")
+            }
         } else {
             options = options.max_connections(16);
             url.to_string()
         };
         let pool = options.connect(&url).await?;
-        let store = Store { pool, backend, write_lock: Arc::new(Mutex::new(())) };
+        let store = Store {
+            pool,
+            backend,
+            write_lock: Arc::new(Mutex::new(())),
+        };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -145,7 +166,12 @@ impl Store {
     // ----------------------------------------------------------------- accounts
 
     /// Create an account unless one of that name exists; returns whether it was created.
-    pub async fn ensure_account(&self, name: &str, email: Option<&str>, kind: AccountType) -> Result<bool> {
+    pub async fn ensure_account(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        kind: AccountType,
+    ) -> Result<bool> {
         let _g = self.write_guard().await;
         let r = sqlx::query(
             "INSERT INTO accounts (name, email, type, state, created_at) VALUES ($1, $2, $3, 'enabled', $4) ON CONFLICT (name) DO NOTHING",
@@ -159,7 +185,12 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    pub async fn create_account(&self, name: &str, email: Option<&str>, kind: AccountType) -> Result<Account> {
+    pub async fn create_account(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        kind: AccountType,
+    ) -> Result<Account> {
         let _g = self.write_guard().await;
         let now = now_ms();
         let r = sqlx::query("INSERT INTO accounts (name, email, type, state, created_at) VALUES ($1, $2, $3, 'enabled', $4)")
@@ -177,7 +208,9 @@ impl Store {
                 state: AccountState::Enabled,
                 created_at: now,
             }),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!("account {name} already exists"))),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "account {name} already exists"
+            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -193,15 +226,22 @@ impl Store {
     }
 
     pub async fn get_account(&self, name: &str) -> Result<Option<Account>> {
-        let row = sqlx::query("SELECT name, email, type, state, created_at FROM accounts WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT name, email, type, state, created_at FROM accounts WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(Self::account_from_row).transpose()
     }
 
     /// Accounts ordered by name, after `after`, hiding `hidden` (the system account).
-    pub async fn list_accounts(&self, after: Option<&str>, limit: i64, hidden: &str) -> Result<Vec<Account>> {
+    pub async fn list_accounts(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+        hidden: &str,
+    ) -> Result<Vec<Account>> {
         let rows = sqlx::query(
             "SELECT name, email, type, state, created_at FROM accounts WHERE name > $1 AND name <> $2 ORDER BY name LIMIT $3",
         )
@@ -217,13 +257,16 @@ impl Store {
     /// transition; the `state <> 'deleting'` guard keeps a racing delete from being undone.
     pub async fn set_account_state(&self, name: &str, state: AccountState) -> Result<()> {
         let _g = self.write_guard().await;
-        let r = sqlx::query("UPDATE accounts SET state = $1 WHERE name = $2 AND state <> 'deleting'")
-            .bind(state.as_str())
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("UPDATE accounts SET state = $1 WHERE name = $2 AND state <> 'deleting'")
+                .bind(state.as_str())
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
         if r.rows_affected() == 0 {
-            return Err(StoreError::State(format!("account {name} is being deleted or is gone")));
+            return Err(StoreError::State(format!(
+                "account {name} is being deleted or is gone"
+            )));
         }
         Ok(())
     }
@@ -234,10 +277,12 @@ impl Store {
     pub async fn begin_delete_account(&self, name: &str) -> Result<Vec<String>> {
         let _g = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
-        let r = sqlx::query("UPDATE accounts SET state = 'deleting' WHERE name = $1 AND state = 'disabled'")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE accounts SET state = 'deleting' WHERE name = $1 AND state = 'disabled'",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::State(format!("account {name} is not disabled")));
         }
@@ -252,7 +297,10 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM users WHERE account = $1").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM users WHERE account = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(users)
     }
@@ -281,15 +329,23 @@ impl Store {
     }
 
     pub async fn accounts_being_deleted(&self) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT name FROM accounts WHERE state = 'deleting'").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| r.try_get("name")).collect::<Result<_, _>>()?)
+        let rows = sqlx::query("SELECT name FROM accounts WHERE state = 'deleting'")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("name"))
+            .collect::<Result<_, _>>()?)
     }
 
     // -------------------------------------------------------------------- users
 
     /// Number of users outside `except_account` (the hidden system account).
     pub async fn count_users(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await?.try_get("n")?)
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
     }
 
     pub async fn create_user(&self, new: &NewUser) -> Result<User> {
@@ -314,12 +370,17 @@ impl Store {
             Ok(r) if r.rows_affected() == 1 => {}
             Ok(_) => return Err(StoreError::NotFound),
             Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(format!("username {} already exists", new.username)))
+                return Err(StoreError::Conflict(format!(
+                    "username {} already exists",
+                    new.username
+                )))
             }
             Err(e) => return Err(e.into()),
         }
         drop(_g);
-        self.get_user(&new.username).await?.ok_or(StoreError::NotFound)
+        self.get_user(&new.username)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     const USER_COLUMNS: &'static str = "u.username, u.account, u.email, u.roles, u.attributes, u.password_hash, u.must_change_password, u.failed_logins, u.locked_until, u.last_login_at, u.access_token_status, u.created_at, a.type AS account_type, a.state AS account_state";
@@ -331,8 +392,10 @@ impl Store {
             username: row.try_get("username")?,
             account: row.try_get("account")?,
             email: row.try_get("email")?,
-            roles: serde_json::from_str(&roles).map_err(|e| StoreError::Corrupt(format!("roles: {e}")))?,
-            attributes: serde_json::from_str(&attributes).map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?,
+            roles: serde_json::from_str(&roles)
+                .map_err(|e| StoreError::Corrupt(format!("roles: {e}")))?,
+            attributes: serde_json::from_str(&attributes)
+                .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?,
             password_hash: row.try_get("password_hash")?,
             must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
             failed_logins: row.try_get("failed_logins")?,
@@ -341,18 +404,32 @@ impl Store {
             access_token_status: row.try_get("access_token_status")?,
             created_at: row.try_get("created_at")?,
             account_type: parse_enum(&row.try_get::<String, _>("account_type")?, "account type")?,
-            account_state: parse_enum(&row.try_get::<String, _>("account_state")?, "account state")?,
+            account_state: parse_enum(
+                &row.try_get::<String, _>("account_state")?,
+                "account state",
+            )?,
         })
     }
 
     pub async fn get_user(&self, username: &str) -> Result<Option<User>> {
-        let sql = format!("SELECT {} FROM users u JOIN accounts a ON a.name = u.account WHERE u.username = $1", Self::USER_COLUMNS);
-        let row = sqlx::query(&sql).bind(username).fetch_optional(&self.pool).await?;
+        let sql = format!(
+            "SELECT {} FROM users u JOIN accounts a ON a.name = u.account WHERE u.username = $1",
+            Self::USER_COLUMNS
+        );
+        let row = sqlx::query(&sql)
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(Self::user_from_row).transpose()
     }
 
     /// Users ordered by username; only those of `account` when given.
-    pub async fn list_users(&self, account: Option<&str>, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
+    pub async fn list_users(
+        &self,
+        account: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<User>> {
         let sql = format!(
             "SELECT {} FROM users u JOIN accounts a ON a.name = u.account WHERE u.username > $1 AND ($2 = '' OR u.account = $2) ORDER BY u.username LIMIT $3",
             Self::USER_COLUMNS
@@ -392,8 +469,14 @@ impl Store {
     pub async fn delete_user(&self, username: &str) -> Result<()> {
         let _g = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM api_keys WHERE username = $1").bind(username).execute(&mut *tx).await?;
-        let r = sqlx::query("DELETE FROM users WHERE username = $1").bind(username).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM api_keys WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        let r = sqlx::query("DELETE FROM users WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -404,7 +487,13 @@ impl Store {
     /// Set a password hash, the forced-change flag, clear lockout, and revoke every key
     /// of the user except `keep_key` — all in one transaction. Returns the number of keys
     /// revoked.
-    pub async fn set_password(&self, username: &str, phc: &str, must_change: bool, keep_key: Option<&str>) -> Result<u64> {
+    pub async fn set_password(
+        &self,
+        username: &str,
+        phc: &str,
+        must_change: bool,
+        keep_key: Option<&str>,
+    ) -> Result<u64> {
         let _g = self.write_guard().await;
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
@@ -439,7 +528,12 @@ impl Store {
     /// Count a failed login; lock the user for `lock_ms` when this failure reaches
     /// `threshold` consecutive ones (the counter then starts again). One statement, so
     /// concurrent failures on several servers all count.
-    pub async fn record_login_failure(&self, username: &str, threshold: i64, lock_ms: i64) -> Result<()> {
+    pub async fn record_login_failure(
+        &self,
+        username: &str,
+        threshold: i64,
+        lock_ms: i64,
+    ) -> Result<()> {
         let _g = self.write_guard().await;
         let now = now_ms();
         sqlx::query(
@@ -526,7 +620,11 @@ impl Store {
              FROM api_keys k JOIN users u ON u.username = k.username JOIN accounts a ON a.name = u.account WHERE k.id = $1",
             Self::USER_COLUMNS
         );
-        let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await? else {
+        let Some(row) = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
             return Ok(None);
         };
         let key = ApiKey {
@@ -546,7 +644,11 @@ impl Store {
     /// Record use of a key; callers throttle this to once a minute per key.
     pub async fn touch_key(&self, id: &str, at: i64) -> Result<()> {
         let _g = self.write_guard().await;
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(at).bind(id).execute(&self.pool).await?;
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -606,7 +708,9 @@ impl Store {
 
     /// The IACT digest while it is unused.
     pub async fn live_iact(&self) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT digest FROM iact WHERE id = 1 AND used_at IS NULL").fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT digest FROM iact WHERE id = 1 AND used_at IS NULL")
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.try_get("digest")).transpose()?)
     }
 
@@ -616,16 +720,21 @@ impl Store {
     pub async fn redeem_iact(&self, digest: &str, new: &NewUser) -> Result<RedeemOutcome> {
         let _g = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query("UPDATE iact SET used_at = $1 WHERE id = 1 AND digest = $2 AND used_at IS NULL")
-            .bind(now_ms())
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let claimed = sqlx::query(
+            "UPDATE iact SET used_at = $1 WHERE id = 1 AND digest = $2 AND used_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(digest)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if claimed == 0 {
             return Ok(RedeemOutcome::BadToken);
         }
-        let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&mut *tx).await?.try_get("n")?;
+        let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
         if users > 0 {
             return Ok(RedeemOutcome::UsersExist);
         }

@@ -35,15 +35,33 @@ pub async fn visible_account(state: &SharedState, name: &str) -> ApiResult<Accou
     if name == SYSTEM_ACCOUNT {
         return Err(ApiError::not_found(format!("account {name}")));
     }
-    state.store.get_account(name).await?.ok_or_else(|| ApiError::not_found(format!("account {name}")))
+    state
+        .store
+        .get_account(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("account {name}")))
 }
 
-pub async fn list(State(state): State<SharedState>, caller: Caller, Query(page): Query<Page>) -> ApiResult<Json<List<Value>>> {
-    state.require(&caller.principal, actions::ACCOUNTS_LIST, Target::new("account", "*", None))?;
+pub async fn list(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<List<Value>>> {
+    state.require(
+        &caller.principal,
+        actions::ACCOUNTS_LIST,
+        Target::new("account", "*", None),
+    )?;
     let limit = page.limit()?;
-    let accounts = state.store.list_accounts(page.after.as_deref(), limit, SYSTEM_ACCOUNT).await?;
+    let accounts = state
+        .store
+        .list_accounts(page.after.as_deref(), limit, SYSTEM_ACCOUNT)
+        .await?;
     let list = List::new(accounts, limit, |a| a.name.clone());
-    Ok(Json(List { items: list.items.iter().map(account_view).collect(), next: list.next }))
+    Ok(Json(List {
+        items: list.items.iter().map(account_view).collect(),
+        next: list.next,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -64,20 +82,43 @@ pub async fn create(
     if let Some(email) = &body.email {
         names::validate_email(email).map_err(|e| ApiError::invalid("email", e))?;
     }
-    state.require(&caller.principal, actions::ACCOUNTS_CREATE, target(&body.name))?;
+    state.require(
+        &caller.principal,
+        actions::ACCOUNTS_CREATE,
+        target(&body.name),
+    )?;
     if RESERVED_ACCOUNT_NAMES.contains(&body.name.as_str()) {
-        return Err(ApiError::invalid("name", format!("{} is reserved", body.name)));
+        return Err(ApiError::invalid(
+            "name",
+            format!("{} is reserved", body.name),
+        ));
     }
     let kind = body.kind.unwrap_or(AccountType::User);
-    let account = state.store.create_account(&body.name, body.email.as_deref(), kind).await.map_err(|e| match e {
-        portcullis_store::StoreError::Conflict(m) => ApiError::conflict("already_exists", m),
-        other => other.into(),
-    })?;
-    state.audit(&caller.user.username, "accounts.create", &account.name, "success", kind.as_str()).await;
+    let account = state
+        .store
+        .create_account(&body.name, body.email.as_deref(), kind)
+        .await
+        .map_err(|e| match e {
+            portcullis_store::StoreError::Conflict(m) => ApiError::conflict("already_exists", m),
+            other => other.into(),
+        })?;
+    state
+        .audit(
+            &caller.user.username,
+            "accounts.create",
+            &account.name,
+            "success",
+            kind.as_str(),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(account_view(&account))))
 }
 
-pub async fn get(State(state): State<SharedState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     state.require(&caller.principal, actions::ACCOUNTS_READ, target(&name))?;
     let account = visible_account(&state, &name).await?;
     Ok(Json(account_view(&account)))
@@ -102,12 +143,26 @@ pub async fn set_state(
     state.require(&caller.principal, actions::ACCOUNTS_UPDATE, target(&name))?;
     let account = visible_account(&state, &name).await?;
     if body.state == AccountState::Deleting {
-        return Err(ApiError::invalid("state", "must be enabled or disabled (use DELETE to delete)"));
+        return Err(ApiError::invalid(
+            "state",
+            "must be enabled or disabled (use DELETE to delete)",
+        ));
     }
-    account.state.check_set(&name, body.state).map_err(transition_error)?;
+    account
+        .state
+        .check_set(&name, body.state)
+        .map_err(transition_error)?;
     if account.state != body.state {
         state.store.set_account_state(&name, body.state).await?;
-        state.audit(&caller.user.username, "accounts.update", &name, "success", &format!("state {} -> {}", account.state, body.state)).await;
+        state
+            .audit(
+                &caller.user.username,
+                "accounts.update",
+                &name,
+                "success",
+                &format!("state {} -> {}", account.state, body.state),
+            )
+            .await;
     }
     let account = visible_account(&state, &name).await?;
     Ok(Json(account_view(&account)))
@@ -115,16 +170,32 @@ pub async fn set_state(
 
 /// Delete a disabled account: its users and their keys go at once (202), a background
 /// task removes the rest and the account row.
-pub async fn delete(State(state): State<SharedState>, caller: Caller, Path(name): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn delete(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     state.require(&caller.principal, actions::ACCOUNTS_DELETE, target(&name))?;
     let account = visible_account(&state, &name).await?;
-    account.state.check_delete(&name).map_err(transition_error)?;
+    account
+        .state
+        .check_delete(&name)
+        .map_err(transition_error)?;
     let removed = state.store.begin_delete_account(&name).await?;
     state
-        .audit(&caller.user.username, "accounts.delete", &name, "success", &format!("{} users removed", removed.len()))
+        .audit(
+            &caller.user.username,
+            "accounts.delete",
+            &name,
+            "success",
+            &format!("{} users removed", removed.len()),
+        )
         .await;
     spawn_reaper(state.store.clone(), name.clone());
-    Ok((StatusCode::ACCEPTED, Json(json!({ "name": name, "state": "deleting" }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "name": name, "state": "deleting" })),
+    ))
 }
 
 /// Finish deleting an account in the background, retrying until it is gone.

@@ -16,16 +16,27 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, axum::Json(json!({ "status": "error", "error": "not found" }))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({ "status": "error", "error": "not found" })),
+    )
+        .into_response()
 }
 
 fn ptfe_error(status: StatusCode, message: String) -> Response {
-    (status, axum::Json(json!({ "status": "error", "error": message }))).into_response()
+    (
+        status,
+        axum::Json(json!({ "status": "error", "error": message })),
+    )
+        .into_response()
 }
 
 /// The IACT as text/plain, to clients in `iact_subnets` while the time limit since this
 /// server started has not passed and the token is still live; 404 otherwise.
-pub async fn retrieve_iact(State(state): State<SharedState>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
+pub async fn retrieve_iact(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
     let boot = &state.config.bootstrap;
     let ip = peer.ip().to_canonical();
     if !boot.iact_subnets.iter().any(|net| net.contains(&ip)) {
@@ -37,7 +48,9 @@ pub async fn retrieve_iact(State(state): State<SharedState>, ConnectInfo(peer): 
         }
     }
     let token = state.iact_token.read().expect("iact lock").clone();
-    let Some(token) = token else { return not_found() };
+    let Some(token) = token else {
+        return not_found();
+    };
     match state.store.live_iact().await {
         Ok(Some(live)) if keys::digest_eq(&keys::digest(&token), &live) => {
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response()
@@ -45,7 +58,10 @@ pub async fn retrieve_iact(State(state): State<SharedState>, ConnectInfo(peer): 
         Ok(_) => not_found(),
         Err(e) => {
             tracing::error!(error = %e, "retrieve-iact: store error");
-            ptfe_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".into())
+            ptfe_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal server error".into(),
+            )
         }
     }
 }
@@ -65,23 +81,41 @@ pub async fn initial_admin_user(
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    let Some(token) = query.get("token") else { return not_found() };
+    let Some(token) = query.get("token") else {
+        return not_found();
+    };
     let digest = keys::digest(token);
     match state.store.live_iact().await {
         Ok(Some(live)) if keys::digest_eq(&digest, &live) => {}
         Ok(_) => {
-            state.audit("anonymous", "iact.redeem", ADMIN_ACCOUNT, "failure", "wrong or dead token").await;
+            state
+                .audit(
+                    "anonymous",
+                    "iact.redeem",
+                    ADMIN_ACCOUNT,
+                    "failure",
+                    "wrong or dead token",
+                )
+                .await;
             return not_found();
         }
         Err(e) => {
             tracing::error!(error = %e, "initial-admin-user: store error");
-            return ptfe_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".into());
+            return ptfe_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal server error".into(),
+            );
         }
     }
     match state.store.count_users().await {
         Ok(0) => {}
         Ok(_) => return not_found(),
-        Err(_) => return ptfe_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".into()),
+        Err(_) => {
+            return ptfe_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal server error".into(),
+            )
+        }
     }
     let input: InitialAdmin = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -97,7 +131,10 @@ pub async fn initial_admin_user(
         return ptfe_error(StatusCode::UNPROCESSABLE_ENTITY, format!("password: {e}"));
     }
     let Ok(phc) = state.hash_password(input.password).await else {
-        return ptfe_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".into());
+        return ptfe_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal server error".into(),
+        );
     };
     let new = NewUser {
         username: input.username.clone(),
@@ -111,7 +148,10 @@ pub async fn initial_admin_user(
         Ok(_) => return not_found(),
         Err(e) => {
             tracing::error!(error = %e, "initial-admin-user: store error");
-            return ptfe_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".into());
+            return ptfe_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal server error".into(),
+            );
         }
     }
     state.iact_token.write().expect("iact lock").take();
@@ -126,10 +166,25 @@ pub async fn initial_admin_user(
     };
     if let Err(e) = state.store.insert_key(&record).await {
         tracing::error!(error = %e, "initial-admin-user: could not issue a key");
-        return ptfe_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".into());
+        return ptfe_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal server error".into(),
+        );
     }
     let _ = std::fs::remove_file(crate::bootstrap::iact_path(&state.config));
-    state.audit("anonymous", "iact.redeem", &new.username, "success", "initial admin user created").await;
+    state
+        .audit(
+            "anonymous",
+            "iact.redeem",
+            &new.username,
+            "success",
+            "initial admin user created",
+        )
+        .await;
     tracing::info!(username = %new.username, "initial admin user created with the IACT; the token is now dead");
-    (StatusCode::OK, axum::Json(json!({ "status": "created", "token": key.secret }))).into_response()
+    (
+        StatusCode::OK,
+        axum::Json(json!({ "status": "created", "token": key.secret })),
+    )
+        .into_response()
 }

@@ -15,11 +15,16 @@ pub async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
     match state.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            axum::Json(json!({ "status": "ready", "store": "ok", "authorizer": state.authorizer().name() })),
+            axum::Json(
+                json!({ "status": "ready", "store": "ok", "authorizer": state.authorizer().name() }),
+            ),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: store unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "not_ready", "store": "unreachable" })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "status": "not_ready", "store": "unreachable" })),
+            )
         }
     }
 }

@@ -50,7 +50,10 @@ impl Page {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}"))),
+            Some(_) => Err(ApiError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            )),
         }
     }
 }
@@ -64,7 +67,9 @@ pub struct List<T> {
 
 impl<T> List<T> {
     pub fn new(items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Self {
-        let next = (items.len() as i64 == limit).then(|| items.last().map(&cursor)).flatten();
+        let next = (items.len() as i64 == limit)
+            .then(|| items.last().map(&cursor))
+            .flatten();
         List { items, next }
     }
 }
@@ -82,14 +87,31 @@ pub fn router(state: SharedState) -> Router {
         .route("/logout", post(session::logout))
         .route("/whoami", get(session::whoami))
         .route("/accounts", get(accounts::list).post(accounts::create))
-        .route("/accounts/{name}", get(accounts::get).delete(accounts::delete))
+        .route(
+            "/accounts/{name}",
+            get(accounts::get).delete(accounts::delete),
+        )
         .route("/accounts/{name}/state", put(accounts::set_state))
-        .route("/accounts/{name}/users", get(users::list_in_account).post(users::create_in_account))
+        .route(
+            "/accounts/{name}/users",
+            get(users::list_in_account).post(users::create_in_account),
+        )
         .route("/users", get(users::list_all))
-        .route("/users/{username}", get(users::describe).patch(users::patch).delete(users::delete))
+        .route(
+            "/users/{username}",
+            get(users::describe)
+                .patch(users::patch)
+                .delete(users::delete),
+        )
         .route("/users/{username}/password", put(users::set_password))
-        .route("/users/{username}/keys", get(users::list_keys).post(users::create_key))
-        .route("/users/{username}/keys/{id}", axum::routing::delete(users::revoke_key));
+        .route(
+            "/users/{username}/keys",
+            get(users::list_keys).post(users::create_key),
+        )
+        .route(
+            "/users/{username}/keys/{id}",
+            axum::routing::delete(users::revoke_key),
+        );
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

@@ -24,10 +24,18 @@ pub struct LoginBody {
 
 /// Every way a login can fail answers the same 401 after the same amount of hashing work;
 /// only the audit log says why.
-pub async fn login(State(state): State<SharedState>, Json(body): Json<LoginBody>) -> ApiResult<Json<Value>> {
+pub async fn login(
+    State(state): State<SharedState>,
+    Json(body): Json<LoginBody>,
+) -> ApiResult<Json<Value>> {
     let user = state.store.get_user(&body.username).await?;
     let now = now_ms();
-    let verdict = state.verify_password(body.password.clone(), user.as_ref().and_then(|u| u.password_hash.clone())).await?;
+    let verdict = state
+        .verify_password(
+            body.password.clone(),
+            user.as_ref().and_then(|u| u.password_hash.clone()),
+        )
+        .await?;
     let fail = |reason: &'static str| {
         let state = state.clone();
         let name = body.username.clone();
@@ -37,7 +45,9 @@ pub async fn login(State(state): State<SharedState>, Json(body): Json<LoginBody>
             ApiError::invalid_credentials()
         }
     };
-    let Some(user) = user else { return Err(fail("unknown user").await) };
+    let Some(user) = user else {
+        return Err(fail("unknown user").await);
+    };
     if user.locked_until.is_some_and(|t| t > now) {
         return Err(fail("user locked").await);
     }
@@ -46,11 +56,22 @@ pub async fn login(State(state): State<SharedState>, Json(body): Json<LoginBody>
         Some(Verified::Mismatch) => {
             state
                 .store
-                .record_login_failure(&user.username, state.config.auth.lockout_threshold as i64, state.config.auth.lockout_duration.as_millis() as i64)
+                .record_login_failure(
+                    &user.username,
+                    state.config.auth.lockout_threshold as i64,
+                    state.config.auth.lockout_duration.as_millis() as i64,
+                )
                 .await?;
             return Err(fail("wrong password").await);
         }
-        None => return Err(fail(if user.password_hash.is_some() { "stored hash refused" } else { "no password set" }).await),
+        None => {
+            return Err(fail(if user.password_hash.is_some() {
+                "stored hash refused"
+            } else {
+                "no password set"
+            })
+            .await)
+        }
     };
     if user.account_state != AccountState::Enabled {
         return Err(fail("account not enabled").await);
@@ -59,24 +80,69 @@ pub async fn login(State(state): State<SharedState>, Json(body): Json<LoginBody>
     if let Some(new_password) = body.new_password {
         password::check_policy(&new_password).map_err(|e| ApiError::invalid("new_password", e))?;
         if new_password == body.password {
-            return Err(ApiError::invalid("new_password", "must differ from the current password"));
+            return Err(ApiError::invalid(
+                "new_password",
+                "must differ from the current password",
+            ));
         }
         let phc = state.hash_password(new_password).await?;
-        state.store.set_password(&user.username, &phc, false, None).await?;
-        state.audit(&user.username, "users.set-password", &user.username, "success", "changed at login").await;
+        state
+            .store
+            .set_password(&user.username, &phc, false, None)
+            .await?;
+        state
+            .audit(
+                &user.username,
+                "users.set-password",
+                &user.username,
+                "success",
+                "changed at login",
+            )
+            .await;
         new_hash = Some(());
     } else if user.must_change_password {
         // The password was right: the failure streak ends, but no key is issued.
-        state.store.record_login_success(&user.username, None).await?;
-        state.audit(&user.username, "login", &user.username, "failure", "password change required").await;
+        state
+            .store
+            .record_login_success(&user.username, None)
+            .await?;
+        state
+            .audit(
+                &user.username,
+                "login",
+                &user.username,
+                "failure",
+                "password change required",
+            )
+            .await;
         return Err(ApiError::password_change_required());
     }
-    let rehashed = if rehash && new_hash.is_none() { Some(state.hash_password(body.password).await?) } else { None };
-    let last_login = state.store.record_login_success(&user.username, rehashed.as_deref()).await?;
+    let rehashed = if rehash && new_hash.is_none() {
+        Some(state.hash_password(body.password).await?)
+    } else {
+        None
+    };
+    let last_login = state
+        .store
+        .record_login_success(&user.username, rehashed.as_deref())
+        .await?;
     let ttl = state.config.auth.login_key_ttl.as_millis() as i64;
-    let (secret, key) = issue_key(&state, &user.username, "login", KeyKind::Login, Some(now + ttl)).await?;
-    state.audit(&user.username, "login", &user.username, "success", "").await;
-    let mut user = state.store.get_user(&user.username).await?.ok_or_else(ApiError::internal)?;
+    let (secret, key) = issue_key(
+        &state,
+        &user.username,
+        "login",
+        KeyKind::Login,
+        Some(now + ttl),
+    )
+    .await?;
+    state
+        .audit(&user.username, "login", &user.username, "success", "")
+        .await;
+    let mut user = state
+        .store
+        .get_user(&user.username)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     user.last_login_at = Some(last_login);
     Ok(Json(json!({
         "api_key": secret,
@@ -86,20 +152,42 @@ pub async fn login(State(state): State<SharedState>, Json(body): Json<LoginBody>
 }
 
 /// Revoke the key used for this call.
-pub async fn logout(State(state): State<SharedState>, AnyCaller(caller): AnyCaller) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(state): State<SharedState>,
+    AnyCaller(caller): AnyCaller,
+) -> ApiResult<StatusCode> {
     let target = Target::new("user", &caller.user.username, Some(&caller.user.account));
     if !caller.user.must_change_password {
         state.require(&caller.principal, actions::KEYS_DELETE, target)?;
     }
-    state.store.revoke_key(&caller.user.username, &caller.key.id).await?;
-    state.audit(&caller.user.username, "logout", &caller.key.id, "success", "").await;
+    state
+        .store
+        .revoke_key(&caller.user.username, &caller.key.id)
+        .await?;
+    state
+        .audit(
+            &caller.user.username,
+            "logout",
+            &caller.key.id,
+            "success",
+            "",
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn whoami(State(state): State<SharedState>, caller: Caller) -> ApiResult<Json<Value>> {
     let u = &caller.user;
-    state.require(&caller.principal, actions::USERS_READ, Target::new("user", &u.username, Some(&u.account)))?;
-    let account = state.store.get_account(&u.account).await?.ok_or_else(ApiError::internal)?;
+    state.require(
+        &caller.principal,
+        actions::USERS_READ,
+        Target::new("user", &u.username, Some(&u.account)),
+    )?;
+    let account = state
+        .store
+        .get_account(&u.account)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     Ok(Json(json!({
         "username": u.username,
         "account": {

@@ -50,9 +50,22 @@ pub fn key_view(k: &ApiKey) -> Value {
 }
 
 /// Create a key for `username`; returns the secret (to show once) and the record.
-pub async fn issue_key(state: &SharedState, username: &str, name: &str, kind: KeyKind, expires_at: Option<i64>) -> ApiResult<(String, ApiKey)> {
+pub async fn issue_key(
+    state: &SharedState,
+    username: &str,
+    name: &str,
+    kind: KeyKind,
+    expires_at: Option<i64>,
+) -> ApiResult<(String, ApiKey)> {
     let key = keys::generate();
-    let record = NewKeyRecord { id: &key.id, username, name, kind, digest: &key.digest, expires_at };
+    let record = NewKeyRecord {
+        id: &key.id,
+        username,
+        name,
+        kind,
+        digest: &key.digest,
+        expires_at,
+    };
     let stored = state.store.insert_key(&record).await?;
     Ok((key.secret, stored))
 }
@@ -63,10 +76,19 @@ fn user_target(username: &str, account: Option<&str>) -> Target {
 
 /// Load a user for `action`, asking the authorizer first. An unknown user is asked about
 /// with no account, so a caller who may not see it learns nothing from a 404.
-async fn load_user(state: &SharedState, caller: &Caller, username: &str, action: &str) -> ApiResult<User> {
+async fn load_user(
+    state: &SharedState,
+    caller: &Caller,
+    username: &str,
+    action: &str,
+) -> ApiResult<User> {
     match state.store.get_user(username).await? {
         Some(u) if u.account != SYSTEM_ACCOUNT => {
-            state.require(&caller.principal, action, user_target(&u.username, Some(&u.account)))?;
+            state.require(
+                &caller.principal,
+                action,
+                user_target(&u.username, Some(&u.account)),
+            )?;
             Ok(u)
         }
         _ => {
@@ -78,7 +100,10 @@ async fn load_user(state: &SharedState, caller: &Caller, username: &str, action:
 
 fn check_roles(roles: &[String]) -> ApiResult<()> {
     if roles.len() > MAX_ROLES {
-        return Err(ApiError::invalid("roles", format!("at most {MAX_ROLES} roles")));
+        return Err(ApiError::invalid(
+            "roles",
+            format!("at most {MAX_ROLES} roles"),
+        ));
     }
     for (i, r) in roles.iter().enumerate() {
         names::validate_label(r, 256).map_err(|e| ApiError::invalid(&format!("roles[{i}]"), e))?;
@@ -88,12 +113,19 @@ fn check_roles(roles: &[String]) -> ApiResult<()> {
 
 fn check_attributes(attributes: &BTreeMap<String, String>) -> ApiResult<()> {
     if attributes.len() > MAX_ATTRIBUTES {
-        return Err(ApiError::invalid("attributes", format!("at most {MAX_ATTRIBUTES} attributes")));
+        return Err(ApiError::invalid(
+            "attributes",
+            format!("at most {MAX_ATTRIBUTES} attributes"),
+        ));
     }
     for (k, v) in attributes {
-        names::validate_label(k, 128).map_err(|e| ApiError::invalid("attributes", format!("key {k:?} {e}")))?;
+        names::validate_label(k, 128)
+            .map_err(|e| ApiError::invalid("attributes", format!("key {k:?} {e}")))?;
         if v.chars().count() > 1024 || v.chars().any(char::is_control) {
-            return Err(ApiError::invalid(&format!("attributes.{k}"), "must be at most 1024 characters, no control characters"));
+            return Err(ApiError::invalid(
+                &format!("attributes.{k}"),
+                "must be at most 1024 characters, no control characters",
+            ));
         }
     }
     Ok(())
@@ -102,16 +134,23 @@ fn check_attributes(attributes: &BTreeMap<String, String>) -> ApiResult<()> {
 /// The fields a create or update touches that carry privileges: the authorizer sees them
 /// as the target attribute `changes` so a rule can refuse self-promotion.
 fn changes(roles: bool, attributes: bool, email: bool) -> Vec<(String, String)> {
-    let fields: Vec<&str> = [("email", email), ("roles", roles), ("attributes", attributes)]
-        .into_iter()
-        .filter_map(|(f, on)| on.then_some(f))
-        .collect();
+    let fields: Vec<&str> = [
+        ("email", email),
+        ("roles", roles),
+        ("attributes", attributes),
+    ]
+    .into_iter()
+    .filter_map(|(f, on)| on.then_some(f))
+    .collect();
     vec![("changes".to_string(), fields.join(","))]
 }
 
 fn page_of_users(users: Vec<User>, limit: i64) -> List<Value> {
     let list = List::new(users, limit, |u| u.username.clone());
-    List { items: list.items.iter().map(user_view).collect(), next: list.next }
+    List {
+        items: list.items.iter().map(user_view).collect(),
+        next: list.next,
+    }
 }
 
 pub async fn list_in_account(
@@ -120,27 +159,52 @@ pub async fn list_in_account(
     Path(name): Path<String>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<List<Value>>> {
-    state.require(&caller.principal, actions::USERS_LIST, Target::new("account", &name, Some(&name)))?;
+    state.require(
+        &caller.principal,
+        actions::USERS_LIST,
+        Target::new("account", &name, Some(&name)),
+    )?;
     visible_account(&state, &name).await?;
     let limit = page.limit()?;
-    let users = state.store.list_users(Some(&name), page.after.as_deref(), limit).await?;
+    let users = state
+        .store
+        .list_users(Some(&name), page.after.as_deref(), limit)
+        .await?;
     Ok(Json(page_of_users(users, limit)))
 }
 
 /// All users the caller may see: everyone if it may list across accounts, else the users
 /// of its own account.
-pub async fn list_all(State(state): State<SharedState>, caller: Caller, Query(page): Query<Page>) -> ApiResult<Json<List<Value>>> {
+pub async fn list_all(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<List<Value>>> {
     let limit = page.limit()?;
-    let everyone = state.decide(&caller.principal, actions::USERS_LIST, Target::new("account", "*", None));
+    let everyone = state.decide(
+        &caller.principal,
+        actions::USERS_LIST,
+        Target::new("account", "*", None),
+    );
     let account = if everyone.allowed {
         None
     } else {
         let own = caller.user.account.clone();
-        state.require(&caller.principal, actions::USERS_LIST, Target::new("account", &own, Some(&own)))?;
+        state.require(
+            &caller.principal,
+            actions::USERS_LIST,
+            Target::new("account", &own, Some(&own)),
+        )?;
         Some(own)
     };
-    let users = state.store.list_users(account.as_deref(), page.after.as_deref(), limit).await?;
-    let users = users.into_iter().filter(|u| u.account != SYSTEM_ACCOUNT).collect();
+    let users = state
+        .store
+        .list_users(account.as_deref(), page.after.as_deref(), limit)
+        .await?;
+    let users = users
+        .into_iter()
+        .filter(|u| u.account != SYSTEM_ACCOUNT)
+        .collect();
     Ok(Json(page_of_users(users, limit)))
 }
 
@@ -176,11 +240,18 @@ pub async fn create_in_account(
         return Err(ApiError::invalid("temporary_password", "needs a password"));
     }
     let mut t = user_target(&body.username, Some(&account));
-    t.attributes = changes(!body.roles.is_empty(), !body.attributes.is_empty(), body.email.is_some());
+    t.attributes = changes(
+        !body.roles.is_empty(),
+        !body.attributes.is_empty(),
+        body.email.is_some(),
+    );
     state.require(&caller.principal, actions::USERS_CREATE, t)?;
     let acct = visible_account(&state, &account).await?;
     if acct.state == AccountState::Deleting {
-        return Err(ApiError::conflict("invalid_state_transition", format!("account {account} is being deleted")));
+        return Err(ApiError::conflict(
+            "invalid_state_transition",
+            format!("account {account} is being deleted"),
+        ));
     }
     let password_hash = match body.password {
         Some(p) => Some(state.hash_password(p).await?),
@@ -200,12 +271,24 @@ pub async fn create_in_account(
         StoreError::NotFound => ApiError::not_found(format!("account {}", new.account)),
         other => other.into(),
     })?;
-    state.audit(&caller.user.username, "users.create", &user.username, "success", &format!("account {}", user.account)).await;
+    state
+        .audit(
+            &caller.user.username,
+            "users.create",
+            &user.username,
+            "success",
+            &format!("account {}", user.account),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(user_view(&user))))
 }
 
 /// Describe: the user plus the number of active keys.
-pub async fn describe(State(state): State<SharedState>, caller: Caller, Path(username): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn describe(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> ApiResult<Json<Value>> {
     let user = load_user(&state, &caller, &username, actions::USERS_READ).await?;
     let mut view = user_view(&user);
     view["key_count"] = json!(state.store.count_active_keys(&user.username).await?);
@@ -242,21 +325,48 @@ pub async fn patch(
         check_attributes(a)?;
     }
     let user = state.store.get_user(&username).await?;
-    let account = user.as_ref().filter(|u| u.account != SYSTEM_ACCOUNT).map(|u| u.account.clone());
+    let account = user
+        .as_ref()
+        .filter(|u| u.account != SYSTEM_ACCOUNT)
+        .map(|u| u.account.clone());
     let mut t = user_target(&username, account.as_deref());
-    t.attributes = changes(body.roles.is_some(), body.attributes.is_some(), body.email.is_some());
+    t.attributes = changes(
+        body.roles.is_some(),
+        body.attributes.is_some(),
+        body.email.is_some(),
+    );
     state.require(&caller.principal, actions::USERS_UPDATE, t)?;
     if account.is_none() {
         return Err(ApiError::not_found(format!("user {username}")));
     }
-    let patch = UserPatch { email: body.email, roles: body.roles, attributes: body.attributes };
+    let patch = UserPatch {
+        email: body.email,
+        roles: body.roles,
+        attributes: body.attributes,
+    };
     state.store.update_user(&username, &patch).await?;
-    state.audit(&caller.user.username, "users.update", &username, "success", "").await;
-    let user = state.store.get_user(&username).await?.ok_or_else(|| ApiError::not_found(format!("user {username}")))?;
+    state
+        .audit(
+            &caller.user.username,
+            "users.update",
+            &username,
+            "success",
+            "",
+        )
+        .await;
+    let user = state
+        .store
+        .get_user(&username)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("user {username}")))?;
     Ok(Json(user_view(&user)))
 }
 
-pub async fn delete(State(state): State<SharedState>, caller: Caller, Path(username): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
     let user = load_user(&state, &caller, &username, actions::USERS_DELETE).await?;
     if user.username == ADMIN_USER && user.account == portcullis_core::names::ADMIN_ACCOUNT {
         return Err(ApiError::conflict(
@@ -265,7 +375,15 @@ pub async fn delete(State(state): State<SharedState>, caller: Caller, Path(usern
         ));
     }
     state.store.delete_user(&user.username).await?;
-    state.audit(&caller.user.username, "users.delete", &user.username, "success", "user and all its keys deleted").await;
+    state
+        .audit(
+            &caller.user.username,
+            "users.delete",
+            &user.username,
+            "success",
+            "user and all its keys deleted",
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -291,35 +409,82 @@ pub async fn set_password(
     password::check_policy(&body.password).map_err(|e| ApiError::invalid("password", e))?;
     if is_self {
         if body.temporary {
-            return Err(ApiError::invalid("temporary", "cannot make your own password temporary"));
+            return Err(ApiError::invalid(
+                "temporary",
+                "cannot make your own password temporary",
+            ));
         }
-        let current = body.current_password.ok_or_else(|| ApiError::invalid("current_password", "is required to change your own password"))?;
-        let verdict = state.verify_password(current.clone(), user.password_hash.clone()).await?;
+        let current = body.current_password.ok_or_else(|| {
+            ApiError::invalid(
+                "current_password",
+                "is required to change your own password",
+            )
+        })?;
+        let verdict = state
+            .verify_password(current.clone(), user.password_hash.clone())
+            .await?;
         if !matches!(verdict, Some(Verified::Match { .. })) {
             state
                 .store
-                .record_login_failure(&user.username, state.config.auth.lockout_threshold as i64, state.config.auth.lockout_duration.as_millis() as i64)
+                .record_login_failure(
+                    &user.username,
+                    state.config.auth.lockout_threshold as i64,
+                    state.config.auth.lockout_duration.as_millis() as i64,
+                )
                 .await?;
-            state.audit(&caller.user.username, "users.set-password", &user.username, "failure", "wrong current password").await;
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "invalid_current_password", "current_password: does not match"));
+            state
+                .audit(
+                    &caller.user.username,
+                    "users.set-password",
+                    &user.username,
+                    "failure",
+                    "wrong current password",
+                )
+                .await;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_current_password",
+                "current_password: does not match",
+            ));
         }
         if current == body.password {
-            return Err(ApiError::invalid("password", "must differ from the current password"));
+            return Err(ApiError::invalid(
+                "password",
+                "must differ from the current password",
+            ));
         }
     }
     let phc = state.hash_password(body.password).await?;
     let keep = is_self.then_some(caller.key.id.as_str());
-    let revoked = state.store.set_password(&user.username, &phc, body.temporary, keep).await?;
+    let revoked = state
+        .store
+        .set_password(&user.username, &phc, body.temporary, keep)
+        .await?;
     state
-        .audit(&caller.user.username, "users.set-password", &user.username, "success", &format!("{revoked} keys revoked; temporary={}", body.temporary))
+        .audit(
+            &caller.user.username,
+            "users.set-password",
+            &user.username,
+            "success",
+            &format!("{revoked} keys revoked; temporary={}", body.temporary),
+        )
         .await;
-    Ok(Json(json!({ "username": user.username, "must_change_password": body.temporary, "keys_revoked": revoked })))
+    Ok(Json(
+        json!({ "username": user.username, "must_change_password": body.temporary, "keys_revoked": revoked }),
+    ))
 }
 
-pub async fn list_keys(State(state): State<SharedState>, caller: Caller, Path(username): Path<String>) -> ApiResult<Json<List<Value>>> {
+pub async fn list_keys(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> ApiResult<Json<List<Value>>> {
     let user = load_user(&state, &caller, &username, actions::KEYS_LIST).await?;
     let keys = state.store.list_keys(&user.username).await?;
-    Ok(Json(List { items: keys.iter().map(key_view).collect(), next: None }))
+    Ok(Json(List {
+        items: keys.iter().map(key_view).collect(),
+        next: None,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -351,20 +516,43 @@ pub async fn create_key(
         Some(ExpiresIn::Seconds(s)) => Some(s.saturating_mul(1000).min(i64::MAX as u64) as i64),
         Some(ExpiresIn::Text(t)) => Some(
             humantime::parse_duration(&t)
-                .map_err(|e| ApiError::invalid("expires_in", format!("{t:?} is not a duration like \"30d\": {e}")))?
+                .map_err(|e| {
+                    ApiError::invalid(
+                        "expires_in",
+                        format!("{t:?} is not a duration like \"30d\": {e}"),
+                    )
+                })?
                 .as_millis()
                 .min(i64::MAX as u128) as i64,
         ),
     };
     if let Some(ms) = ttl_ms {
-        if ms < 1000 || ms > MAX_KEY_LIFETIME_MS {
-            return Err(ApiError::invalid("expires_in", "must be between 1 second and 10 years"));
+        if !(1000..=MAX_KEY_LIFETIME_MS).contains(&ms) {
+            return Err(ApiError::invalid(
+                "expires_in",
+                "must be between 1 second and 10 years",
+            ));
         }
     }
     let user = load_user(&state, &caller, &username, actions::KEYS_CREATE).await?;
     let expires_at = ttl_ms.map(|ms| now_ms() + ms);
-    let (secret, key) = issue_key(&state, &user.username, &body.name, KeyKind::Personal, expires_at).await?;
-    state.audit(&caller.user.username, "keys.create", &format!("{}/{}", user.username, key.id), "success", "").await;
+    let (secret, key) = issue_key(
+        &state,
+        &user.username,
+        &body.name,
+        KeyKind::Personal,
+        expires_at,
+    )
+    .await?;
+    state
+        .audit(
+            &caller.user.username,
+            "keys.create",
+            &format!("{}/{}", user.username, key.id),
+            "success",
+            "",
+        )
+        .await;
     let mut view = key_view(&key);
     view["key"] = json!(secret);
     Ok((StatusCode::CREATED, Json(view)))
@@ -376,10 +564,22 @@ pub async fn revoke_key(
     Path((username, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let user = load_user(&state, &caller, &username, actions::KEYS_DELETE).await?;
-    state.store.revoke_key(&user.username, &id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found(format!("key {id}")),
-        other => other.into(),
-    })?;
-    state.audit(&caller.user.username, "keys.delete", &format!("{}/{id}", user.username), "success", "").await;
+    state
+        .store
+        .revoke_key(&user.username, &id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found(format!("key {id}")),
+            other => other.into(),
+        })?;
+    state
+        .audit(
+            &caller.user.username,
+            "keys.delete",
+            &format!("{}/{id}", user.username),
+            "success",
+            "",
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
