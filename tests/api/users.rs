@@ -324,3 +324,36 @@ async fn personal_keys_are_shown_once_and_revocable() {
     assert_eq!(s.get("/v1/whoami", &brief).await.status, 401);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn fifty_parallel_creations_of_one_username_have_one_winner() {
+    let s = TestServer::configured().await;
+    let k = s.admin_key().await;
+    s.account(&k, "acme", "user").await;
+    s.account(&k, "beta", "user").await;
+    let calls = (0..50).map(|i| {
+        let account = if i % 2 == 0 { "acme" } else { "beta" };
+        let (s, k) = (&s, &k);
+        async move {
+            s.post(
+                &format!("/v1/accounts/{account}/users"),
+                k,
+                json!({"username":"same","email":format!("u{i}@example.org")}),
+            )
+            .await
+        }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let created = answers.iter().filter(|a| a.status == 201).count();
+    let conflicts = answers
+        .iter()
+        .filter(|a| a.status == 409 && a.code() == "already_exists")
+        .count();
+    assert_eq!(
+        (created, conflicts),
+        (1, 49),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    s.stop().await;
+}

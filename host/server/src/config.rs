@@ -511,6 +511,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/portcullis.toml");
         let c = Config::load(Some(&path), vec![], vec![]).unwrap();
         let d = Config::default();
-        assert_eq!(serde_json::to_value(&c).unwrap(), serde_json::to_value(&d).unwrap());
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::to_value(&d).unwrap()
+        );
     }
 }
