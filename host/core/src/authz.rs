@@ -118,12 +118,23 @@ impl Decision {
     }
 }
 
+/// Lifecycle notifications for the authorizer (Anchore's domain/principal events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    AccountCreated(String),
+    AccountDeleted(String),
+    UserCreated(Principal),
+    UserDeleted(String),
+}
+
 /// The one seam every decision goes through. Implementations must never panic; a failure
 /// inside the authorizer is a deny whose reason says what failed.
 pub trait Authorizer: Send + Sync {
     /// A short name for logs and `GET /v1/authorizer` (e.g. `builtin:native`).
     fn name(&self) -> String;
     fn authorize(&self, request: &Request) -> Decision;
+    /// Tell the authorizer about a lifecycle event; failures are the authorizer's to log.
+    fn notify(&self, _event: &Event) {}
 }
 
 /// §5.2's rules (Anchore's native authorizer) in plain Rust.

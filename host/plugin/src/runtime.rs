@@ -1,0 +1,431 @@
+//! Engine, compilation cache, plugin instances and the decision call.
+
+use crate::sandbox::bindings::portcullis::authorizer::types as wit;
+use crate::sandbox::bindings::{Authorizer as World, AuthorizerPre};
+use crate::sandbox::{linker, HostState};
+use portcullis_core::authz::{self, Authorizer, Decision};
+use portcullis_core::AccountType;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+/// How often the epoch ticker advances; deadlines are counted in these ticks.
+const TICK: Duration = Duration::from_millis(1);
+/// Reasons past this many, or longer than this, make an answer malformed.
+const MAX_REASONS: usize = 16;
+const MAX_REASON_BYTES: usize = 1024;
+/// Warm instances kept per plugin beyond those in use.
+const MAX_IDLE: usize = 16;
+/// The largest memory limit a plugin may be given.
+pub const MAX_MEMORY_LIMIT: usize = 1024 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Deadline of one call (configure, authorize, on-event).
+    pub timeout: Duration,
+    /// Linear memory cap of one instance.
+    pub memory_bytes: usize,
+    /// A warm instance is discarded after this many calls.
+    pub max_calls_per_instance: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_millis(50),
+            memory_bytes: 64 * 1024 * 1024,
+            max_calls_per_instance: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    #[error("not a WebAssembly component: {0}")]
+    NotAComponent(String),
+    #[error("the component does not implement {world}: {0}", world = crate::WORLD_VERSION)]
+    WrongWorld(String),
+    #[error("configure failed: {0}")]
+    Configure(String),
+    #[error("instantiation failed: {0}")]
+    Instantiate(String),
+}
+
+/// A component compiled once, with its pre-instantiated template.
+pub struct Compiled {
+    pub digest: String,
+    pub size: usize,
+    pre: AuthorizerPre<HostState>,
+}
+
+/// Process-wide plugin machinery; cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+    cache: Arc<Mutex<HashMap<String, Arc<Compiled>>>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+fn engine_config(pooling: bool) -> Config {
+    let mut c = Config::new();
+    c.wasm_component_model(true);
+    c.epoch_interruption(true);
+    c.max_wasm_stack(512 * 1024);
+    if pooling {
+        let mut p = PoolingAllocationConfig::default();
+        p.total_component_instances(256)
+            .total_core_instances(1024)
+            .total_memories(256)
+            .total_tables(512)
+            .max_memory_size(MAX_MEMORY_LIMIT);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    }
+    c
+}
+
+pub fn digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Runtime {
+    /// An engine with the pooling allocator (falling back to on-demand allocation where
+    /// the machine refuses the address-space reservation) and its epoch ticker.
+    pub fn new() -> anyhow_free::Result<Runtime> {
+        let engine = match Engine::new(&engine_config(true)) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand instance allocation");
+                Engine::new(&engine_config(false)).map_err(|e| e.to_string())?
+            }
+        };
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("portcullis-epoch".into())
+            .spawn(move || loop {
+                std::thread::sleep(TICK);
+                match weak.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => return,
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        let linker = linker(&engine).map_err(|e| e.to_string())?;
+        Ok(Runtime {
+            engine,
+            linker: Arc::new(linker),
+            cache: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// Compile a component (once per digest) and check that it implements the world and
+    /// imports nothing the sandbox does not provide.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Arc<Compiled>, LoadError> {
+        let digest = digest(bytes);
+        if let Some(c) = self.cache.lock().expect("cache lock").get(&digest) {
+            return Ok(c.clone());
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::NotAComponent(root_cause(&e)))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::WrongWorld(root_cause(&e)))?;
+        let pre =
+            AuthorizerPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(root_cause(&e)))?;
+        let compiled = Arc::new(Compiled {
+            digest: digest.clone(),
+            size: bytes.len(),
+            pre,
+        });
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .insert(digest, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Compile, configure one instance with `settings` (a JSON object) and return the
+    /// plugin ready to decide.
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        settings: &str,
+        limits: Limits,
+    ) -> Result<Plugin, LoadError> {
+        let compiled = self.compile(bytes)?;
+        let plugin = Plugin {
+            name: name.into(),
+            compiled,
+            settings: settings.to_string(),
+            limits: Limits {
+                memory_bytes: limits.memory_bytes.min(MAX_MEMORY_LIMIT),
+                ..limits
+            },
+            engine: self.engine.clone(),
+            pool: Mutex::new(Vec::new()),
+        };
+        let warm = plugin.instantiate()?;
+        plugin.pool.lock().expect("pool lock").push(warm);
+        Ok(plugin)
+    }
+}
+
+/// Errors of this crate's constructors are plain strings; avoids pulling anyhow in.
+pub mod anyhow_free {
+    pub type Result<T> = std::result::Result<T, String>;
+}
+
+fn root_cause(e: &wasmtime::Error) -> String {
+    let mut parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    parts.dedup();
+    parts.join(": ")
+}
+
+struct Warm {
+    store: Store<HostState>,
+    world: World,
+    calls: u32,
+}
+
+/// A configured plugin: decides through a pool of warm instances.
+pub struct Plugin {
+    name: Arc<str>,
+    compiled: Arc<Compiled>,
+    settings: String,
+    limits: Limits,
+    engine: Engine,
+    pool: Mutex<Vec<Warm>>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("digest", &self.compiled.digest)
+            .finish()
+    }
+}
+
+/// Why a call failed, as the deny reason's code.
+fn classify(err: &wasmtime::Error, state: &HostState, limits: &Limits) -> String {
+    if state.limiter.exceeded {
+        return format!(
+            "plugin_memory_limit: the plugin tried to grow its memory past {} MiB",
+            limits.memory_bytes / (1024 * 1024)
+        );
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => format!(
+            "plugin_timeout: no answer within {} ms",
+            limits.timeout.as_millis()
+        ),
+        Some(Trap::StackOverflow) => {
+            "plugin_stack_overflow: the plugin overflowed its stack".into()
+        }
+        Some(trap) => format!("plugin_trap: {trap}"),
+        None => format!("plugin_error: {}", root_cause(err)),
+    }
+}
+
+fn deny(reason: String) -> Decision {
+    Decision {
+        allowed: false,
+        reasons: vec![reason],
+        ttl_ms: 0,
+    }
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn digest(&self) -> &str {
+        &self.compiled.digest
+    }
+    pub fn size(&self) -> usize {
+        self.compiled.size
+    }
+    pub fn settings(&self) -> &str {
+        &self.settings
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        (self.limits.timeout.as_micros() / TICK.as_micros()).max(1) as u64 + 1
+    }
+
+    /// A fresh instance from the template, configured with the settings.
+    fn instantiate(&self) -> Result<Warm, LoadError> {
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(self.name.clone(), self.limits.memory_bytes),
+        );
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(self.deadline_ticks());
+        let world = self.compiled.pre.instantiate(&mut store).map_err(|e| {
+            let reason = classify(&e, store.data(), &self.limits);
+            LoadError::Instantiate(reason)
+        })?;
+        store.data_mut().start_call();
+        store.set_epoch_deadline(self.deadline_ticks());
+        match world.call_configure(&mut store, &self.settings) {
+            Ok(Ok(())) => Ok(Warm {
+                store,
+                world,
+                calls: 0,
+            }),
+            Ok(Err(message)) => Err(LoadError::Configure(message)),
+            Err(e) => Err(LoadError::Configure(classify(
+                &e,
+                store.data(),
+                &self.limits,
+            ))),
+        }
+    }
+
+    fn take(&self) -> Result<Warm, LoadError> {
+        if let Some(w) = self.pool.lock().expect("pool lock").pop() {
+            return Ok(w);
+        }
+        self.instantiate()
+    }
+
+    fn give_back(&self, warm: Warm) {
+        if warm.calls < self.limits.max_calls_per_instance {
+            let mut pool = self.pool.lock().expect("pool lock");
+            if pool.len() < MAX_IDLE {
+                pool.push(warm);
+            }
+        }
+    }
+
+    /// Ask the plugin. Never fails: every failure is a deny naming it.
+    pub fn decide(&self, request: &authz::Request) -> Decision {
+        let req = to_wit(request);
+        let mut warm = match self.take() {
+            Ok(w) => w,
+            Err(e) => return deny(format!("plugin_unavailable: {e}")),
+        };
+        warm.store.data_mut().start_call();
+        warm.store.set_epoch_deadline(self.deadline_ticks());
+        match warm.world.call_authorize(&mut warm.store, &req) {
+            Ok(d) => {
+                warm.calls += 1;
+                let verdict = validate(d);
+                self.give_back(warm);
+                verdict
+            }
+            Err(e) => {
+                // The instance is thrown away: its state after a trap is unknown.
+                let reason = classify(&e, warm.store.data(), &self.limits);
+                tracing::warn!(plugin = %self.name, %reason, action = %request.action, "plugin call failed; denied");
+                deny(reason)
+            }
+        }
+    }
+
+    /// Tell one warm instance about a lifecycle event. Failures are logged.
+    pub fn notify(&self, event: &authz::Event) {
+        let ev = match event {
+            authz::Event::AccountCreated(n) => wit::Event::AccountCreated(n.clone()),
+            authz::Event::AccountDeleted(n) => wit::Event::AccountDeleted(n.clone()),
+            authz::Event::UserCreated(p) => wit::Event::UserCreated(principal_to_wit(p)),
+            authz::Event::UserDeleted(n) => wit::Event::UserDeleted(n.clone()),
+        };
+        let mut warm = match self.take() {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(plugin = %self.name, error = %e, "could not deliver an event");
+                return;
+            }
+        };
+        warm.store.data_mut().start_call();
+        warm.store.set_epoch_deadline(self.deadline_ticks());
+        match warm.world.call_on_event(&mut warm.store, &ev) {
+            Ok(result) => {
+                if let Err(message) = result {
+                    tracing::warn!(plugin = %self.name, message = %message.escape_default(), "plugin refused an event");
+                }
+                warm.calls += 1;
+                self.give_back(warm);
+            }
+            Err(e) => {
+                let reason = classify(&e, warm.store.data(), &self.limits);
+                tracing::warn!(plugin = %self.name, %reason, "event delivery failed");
+            }
+        }
+    }
+}
+
+impl Authorizer for Plugin {
+    fn name(&self) -> String {
+        self.name.to_string()
+    }
+    fn authorize(&self, request: &authz::Request) -> Decision {
+        self.decide(request)
+    }
+    fn notify(&self, event: &authz::Event) {
+        Plugin::notify(self, event)
+    }
+}
+
+fn validate(d: wit::Decision) -> Decision {
+    if d.reasons.len() > MAX_REASONS {
+        return deny(format!(
+            "plugin_malformed: {} reasons (at most {MAX_REASONS})",
+            d.reasons.len()
+        ));
+    }
+    if let Some(r) = d.reasons.iter().find(|r| r.len() > MAX_REASON_BYTES) {
+        return deny(format!(
+            "plugin_malformed: a reason of {} bytes (at most {MAX_REASON_BYTES})",
+            r.len()
+        ));
+    }
+    Decision {
+        allowed: d.allowed,
+        reasons: d.reasons,
+        ttl_ms: d.ttl_ms,
+    }
+}
+
+fn principal_to_wit(p: &authz::Principal) -> wit::Principal {
+    wit::Principal {
+        username: p.username.clone(),
+        account: p.account.clone(),
+        account_type: match p.account_type {
+            AccountType::Admin => wit::AccountType::Admin,
+            AccountType::User => wit::AccountType::User,
+            AccountType::Service => wit::AccountType::Service,
+        },
+        roles: p.roles.clone(),
+        attributes: p.attributes.clone(),
+    }
+}
+
+fn to_wit(r: &authz::Request) -> wit::Request {
+    wit::Request {
+        principal: principal_to_wit(&r.principal),
+        action: r.action.clone(),
+        target: wit::Target {
+            kind: r.target.kind.clone(),
+            id: r.target.id.clone(),
+            account: r.target.account.clone(),
+            attributes: r.target.attributes.clone(),
+        },
+        context: r.context.clone(),
+    }
+}

@@ -1,0 +1,147 @@
+//! Per-instance host state: the WASI context (locked down), the resource limiter, and the
+//! `host` interface plugins import.
+
+use std::sync::Arc;
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({ world: "authorizer", path: "../../wit" });
+}
+
+use bindings::portcullis::authorizer::{host, types};
+
+/// At most this many log lines per call, each cut to this many bytes.
+const MAX_LOG_LINES: u32 = 100;
+const MAX_LOG_BYTES: usize = 1024;
+
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    pub(crate) plugin: Arc<str>,
+    log_lines: u32,
+}
+
+impl HostState {
+    pub(crate) fn new(plugin: Arc<str>, memory_bytes: usize) -> Self {
+        // No args, no environment, no preopened directories, empty stdin, discarded
+        // stdout/stderr; sockets and clocks are not even linked.
+        let wasi = WasiCtx::builder().build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                memory_bytes,
+                exceeded: false,
+            },
+            plugin,
+            log_lines: 0,
+        }
+    }
+
+    pub(crate) fn start_call(&mut self) {
+        self.log_lines = 0;
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl host::Host for HostState {
+    fn log(&mut self, level: host::Level, message: String) {
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES {
+            return;
+        }
+        let mut end = message.len().min(MAX_LOG_BYTES);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let text = message[..end].escape_default().to_string();
+        let plugin = &*self.plugin;
+        match level {
+            host::Level::Debug => tracing::debug!(target: "plugin", plugin, "{text}"),
+            host::Level::Info => tracing::info!(target: "plugin", plugin, "{text}"),
+            host::Level::Warn => tracing::warn!(target: "plugin", plugin, "{text}"),
+            host::Level::Error => tracing::error!(target: "plugin", plugin, "{text}"),
+        }
+    }
+}
+
+/// Caps linear memory per instance and remembers when it had to refuse, so the failure
+/// that follows can be reported as `plugin_memory_limit` rather than a bare trap.
+pub(crate) struct Limiter {
+    memory_bytes: usize,
+    pub(crate) exceeded: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+struct HasIo;
+impl HasData for HasIo {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// The linker: the world's imports plus the harmless WASI plumbing.
+pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::p2::bindings::{cli, random, sync::io};
+    use wasmtime_wasi::random::WasiRandom;
+
+    let mut l = Linker::<HostState>::new(engine);
+    bindings::Authorizer::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+        &mut l,
+        |s| s,
+    )?;
+    io::error::add_to_linker::<HostState, HasIo>(&mut l, |t| t.ctx().table)?;
+    io::poll::add_to_linker::<HostState, HasIo>(&mut l, |t| t.ctx().table)?;
+    io::streams::add_to_linker::<HostState, HasIo>(&mut l, |t| t.ctx().table)?;
+    random::random::add_to_linker::<HostState, WasiRandom>(&mut l, |t| t.ctx().ctx.random())?;
+    random::insecure::add_to_linker::<HostState, WasiRandom>(&mut l, |t| t.ctx().ctx.random())?;
+    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(&mut l, |t| {
+        t.ctx().ctx.random()
+    })?;
+    cli::exit::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
+    cli::environment::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
+    cli::stdin::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
+    cli::stdout::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
+    cli::stderr::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
+    cli::terminal_input::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
+    cli::terminal_output::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
+    cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
+    cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
+    cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
+    Ok(l)
+}

@@ -1,0 +1,328 @@
+//! The plugin runtime against real components built by build.rs.
+
+use portcullis_core::authz::{Principal, Request, Target};
+use portcullis_core::AccountType;
+use portcullis_plugin::check::{self, CaseFile};
+use portcullis_plugin::{programs::paths, Limits, LoadError, Runtime};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| Runtime::new().expect("runtime"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn bytes(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn request(action: &str) -> Request {
+    Request {
+        principal: Principal {
+            username: "jane".into(),
+            account: "acme".into(),
+            account_type: AccountType::User,
+            roles: vec![],
+            attributes: vec![],
+        },
+        action: action.into(),
+        target: Target::new("user", "jane", Some("acme")),
+        context: vec![("portcullis.origin".into(), "management".into())],
+    }
+}
+
+fn hostile(mode: &str, limits: Limits) -> Result<portcullis_plugin::Plugin, LoadError> {
+    runtime().load(
+        "hostile",
+        &bytes(paths::HOSTILE),
+        &format!("{{\"mode\":\"{mode}\"}}"),
+        limits,
+    )
+}
+
+/// Every plugin crate in `plugins/` and `examples/` has a case table that it passes.
+#[test]
+fn every_plugin_passes_its_case_table() {
+    let built = [
+        ("native", paths::NATIVE),
+        ("rbac", paths::RBAC),
+        ("hostile", paths::HOSTILE),
+        ("plugin-tutorial", paths::TUTORIAL),
+    ];
+    let mut checked = 0;
+    for parent in ["plugins", "examples"] {
+        for entry in std::fs::read_dir(repo().join(parent)).unwrap() {
+            let dir = entry.unwrap().path();
+            let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+                continue;
+            };
+            if !manifest.contains("cdylib") {
+                continue;
+            }
+            let name = dir.file_name().unwrap().to_string_lossy().to_string();
+            let cases_path = dir.join("cases.json");
+            assert!(
+                cases_path.exists(),
+                "plugin {name} has no case table ({})",
+                cases_path.display()
+            );
+            let wasm = built
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("plugin {name} is not built by host/plugin/build.rs"))
+                .1;
+            let file: CaseFile =
+                serde_json::from_str(&std::fs::read_to_string(&cases_path).unwrap()).unwrap();
+            assert!(!file.cases.is_empty(), "{name}: empty case table");
+            let settings = file
+                .settings
+                .clone()
+                .unwrap_or(serde_json::json!({}))
+                .to_string();
+            let plugin = runtime()
+                .load(&name, &bytes(wasm), &settings, Limits::default())
+                .unwrap();
+            let failures: Vec<String> = check::run(&plugin, &file.cases)
+                .into_iter()
+                .filter(|o| !o.passed)
+                .map(|o| {
+                    format!(
+                        "{}: {} (reasons: {:?})",
+                        o.name,
+                        o.problem.unwrap(),
+                        o.decision.reasons
+                    )
+                })
+                .collect();
+            assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, built.len());
+}
+
+/// The plain-Rust rules (the benchmark peer) decide every native case exactly as the
+/// WebAssembly plugin does.
+#[test]
+fn native_plugin_and_plain_rules_agree() {
+    let file: CaseFile = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("plugins/native/cases.json")).unwrap(),
+    )
+    .unwrap();
+    let plugin = runtime()
+        .load(
+            "builtin:native",
+            portcullis_plugin::builtin("native").unwrap(),
+            "{}",
+            Limits::default(),
+        )
+        .unwrap();
+    for case in &file.cases {
+        let r = case.request();
+        let wasm = plugin.decide(&r);
+        let plain = portcullis_native_rules::decide(&portcullis_native_rules::Input {
+            username: &r.principal.username,
+            account: &r.principal.account,
+            account_type: match r.principal.account_type {
+                AccountType::Admin => portcullis_native_rules::AccountType::Admin,
+                AccountType::User => portcullis_native_rules::AccountType::User,
+                AccountType::Service => portcullis_native_rules::AccountType::Service,
+            },
+            roles: &r.principal.roles,
+            action: &r.action,
+            kind: &r.target.kind,
+            id: &r.target.id,
+            target_account: r.target.account.as_deref(),
+            changes: r
+                .target
+                .attributes
+                .iter()
+                .find(|(k, _)| k == "changes")
+                .map(|(_, v)| v.as_str()),
+            external: r.context_value("portcullis.origin") == Some("external"),
+        });
+        assert_eq!(
+            (wasm.allowed, &wasm.reasons[0]),
+            (plain.allowed, &plain.reason),
+            "{}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn an_infinite_loop_is_a_timeout_deny() {
+    let p = hostile(
+        "loop",
+        Limits {
+            timeout: Duration::from_millis(20),
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    let d = p.decide(&request("users.read"));
+    assert!(!d.allowed);
+    assert!(
+        d.reasons[0].starts_with("plugin_timeout"),
+        "{:?}",
+        d.reasons
+    );
+    // And again: a fresh instance, the same answer; nothing is wedged.
+    assert!(p.decide(&request("users.read")).reasons[0].starts_with("plugin_timeout"));
+}
+
+#[test]
+fn unbounded_allocation_is_a_memory_limit_deny() {
+    let p = hostile(
+        "alloc",
+        Limits {
+            memory_bytes: 16 * 1024 * 1024,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    let d = p.decide(&request("users.read"));
+    assert!(!d.allowed);
+    assert!(
+        d.reasons[0].starts_with("plugin_memory_limit"),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn a_trap_is_a_trap_deny() {
+    let p = hostile("trap", Limits::default()).unwrap();
+    let d = p.decide(&request("users.read"));
+    assert!(!d.allowed);
+    assert!(d.reasons[0].starts_with("plugin_trap"), "{:?}", d.reasons);
+}
+
+#[test]
+fn a_stack_overflow_is_a_deny() {
+    let p = hostile("stack", Limits::default()).unwrap();
+    let d = p.decide(&request("users.read"));
+    assert!(!d.allowed);
+    assert!(
+        d.reasons[0].starts_with("plugin_stack_overflow")
+            || d.reasons[0].starts_with("plugin_trap"),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn a_malformed_answer_is_a_deny() {
+    let p = hostile("garbage", Limits::default()).unwrap();
+    let d = p.decide(&request("users.read"));
+    assert!(!d.allowed);
+    assert!(
+        d.reasons[0].starts_with("plugin_malformed"),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn a_log_flood_is_cut_short_and_answers() {
+    let p = hostile(
+        "log-flood",
+        Limits {
+            timeout: Duration::from_secs(5),
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    assert!(p.decide(&request("users.read")).allowed);
+}
+
+#[test]
+fn a_failing_configure_refuses_the_plugin() {
+    match hostile("fail-configure", Limits::default()) {
+        Err(LoadError::Configure(m)) => assert!(m.contains("refuses every configuration"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match runtime().load(
+        "native",
+        portcullis_plugin::builtin("native").unwrap(),
+        "{\"x\":1}",
+        Limits::default(),
+    ) {
+        Err(LoadError::Configure(m)) => assert!(m.contains("takes no settings"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn components_that_are_not_authorizers_are_refused() {
+    match runtime().compile(b"definitely not wasm") {
+        Err(LoadError::NotAComponent(_)) => {}
+        other => panic!("{:?}", other.map(|c| c.digest.clone())),
+    }
+    // A core module is not a component.
+    let module = wat::parse_str("(module)").unwrap();
+    assert!(matches!(
+        runtime().compile(&module),
+        Err(LoadError::NotAComponent(_))
+    ));
+    // A component that exports nothing does not implement the world.
+    let empty = wat::parse_str("(component)").unwrap();
+    match runtime().compile(&empty) {
+        Err(LoadError::WrongWorld(m)) => {
+            assert!(m.contains("configure") || m.contains("authorize"), "{m}")
+        }
+        other => panic!("{:?}", other.map(|c| c.digest.clone())),
+    }
+    // A component that wants a clock (or a filesystem, or sockets) gets none.
+    let clock = wat::parse_str(r#"(component (import "wasi:clocks/monotonic-clock@0.2.6" (instance (export "now" (func (result u64))))))"#).unwrap();
+    match runtime().compile(&clock) {
+        Err(LoadError::WrongWorld(m)) => assert!(m.contains("wasi:clocks/monotonic-clock"), "{m}"),
+        other => panic!("{:?}", other.map(|c| c.digest.clone())),
+    }
+}
+
+#[test]
+fn warm_instances_are_reused_and_recycled() {
+    let p = hostile("ttl", Limits::default()).unwrap();
+    // One instance, configured once, answers calls 1, 2, 3.
+    for n in 1..=3 {
+        let d = p.decide(&request("users.read"));
+        assert_eq!(d.reasons, vec![format!("call {n}")]);
+        assert_eq!(d.ttl_ms, 60_000);
+    }
+    // With one call per instance, every call sees a fresh instance.
+    let p = hostile(
+        "ttl",
+        Limits {
+            max_calls_per_instance: 1,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            p.decide(&request("users.read")).reasons,
+            vec!["call 1".to_string()]
+        );
+    }
+}
+
+#[test]
+fn compiled_once_per_digest() {
+    let a = runtime()
+        .compile(portcullis_plugin::builtin("native").unwrap())
+        .unwrap();
+    let b = runtime()
+        .compile(portcullis_plugin::builtin("native").unwrap())
+        .unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a, &b));
+    assert_eq!(a.digest.len(), 64);
+}

@@ -1,0 +1,129 @@
+//! A test fixture, not an example: each `mode` in the settings is one way a plugin can go
+//! wrong, so the host's sandbox can be shown to turn it into a deny.
+//!
+//! Settings: `{"mode": "...", "deny_actions": ["..."]}` with mode one of
+//! `allow` (default: allow everything except `deny_actions`), `deny` (deny everything),
+//! `loop`, `alloc`, `trap`, `stack`, `garbage` (a malformed answer), `log-flood`,
+//! `fail-configure`, `ttl` (allow with ttl-ms 60000 and a counter in the reason).
+
+wit_bindgen::generate!({ world: "authorizer", path: "../../wit" });
+
+use portcullis::authorizer::host::{log, Level};
+use serde::Deserialize;
+use std::cell::RefCell;
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    deny_actions: Vec<String>,
+}
+
+thread_local! {
+    static SETTINGS: RefCell<Settings> = RefCell::new(Settings::default());
+    static CALLS: RefCell<u64> = const { RefCell::new(0) };
+}
+
+#[inline(never)]
+fn recurse(n: u64, sink: &mut [u64; 64]) -> u64 {
+    sink[(n % 64) as usize] = n;
+    if n == u64::MAX {
+        return 0;
+    }
+    recurse(n + 1, sink) + sink[(n % 7) as usize]
+}
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn configure(settings: String) -> Result<(), String> {
+        let s: Settings =
+            serde_json::from_str(&settings).map_err(|e| format!("hostile settings: {e}"))?;
+        if s.mode == "fail-configure" {
+            return Err("this plugin refuses every configuration (fail-configure)".into());
+        }
+        SETTINGS.with(|c| *c.borrow_mut() = s);
+        Ok(())
+    }
+
+    fn authorize(r: Request) -> Decision {
+        let s = SETTINGS.with(|c| c.borrow().clone());
+        let n = CALLS.with(|c| {
+            *c.borrow_mut() += 1;
+            *c.borrow()
+        });
+        match s.mode.as_str() {
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "trap" => panic!("hostile plugin traps on purpose"),
+            "stack" => {
+                let mut sink = [0u64; 64];
+                let v = recurse(0, &mut sink);
+                Decision {
+                    allowed: v == 42,
+                    reasons: vec![],
+                    ttl_ms: 0,
+                }
+            }
+            "garbage" => Decision {
+                allowed: true,
+                reasons: (0..1000).map(|i| format!("reason {i}")).collect(),
+                ttl_ms: 0,
+            },
+            "log-flood" => {
+                for i in 0..10_000 {
+                    log(Level::Info, &format!("line {i} {}", "x".repeat(5000)));
+                }
+                Decision {
+                    allowed: true,
+                    reasons: vec!["logged a lot".into()],
+                    ttl_ms: 0,
+                }
+            }
+            "deny" => Decision {
+                allowed: false,
+                reasons: vec!["hostile plugin denies everything".into()],
+                ttl_ms: 0,
+            },
+            "ttl" => Decision {
+                allowed: true,
+                reasons: vec![format!("call {n}")],
+                ttl_ms: 60_000,
+            },
+            _ => {
+                if s.deny_actions.iter().any(|a| a == &r.action) {
+                    Decision {
+                        allowed: false,
+                        reasons: vec![format!("hostile plugin denies {}", r.action)],
+                        ttl_ms: 0,
+                    }
+                } else {
+                    Decision {
+                        allowed: true,
+                        reasons: vec!["hostile plugin allows".into()],
+                        ttl_ms: 0,
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_event(_event: Event) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+export!(Hostile);
