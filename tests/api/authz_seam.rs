@@ -1,40 +1,31 @@
 //! Every management call is a decision of the active authorizer: swap in one that denies
 //! a single action and watch exactly that action fail.
 
-use portcullis_core::authz::{Authorizer, Decision, NativeRules, Request};
+use portcullis_plugin::programs::paths;
+use portcullis_plugin::Limits;
 use portcullis_tests::TestServer;
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-struct DenyOne {
-    action: &'static str,
-    asked: AtomicUsize,
-}
-
-impl Authorizer for DenyOne {
-    fn name(&self) -> String {
-        "test:deny-one".into()
-    }
-    fn authorize(&self, r: &Request) -> Decision {
-        self.asked.fetch_add(1, Ordering::SeqCst);
-        if r.action == self.action {
-            Decision::deny(format!("test plugin denies {}", self.action))
-        } else {
-            NativeRules.authorize(r)
-        }
-    }
+/// Swap the active authorizer for the hostile fixture in its `allow` mode with one denied
+/// action.
+async fn deny_one(s: &TestServer, action: &str) {
+    let bytes = std::fs::read(paths::HOSTILE).unwrap();
+    let settings = json!({"mode": "allow", "deny_actions": [action]}).to_string();
+    let plugin = s
+        .state
+        .runtime
+        .load("hostile", &bytes, &settings, Limits::default())
+        .await
+        .unwrap();
+    s.state.set_authorizer(Arc::new(plugin));
 }
 
 #[tokio::test]
 async fn a_denied_action_is_403_naming_it_and_the_rest_works() {
     let s = TestServer::configured().await;
     let k = s.admin_key().await;
-    let deny = Arc::new(DenyOne {
-        action: "accounts.create",
-        asked: AtomicUsize::new(0),
-    });
-    s.state.set_authorizer(deny.clone());
+    deny_one(&s, "accounts.create").await;
     let a = s.post("/v1/accounts", &k, json!({"name":"acme"})).await;
     assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
     assert!(
@@ -44,14 +35,35 @@ async fn a_denied_action_is_403_naming_it_and_the_rest_works() {
     );
     assert_eq!(
         a.body["error"]["reasons"],
-        json!(["test plugin denies accounts.create"])
+        json!(["hostile plugin denies accounts.create"])
     );
-    // Everything else still goes through (and is asked).
-    let before = deny.asked.load(Ordering::SeqCst);
     assert_eq!(s.get("/v1/accounts", &k).await.status, 200);
     assert_eq!(s.get("/v1/whoami", &k).await.status, 200);
     assert_eq!(s.get("/v1/users/admin", &k).await.status, 200);
-    assert!(deny.asked.load(Ordering::SeqCst) >= before + 3);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_plugin_decides_not_the_host() {
+    // Under builtin:native a user account may not create accounts; under a plugin that
+    // allows everything it may: the host has no opinion of its own.
+    let s = TestServer::configured().await;
+    let k = s.admin_key().await;
+    s.account(&k, "acme", "user").await;
+    let jane = s.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
+    assert_eq!(
+        s.post("/v1/accounts", &jane, json!({"name":"mine"}))
+            .await
+            .status,
+        403
+    );
+    deny_one(&s, "nothing.at.all").await;
+    assert_eq!(
+        s.post("/v1/accounts", &jane, json!({"name":"mine"}))
+            .await
+            .status,
+        201
+    );
     s.stop().await;
 }
 

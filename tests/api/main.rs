@@ -4,6 +4,8 @@
 mod accounts;
 mod authz_seam;
 mod bootstrap;
+mod decide;
 mod input;
 mod login;
+mod plugins;
 mod users;

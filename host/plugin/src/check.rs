@@ -131,11 +131,11 @@ pub struct Outcome {
 }
 
 /// Run every case against `plugin`.
-pub fn run(plugin: &Plugin, cases: &[Case]) -> Vec<Outcome> {
-    cases
-        .iter()
-        .map(|case| {
-            let decision = plugin.decide(&case.request());
+pub async fn run(plugin: &Plugin, cases: &[Case]) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(cases.len());
+    for case in cases {
+        let decision = plugin.decide(&case.request()).await;
+        outcomes.push({
             let got = if decision.allowed {
                 Expect::Allow
             } else {
@@ -156,6 +156,7 @@ pub fn run(plugin: &Plugin, cases: &[Case]) -> Vec<Outcome> {
                 decision,
                 problem,
             }
-        })
-        .collect()
+        });
+    }
+    outcomes
 }

@@ -3,7 +3,7 @@
 use crate::sandbox::bindings::portcullis::authorizer::types as wit;
 use crate::sandbox::bindings::{Authorizer as World, AuthorizerPre};
 use crate::sandbox::{linker, HostState};
-use portcullis_core::authz::{self, Authorizer, Decision};
+use portcullis_core::authz::{self, Authorizer, BoxFuture, Decision};
 use portcullis_core::AccountType;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -159,7 +159,7 @@ impl Runtime {
 
     /// Compile, configure one instance with `settings` (a JSON object) and return the
     /// plugin ready to decide.
-    pub fn load(
+    pub async fn load(
         &self,
         name: &str,
         bytes: &[u8],
@@ -178,7 +178,7 @@ impl Runtime {
             engine: self.engine.clone(),
             pool: Mutex::new(Vec::new()),
         };
-        let warm = plugin.instantiate()?;
+        let warm = plugin.instantiate().await?;
         plugin.pool.lock().expect("pool lock").push(warm);
         Ok(plugin)
     }
@@ -268,20 +268,25 @@ impl Plugin {
     }
 
     /// A fresh instance from the template, configured with the settings.
-    fn instantiate(&self) -> Result<Warm, LoadError> {
+    async fn instantiate(&self) -> Result<Warm, LoadError> {
         let mut store = Store::new(
             &self.engine,
             HostState::new(self.name.clone(), self.limits.memory_bytes),
         );
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(self.deadline_ticks());
-        let world = self.compiled.pre.instantiate(&mut store).map_err(|e| {
-            let reason = classify(&e, store.data(), &self.limits);
-            LoadError::Instantiate(reason)
-        })?;
+        let world = self
+            .compiled
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| {
+                let reason = classify(&e, store.data(), &self.limits);
+                LoadError::Instantiate(reason)
+            })?;
         store.data_mut().start_call();
         store.set_epoch_deadline(self.deadline_ticks());
-        match world.call_configure(&mut store, &self.settings) {
+        match world.call_configure(&mut store, &self.settings).await {
             Ok(Ok(())) => Ok(Warm {
                 store,
                 world,
@@ -296,11 +301,12 @@ impl Plugin {
         }
     }
 
-    fn take(&self) -> Result<Warm, LoadError> {
-        if let Some(w) = self.pool.lock().expect("pool lock").pop() {
-            return Ok(w);
+    async fn take(&self) -> Result<Warm, LoadError> {
+        let idle = self.pool.lock().expect("pool lock").pop();
+        match idle {
+            Some(w) => Ok(w),
+            None => self.instantiate().await,
         }
-        self.instantiate()
     }
 
     fn give_back(&self, warm: Warm) {
@@ -313,15 +319,15 @@ impl Plugin {
     }
 
     /// Ask the plugin. Never fails: every failure is a deny naming it.
-    pub fn decide(&self, request: &authz::Request) -> Decision {
+    pub async fn decide(&self, request: &authz::Request) -> Decision {
         let req = to_wit(request);
-        let mut warm = match self.take() {
+        let mut warm = match self.take().await {
             Ok(w) => w,
             Err(e) => return deny(format!("plugin_unavailable: {e}")),
         };
         warm.store.data_mut().start_call();
         warm.store.set_epoch_deadline(self.deadline_ticks());
-        match warm.world.call_authorize(&mut warm.store, &req) {
+        match warm.world.call_authorize(&mut warm.store, &req).await {
             Ok(d) => {
                 warm.calls += 1;
                 let verdict = validate(d);
@@ -338,14 +344,14 @@ impl Plugin {
     }
 
     /// Tell one warm instance about a lifecycle event. Failures are logged.
-    pub fn notify(&self, event: &authz::Event) {
+    pub async fn notify(&self, event: &authz::Event) {
         let ev = match event {
             authz::Event::AccountCreated(n) => wit::Event::AccountCreated(n.clone()),
             authz::Event::AccountDeleted(n) => wit::Event::AccountDeleted(n.clone()),
             authz::Event::UserCreated(p) => wit::Event::UserCreated(principal_to_wit(p)),
             authz::Event::UserDeleted(n) => wit::Event::UserDeleted(n.clone()),
         };
-        let mut warm = match self.take() {
+        let mut warm = match self.take().await {
             Ok(w) => w,
             Err(e) => {
                 tracing::warn!(plugin = %self.name, error = %e, "could not deliver an event");
@@ -354,7 +360,7 @@ impl Plugin {
         };
         warm.store.data_mut().start_call();
         warm.store.set_epoch_deadline(self.deadline_ticks());
-        match warm.world.call_on_event(&mut warm.store, &ev) {
+        match warm.world.call_on_event(&mut warm.store, &ev).await {
             Ok(result) => {
                 if let Err(message) = result {
                     tracing::warn!(plugin = %self.name, message = %message.escape_default(), "plugin refused an event");
@@ -374,11 +380,11 @@ impl Authorizer for Plugin {
     fn name(&self) -> String {
         self.name.to_string()
     }
-    fn authorize(&self, request: &authz::Request) -> Decision {
-        self.decide(request)
+    fn authorize<'a>(&'a self, request: &'a authz::Request) -> BoxFuture<'a, Decision> {
+        Box::pin(self.decide(request))
     }
-    fn notify(&self, event: &authz::Event) {
-        Plugin::notify(self, event)
+    fn notify<'a>(&'a self, event: &'a authz::Event) -> BoxFuture<'a, ()> {
+        Box::pin(Plugin::notify(self, event))
     }
 }
 

@@ -7,7 +7,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub(crate) mod bindings {
-    wasmtime::component::bindgen!({ world: "authorizer", path: "../../wit" });
+    wasmtime::component::bindgen!({ world: "authorizer", path: "../../wit", exports: { default: async } });
 }
 
 use bindings::portcullis::authorizer::{host, types};
@@ -114,11 +114,13 @@ impl HasData for HasIo {
     type Data<'a> = &'a mut ResourceTable;
 }
 
-/// The linker: the world's imports plus the harmless WASI plumbing.
+/// The linker: the world's imports plus the harmless WASI plumbing (async bindings: the
+/// server calls plugins from its tokio tasks, where blocking bindings cannot run).
 pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
-    use wasmtime_wasi::p2::bindings::{cli, random, sync::io};
+    use wasmtime_wasi::p2::bindings::{cli, random};
     use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi_io::bindings::wasi::io;
 
     let mut l = Linker::<HostState>::new(engine);
     bindings::Authorizer::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(

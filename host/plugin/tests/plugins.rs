@@ -39,18 +39,20 @@ fn request(action: &str) -> Request {
     }
 }
 
-fn hostile(mode: &str, limits: Limits) -> Result<portcullis_plugin::Plugin, LoadError> {
-    runtime().load(
-        "hostile",
-        &bytes(paths::HOSTILE),
-        &format!("{{\"mode\":\"{mode}\"}}"),
-        limits,
-    )
+async fn hostile(mode: &str, limits: Limits) -> Result<portcullis_plugin::Plugin, LoadError> {
+    runtime()
+        .load(
+            "hostile",
+            &bytes(paths::HOSTILE),
+            &format!("{{\"mode\":\"{mode}\"}}"),
+            limits,
+        )
+        .await
 }
 
 /// Every plugin crate in `plugins/` and `examples/` has a case table that it passes.
-#[test]
-fn every_plugin_passes_its_case_table() {
+#[tokio::test]
+async fn every_plugin_passes_its_case_table() {
     let built = [
         ("native", paths::NATIVE),
         ("rbac", paths::RBAC),
@@ -89,8 +91,10 @@ fn every_plugin_passes_its_case_table() {
                 .to_string();
             let plugin = runtime()
                 .load(&name, &bytes(wasm), &settings, Limits::default())
+                .await
                 .unwrap();
             let failures: Vec<String> = check::run(&plugin, &file.cases)
+                .await
                 .into_iter()
                 .filter(|o| !o.passed)
                 .map(|o| {
@@ -111,8 +115,8 @@ fn every_plugin_passes_its_case_table() {
 
 /// The plain-Rust rules (the benchmark peer) decide every native case exactly as the
 /// WebAssembly plugin does.
-#[test]
-fn native_plugin_and_plain_rules_agree() {
+#[tokio::test]
+async fn native_plugin_and_plain_rules_agree() {
     let file: CaseFile = serde_json::from_str(
         &std::fs::read_to_string(repo().join("plugins/native/cases.json")).unwrap(),
     )
@@ -124,10 +128,11 @@ fn native_plugin_and_plain_rules_agree() {
             "{}",
             Limits::default(),
         )
+        .await
         .unwrap();
     for case in &file.cases {
         let r = case.request();
-        let wasm = plugin.decide(&r);
+        let wasm = plugin.decide(&r).await;
         let plain = portcullis_native_rules::decide(&portcullis_native_rules::Input {
             username: &r.principal.username,
             account: &r.principal.account,
@@ -158,8 +163,8 @@ fn native_plugin_and_plain_rules_agree() {
     }
 }
 
-#[test]
-fn an_infinite_loop_is_a_timeout_deny() {
+#[tokio::test]
+async fn an_infinite_loop_is_a_timeout_deny() {
     let p = hostile(
         "loop",
         Limits {
@@ -167,8 +172,9 @@ fn an_infinite_loop_is_a_timeout_deny() {
             ..Limits::default()
         },
     )
+    .await
     .unwrap();
-    let d = p.decide(&request("users.read"));
+    let d = p.decide(&request("users.read")).await;
     assert!(!d.allowed);
     assert!(
         d.reasons[0].starts_with("plugin_timeout"),
@@ -176,11 +182,11 @@ fn an_infinite_loop_is_a_timeout_deny() {
         d.reasons
     );
     // And again: a fresh instance, the same answer; nothing is wedged.
-    assert!(p.decide(&request("users.read")).reasons[0].starts_with("plugin_timeout"));
+    assert!(p.decide(&request("users.read")).await.reasons[0].starts_with("plugin_timeout"));
 }
 
-#[test]
-fn unbounded_allocation_is_a_memory_limit_deny() {
+#[tokio::test]
+async fn unbounded_allocation_is_a_memory_limit_deny() {
     let p = hostile(
         "alloc",
         Limits {
@@ -188,8 +194,9 @@ fn unbounded_allocation_is_a_memory_limit_deny() {
             ..Limits::default()
         },
     )
+    .await
     .unwrap();
-    let d = p.decide(&request("users.read"));
+    let d = p.decide(&request("users.read")).await;
     assert!(!d.allowed);
     assert!(
         d.reasons[0].starts_with("plugin_memory_limit"),
@@ -198,18 +205,18 @@ fn unbounded_allocation_is_a_memory_limit_deny() {
     );
 }
 
-#[test]
-fn a_trap_is_a_trap_deny() {
-    let p = hostile("trap", Limits::default()).unwrap();
-    let d = p.decide(&request("users.read"));
+#[tokio::test]
+async fn a_trap_is_a_trap_deny() {
+    let p = hostile("trap", Limits::default()).await.unwrap();
+    let d = p.decide(&request("users.read")).await;
     assert!(!d.allowed);
     assert!(d.reasons[0].starts_with("plugin_trap"), "{:?}", d.reasons);
 }
 
-#[test]
-fn a_stack_overflow_is_a_deny() {
-    let p = hostile("stack", Limits::default()).unwrap();
-    let d = p.decide(&request("users.read"));
+#[tokio::test]
+async fn a_stack_overflow_is_a_deny() {
+    let p = hostile("stack", Limits::default()).await.unwrap();
+    let d = p.decide(&request("users.read")).await;
     assert!(!d.allowed);
     assert!(
         d.reasons[0].starts_with("plugin_stack_overflow")
@@ -219,10 +226,10 @@ fn a_stack_overflow_is_a_deny() {
     );
 }
 
-#[test]
-fn a_malformed_answer_is_a_deny() {
-    let p = hostile("garbage", Limits::default()).unwrap();
-    let d = p.decide(&request("users.read"));
+#[tokio::test]
+async fn a_malformed_answer_is_a_deny() {
+    let p = hostile("garbage", Limits::default()).await.unwrap();
+    let d = p.decide(&request("users.read")).await;
     assert!(!d.allowed);
     assert!(
         d.reasons[0].starts_with("plugin_malformed"),
@@ -231,8 +238,8 @@ fn a_malformed_answer_is_a_deny() {
     );
 }
 
-#[test]
-fn a_log_flood_is_cut_short_and_answers() {
+#[tokio::test]
+async fn a_log_flood_is_cut_short_and_answers() {
     let p = hostile(
         "log-flood",
         Limits {
@@ -240,29 +247,33 @@ fn a_log_flood_is_cut_short_and_answers() {
             ..Limits::default()
         },
     )
+    .await
     .unwrap();
-    assert!(p.decide(&request("users.read")).allowed);
+    assert!(p.decide(&request("users.read")).await.allowed);
 }
 
-#[test]
-fn a_failing_configure_refuses_the_plugin() {
-    match hostile("fail-configure", Limits::default()) {
+#[tokio::test]
+async fn a_failing_configure_refuses_the_plugin() {
+    match hostile("fail-configure", Limits::default()).await {
         Err(LoadError::Configure(m)) => assert!(m.contains("refuses every configuration"), "{m}"),
         other => panic!("{other:?}"),
     }
-    match runtime().load(
-        "native",
-        portcullis_plugin::builtin("native").unwrap(),
-        "{\"x\":1}",
-        Limits::default(),
-    ) {
+    match runtime()
+        .load(
+            "native",
+            portcullis_plugin::builtin("native").unwrap(),
+            "{\"x\":1}",
+            Limits::default(),
+        )
+        .await
+    {
         Err(LoadError::Configure(m)) => assert!(m.contains("takes no settings"), "{m}"),
         other => panic!("{other:?}"),
     }
 }
 
-#[test]
-fn components_that_are_not_authorizers_are_refused() {
+#[tokio::test]
+async fn components_that_are_not_authorizers_are_refused() {
     match runtime().compile(b"definitely not wasm") {
         Err(LoadError::NotAComponent(_)) => {}
         other => panic!("{:?}", other.map(|c| c.digest.clone())),
@@ -289,12 +300,12 @@ fn components_that_are_not_authorizers_are_refused() {
     }
 }
 
-#[test]
-fn warm_instances_are_reused_and_recycled() {
-    let p = hostile("ttl", Limits::default()).unwrap();
+#[tokio::test]
+async fn warm_instances_are_reused_and_recycled() {
+    let p = hostile("ttl", Limits::default()).await.unwrap();
     // One instance, configured once, answers calls 1, 2, 3.
     for n in 1..=3 {
-        let d = p.decide(&request("users.read"));
+        let d = p.decide(&request("users.read")).await;
         assert_eq!(d.reasons, vec![format!("call {n}")]);
         assert_eq!(d.ttl_ms, 60_000);
     }
@@ -306,17 +317,18 @@ fn warm_instances_are_reused_and_recycled() {
             ..Limits::default()
         },
     )
+    .await
     .unwrap();
     for _ in 0..3 {
         assert_eq!(
-            p.decide(&request("users.read")).reasons,
+            p.decide(&request("users.read")).await.reasons,
             vec!["call 1".to_string()]
         );
     }
 }
 
-#[test]
-fn compiled_once_per_digest() {
+#[tokio::test]
+async fn compiled_once_per_digest() {
     let a = runtime()
         .compile(portcullis_plugin::builtin("native").unwrap())
         .unwrap();

@@ -15,6 +15,8 @@ pub type SharedState = Arc<AppState>;
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    /// The plugin runtime (engine, compiled-component cache).
+    pub runtime: portcullis_plugin::Runtime,
     authorizer: RwLock<Arc<dyn Authorizer>>,
     pub started: Instant,
     /// Bounds concurrent argon2 work to the number of cores: each hash holds 19 MiB, so
@@ -26,13 +28,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, config: Config, authorizer: Arc<dyn Authorizer>) -> Self {
+    pub fn new(
+        store: Store,
+        config: Config,
+        runtime: portcullis_plugin::Runtime,
+        authorizer: Arc<dyn Authorizer>,
+    ) -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         AppState {
             store,
             config: Arc::new(config),
+            runtime,
             authorizer: RwLock::new(authorizer),
             started: Instant::now(),
             hashing: Semaphore::new(cores),
@@ -51,14 +59,15 @@ impl AppState {
 
     /// Ask the active authorizer about one management action. The single decision path:
     /// no handler decides on its own.
-    pub fn decide(&self, principal: &Principal, action: &str, target: Target) -> Decision {
+    pub async fn decide(&self, principal: &Principal, action: &str, target: Target) -> Decision {
         let request = authz::Request {
             principal: principal.clone(),
             action: action.to_string(),
             target,
             context: vec![(authz::CONTEXT_ORIGIN.to_string(), "management".to_string())],
         };
-        let decision = self.authorizer().authorize(&request);
+        let authorizer = self.authorizer();
+        let decision = authorizer.authorize(&request).await;
         tracing::debug!(
             user = %principal.username, action, kind = %request.target.kind, id = %request.target.id,
             allowed = decision.allowed, "decision"
@@ -66,10 +75,27 @@ impl AppState {
         decision
     }
 
+    /// Ask the active authorizer one fully formed request (outside decisions).
+    pub async fn decide_request(&self, request: &authz::Request) -> Decision {
+        let authorizer = self.authorizer();
+        authorizer.authorize(request).await
+    }
+
+    /// Tell the active authorizer about a lifecycle event.
+    pub async fn notify(&self, event: authz::Event) {
+        let authorizer = self.authorizer();
+        authorizer.notify(&event).await;
+    }
+
     /// `decide`, turning a deny into `403 forbidden` with the plugin's reasons.
-    pub fn require(&self, principal: &Principal, action: &str, target: Target) -> ApiResult<()> {
+    pub async fn require(
+        &self,
+        principal: &Principal,
+        action: &str,
+        target: Target,
+    ) -> ApiResult<()> {
         let label = format!("{}/{}", target.kind, target.id);
-        let decision = self.decide(principal, action, target);
+        let decision = self.decide(principal, action, target).await;
         if decision.allowed {
             Ok(())
         } else {

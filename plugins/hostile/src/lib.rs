@@ -5,6 +5,7 @@
 //! `allow` (default: allow everything except `deny_actions`), `deny` (deny everything),
 //! `loop`, `alloc`, `trap`, `stack`, `garbage` (a malformed answer), `log-flood`,
 //! `fail-configure`, `ttl` (allow with ttl-ms 60000 and a counter in the reason).
+//! `"misbehave_on": ["accounts.create"]` limits the mode to those actions.
 
 wit_bindgen::generate!({ world: "authorizer", path: "../../wit" });
 
@@ -19,6 +20,9 @@ struct Settings {
     mode: String,
     #[serde(default)]
     deny_actions: Vec<String>,
+    /// When given, the mode applies only to these actions; every other action is allowed.
+    #[serde(default)]
+    misbehave_on: Vec<String>,
 }
 
 thread_local! {
@@ -54,7 +58,12 @@ impl Guest for Hostile {
             *c.borrow_mut() += 1;
             *c.borrow()
         });
-        match s.mode.as_str() {
+        let mode = if s.misbehave_on.is_empty() || s.misbehave_on.iter().any(|a| a == &r.action) {
+            s.mode.as_str()
+        } else {
+            "allow"
+        };
+        match mode {
             "loop" => {
                 let mut x: u64 = 0;
                 loop {

@@ -47,11 +47,13 @@ pub async fn list(
     caller: Caller,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<List<Value>>> {
-    state.require(
-        &caller.principal,
-        actions::ACCOUNTS_LIST,
-        Target::new("account", "*", None),
-    )?;
+    state
+        .require(
+            &caller.principal,
+            actions::ACCOUNTS_LIST,
+            Target::new("account", "*", None),
+        )
+        .await?;
     let limit = page.limit()?;
     let accounts = state
         .store
@@ -82,11 +84,13 @@ pub async fn create(
     if let Some(email) = &body.email {
         names::validate_email(email).map_err(|e| ApiError::invalid("email", e))?;
     }
-    state.require(
-        &caller.principal,
-        actions::ACCOUNTS_CREATE,
-        target(&body.name),
-    )?;
+    state
+        .require(
+            &caller.principal,
+            actions::ACCOUNTS_CREATE,
+            target(&body.name),
+        )
+        .await?;
     if RESERVED_ACCOUNT_NAMES.contains(&body.name.as_str()) {
         return Err(ApiError::invalid(
             "name",
@@ -111,6 +115,11 @@ pub async fn create(
             kind.as_str(),
         )
         .await;
+    state
+        .notify(portcullis_core::authz::Event::AccountCreated(
+            account.name.clone(),
+        ))
+        .await;
     Ok((StatusCode::CREATED, Json(account_view(&account))))
 }
 
@@ -119,7 +128,9 @@ pub async fn get(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    state.require(&caller.principal, actions::ACCOUNTS_READ, target(&name))?;
+    state
+        .require(&caller.principal, actions::ACCOUNTS_READ, target(&name))
+        .await?;
     let account = visible_account(&state, &name).await?;
     Ok(Json(account_view(&account)))
 }
@@ -140,7 +151,9 @@ pub async fn set_state(
     Path(name): Path<String>,
     Json(body): Json<SetState>,
 ) -> ApiResult<Json<Value>> {
-    state.require(&caller.principal, actions::ACCOUNTS_UPDATE, target(&name))?;
+    state
+        .require(&caller.principal, actions::ACCOUNTS_UPDATE, target(&name))
+        .await?;
     let account = visible_account(&state, &name).await?;
     if body.state == AccountState::Deleting {
         return Err(ApiError::invalid(
@@ -175,7 +188,9 @@ pub async fn delete(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    state.require(&caller.principal, actions::ACCOUNTS_DELETE, target(&name))?;
+    state
+        .require(&caller.principal, actions::ACCOUNTS_DELETE, target(&name))
+        .await?;
     let account = visible_account(&state, &name).await?;
     account
         .state
@@ -190,6 +205,14 @@ pub async fn delete(
             "success",
             &format!("{} users removed", removed.len()),
         )
+        .await;
+    for username in removed {
+        state
+            .notify(portcullis_core::authz::Event::UserDeleted(username))
+            .await;
+    }
+    state
+        .notify(portcullis_core::authz::Event::AccountDeleted(name.clone()))
         .await;
     spawn_reaper(state.store.clone(), name.clone());
     Ok((

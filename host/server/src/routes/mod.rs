@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod decide;
 mod health;
 mod session;
 mod users;
@@ -111,12 +112,15 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/users/{username}/keys/{id}",
             axum::routing::delete(users::revoke_key),
-        );
+        )
+        .route("/authorize", post(decide::authorize));
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/admin/retrieve-iact", get(admin::retrieve_iact))
         .route("/admin/initial-admin-user", post(admin::initial_admin_user))
+        .route("/access/v1/evaluation", post(decide::evaluation))
+        .route("/access/v1/evaluations", post(decide::evaluations))
         .nest("/v1", v1)
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(max_body))

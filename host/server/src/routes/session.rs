@@ -158,7 +158,9 @@ pub async fn logout(
 ) -> ApiResult<StatusCode> {
     let target = Target::new("user", &caller.user.username, Some(&caller.user.account));
     if !caller.user.must_change_password {
-        state.require(&caller.principal, actions::KEYS_DELETE, target)?;
+        state
+            .require(&caller.principal, actions::KEYS_DELETE, target)
+            .await?;
     }
     state
         .store
@@ -178,11 +180,13 @@ pub async fn logout(
 
 pub async fn whoami(State(state): State<SharedState>, caller: Caller) -> ApiResult<Json<Value>> {
     let u = &caller.user;
-    state.require(
-        &caller.principal,
-        actions::USERS_READ,
-        Target::new("user", &u.username, Some(&u.account)),
-    )?;
+    state
+        .require(
+            &caller.principal,
+            actions::USERS_READ,
+            Target::new("user", &u.username, Some(&u.account)),
+        )
+        .await?;
     let account = state
         .store
         .get_account(&u.account)

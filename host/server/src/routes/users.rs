@@ -84,15 +84,19 @@ async fn load_user(
 ) -> ApiResult<User> {
     match state.store.get_user(username).await? {
         Some(u) if u.account != SYSTEM_ACCOUNT => {
-            state.require(
-                &caller.principal,
-                action,
-                user_target(&u.username, Some(&u.account)),
-            )?;
+            state
+                .require(
+                    &caller.principal,
+                    action,
+                    user_target(&u.username, Some(&u.account)),
+                )
+                .await?;
             Ok(u)
         }
         _ => {
-            state.require(&caller.principal, action, user_target(username, None))?;
+            state
+                .require(&caller.principal, action, user_target(username, None))
+                .await?;
             Err(ApiError::not_found(format!("user {username}")))
         }
     }
@@ -159,11 +163,13 @@ pub async fn list_in_account(
     Path(name): Path<String>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<List<Value>>> {
-    state.require(
-        &caller.principal,
-        actions::USERS_LIST,
-        Target::new("account", &name, Some(&name)),
-    )?;
+    state
+        .require(
+            &caller.principal,
+            actions::USERS_LIST,
+            Target::new("account", &name, Some(&name)),
+        )
+        .await?;
     visible_account(&state, &name).await?;
     let limit = page.limit()?;
     let users = state
@@ -181,20 +187,24 @@ pub async fn list_all(
     Query(page): Query<Page>,
 ) -> ApiResult<Json<List<Value>>> {
     let limit = page.limit()?;
-    let everyone = state.decide(
-        &caller.principal,
-        actions::USERS_LIST,
-        Target::new("account", "*", None),
-    );
+    let everyone = state
+        .decide(
+            &caller.principal,
+            actions::USERS_LIST,
+            Target::new("account", "*", None),
+        )
+        .await;
     let account = if everyone.allowed {
         None
     } else {
         let own = caller.user.account.clone();
-        state.require(
-            &caller.principal,
-            actions::USERS_LIST,
-            Target::new("account", &own, Some(&own)),
-        )?;
+        state
+            .require(
+                &caller.principal,
+                actions::USERS_LIST,
+                Target::new("account", &own, Some(&own)),
+            )
+            .await?;
         Some(own)
     };
     let users = state
@@ -245,7 +255,9 @@ pub async fn create_in_account(
         !body.attributes.is_empty(),
         body.email.is_some(),
     );
-    state.require(&caller.principal, actions::USERS_CREATE, t)?;
+    state
+        .require(&caller.principal, actions::USERS_CREATE, t)
+        .await?;
     let acct = visible_account(&state, &account).await?;
     if acct.state == AccountState::Deleting {
         return Err(ApiError::conflict(
@@ -279,6 +291,11 @@ pub async fn create_in_account(
             "success",
             &format!("account {}", user.account),
         )
+        .await;
+    state
+        .notify(portcullis_core::authz::Event::UserCreated(
+            crate::state::principal_of(&user),
+        ))
         .await;
     Ok((StatusCode::CREATED, Json(user_view(&user))))
 }
@@ -335,7 +352,9 @@ pub async fn patch(
         body.attributes.is_some(),
         body.email.is_some(),
     );
-    state.require(&caller.principal, actions::USERS_UPDATE, t)?;
+    state
+        .require(&caller.principal, actions::USERS_UPDATE, t)
+        .await?;
     if account.is_none() {
         return Err(ApiError::not_found(format!("user {username}")));
     }
@@ -383,6 +402,11 @@ pub async fn delete(
             "success",
             "user and all its keys deleted",
         )
+        .await;
+    state
+        .notify(portcullis_core::authz::Event::UserDeleted(
+            user.username.clone(),
+        ))
         .await;
     Ok(StatusCode::NO_CONTENT)
 }

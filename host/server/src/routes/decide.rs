@@ -1,0 +1,443 @@
+//! Decisions for outside applications: `POST /v1/authorize` (§5.4) and the OpenID AuthZEN
+//! 1.0 Access Evaluation API (`/access/v1/evaluation`, `/access/v1/evaluations`).
+//!
+//! The host fills in the principal from its own store. An unknown subject, or one whose
+//! account is not enabled, is denied without asking the plugin. Context keys starting with
+//! `portcullis.` are the host's: a caller's are dropped, and `portcullis.origin` is set to
+//! `external`.
+
+use super::Json;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::{principal_of, SharedState};
+use axum::extract::State;
+use portcullis_core::authz::{
+    self, actions, Decision, Target, CONTEXT_ORIGIN, RESERVED_CONTEXT_PREFIX,
+};
+use portcullis_core::{keys, names, AccountState};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// Most evaluations one AuthZEN batch may carry.
+pub const MAX_BATCH: usize = 1000;
+const MAX_CONTEXT_ENTRIES: usize = 64;
+
+fn decision_id() -> String {
+    format!("dec_{}", keys::random_token(20))
+}
+
+/// One outside question before the principal is known.
+struct Question {
+    username: String,
+    action: String,
+    target: Target,
+    context: Vec<(String, String)>,
+}
+
+/// Answer one question: the store fills in the principal; missing or disabled subjects
+/// are denied without asking the plugin.
+async fn answer(state: &SharedState, q: Question) -> ApiResult<(Decision, String)> {
+    let id = decision_id();
+    let Some(user) = state.store.get_user(&q.username).await? else {
+        return Ok((
+            Decision::deny(format!("unknown subject {}", q.username)),
+            id,
+        ));
+    };
+    if user.account == names::SYSTEM_ACCOUNT {
+        return Ok((
+            Decision::deny(format!("unknown subject {}", q.username)),
+            id,
+        ));
+    }
+    if user.account_state != AccountState::Enabled {
+        return Ok((
+            Decision::deny(format!(
+                "the account {} of {} is {}",
+                user.account, user.username, user.account_state
+            )),
+            id,
+        ));
+    }
+    let mut context: Vec<(String, String)> = q
+        .context
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with(RESERVED_CONTEXT_PREFIX))
+        .collect();
+    context.push((CONTEXT_ORIGIN.into(), "external".into()));
+    context.push(("portcullis.decision-id".into(), id.clone()));
+    let request = authz::Request {
+        principal: principal_of(&user),
+        action: q.action,
+        target: q.target,
+        context,
+    };
+    let decision = state.decide_request(&request).await;
+    tracing::debug!(decision_id = %id, subject = %user.username, action = %request.action, allowed = decision.allowed, "outside decision");
+    Ok((decision, id))
+}
+
+async fn require_evaluate(state: &SharedState, caller: &Caller) -> ApiResult<()> {
+    state
+        .require(
+            &caller.principal,
+            actions::AUTHORIZE_EVALUATE,
+            Target::new("authorize", "*", None),
+        )
+        .await
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
+    names::validate_label(value, max).map_err(|e| ApiError::invalid(field, e))
+}
+
+fn check_pairs(field: &str, pairs: &[(String, String)]) -> ApiResult<()> {
+    if pairs.len() > MAX_CONTEXT_ENTRIES {
+        return Err(ApiError::invalid(
+            field,
+            format!("at most {MAX_CONTEXT_ENTRIES} entries"),
+        ));
+    }
+    for (k, v) in pairs {
+        check_text(&format!("{field} key"), k, 128)?;
+        if v.chars().count() > 4096 {
+            return Err(ApiError::invalid(
+                &format!("{field}.{k}"),
+                "at most 4096 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ /v1/authorize
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    username: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    kind: String,
+    id: String,
+    account: Option<String>,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeBody {
+    subject: Subject,
+    action: String,
+    resource: Resource,
+    #[serde(default)]
+    context: BTreeMap<String, String>,
+}
+
+pub async fn authorize(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Json(body): Json<AuthorizeBody>,
+) -> ApiResult<Json<Value>> {
+    check_text("subject.username", &body.subject.username, 254)?;
+    check_text("action", &body.action, 256)?;
+    check_text("resource.kind", &body.resource.kind, 128)?;
+    check_text("resource.id", &body.resource.id, 1024)?;
+    if let Some(a) = &body.resource.account {
+        check_text("resource.account", a, 128)?;
+    }
+    let attributes: Vec<(String, String)> = body.resource.attributes.into_iter().collect();
+    check_pairs("resource.attributes", &attributes)?;
+    let context: Vec<(String, String)> = body.context.into_iter().collect();
+    check_pairs("context", &context)?;
+    require_evaluate(&state, &caller).await?;
+    let mut target = Target::new(
+        &body.resource.kind,
+        &body.resource.id,
+        body.resource.account.as_deref(),
+    );
+    target.attributes = attributes;
+    let q = Question {
+        username: body.subject.username,
+        action: body.action,
+        target,
+        context,
+    };
+    let (d, id) = answer(&state, q).await?;
+    Ok(Json(json!({
+        "decision": if d.allowed { "allow" } else { "deny" },
+        "reasons": d.reasons,
+        "decision_id": id,
+    })))
+}
+
+// --------------------------------------------------------------------- AuthZEN 1.0
+
+/// Flatten AuthZEN `properties` / `context` objects into string pairs: strings as they
+/// are, everything else as its JSON text.
+fn flatten(field: &str, v: Option<&Map<String, Value>>) -> ApiResult<Vec<(String, String)>> {
+    let pairs: Vec<(String, String)> = v
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        },
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    check_pairs(field, &pairs)?;
+    Ok(pairs)
+}
+
+fn object<'a>(v: &'a Value, field: &str) -> ApiResult<&'a Map<String, Value>> {
+    v.as_object()
+        .ok_or_else(|| ApiError::invalid(field, "must be an object"))
+}
+
+fn string<'a>(m: &'a Map<String, Value>, field: &str, key: &str) -> ApiResult<&'a str> {
+    match m.get(key) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::invalid(
+            &format!("{field}.{key}"),
+            "must be a string",
+        )),
+        None => Err(ApiError::invalid(&format!("{field}.{key}"), "is required")),
+    }
+}
+
+fn properties<'a>(
+    m: &'a Map<String, Value>,
+    field: &str,
+) -> ApiResult<Option<&'a Map<String, Value>>> {
+    match m.get("properties") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => object(v, &format!("{field}.properties")).map(Some),
+    }
+}
+
+fn only_keys(m: &Map<String, Value>, field: &str, allowed: &[&str]) -> ApiResult<()> {
+    match m.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::invalid(field, format!("unknown field `{k}`"))),
+        None => Ok(()),
+    }
+}
+
+/// One AuthZEN evaluation (subject, action, resource, context) as a question.
+fn question(
+    subject: &Value,
+    action: &Value,
+    resource: &Value,
+    context: Option<&Value>,
+    at: &str,
+) -> ApiResult<Question> {
+    let s = object(subject, &format!("{at}subject"))?;
+    only_keys(s, &format!("{at}subject"), &["type", "id", "properties"])?;
+    let kind = string(s, &format!("{at}subject"), "type")?;
+    if kind != "user" {
+        return Err(ApiError::invalid(
+            &format!("{at}subject.type"),
+            "must be \"user\"",
+        ));
+    }
+    let username = string(s, &format!("{at}subject"), "id")?.to_string();
+    check_text(&format!("{at}subject.id"), &username, 254)?;
+
+    let a = object(action, &format!("{at}action"))?;
+    only_keys(a, &format!("{at}action"), &["name", "properties"])?;
+    let name = string(a, &format!("{at}action"), "name")?.to_string();
+    check_text(&format!("{at}action.name"), &name, 256)?;
+
+    let r = object(resource, &format!("{at}resource"))?;
+    only_keys(r, &format!("{at}resource"), &["type", "id", "properties"])?;
+    let rtype = string(r, &format!("{at}resource"), "type")?;
+    let rid = string(r, &format!("{at}resource"), "id")?;
+    check_text(&format!("{at}resource.type"), rtype, 128)?;
+    check_text(&format!("{at}resource.id"), rid, 1024)?;
+    let mut attributes = flatten(
+        &format!("{at}resource.properties"),
+        properties(r, &format!("{at}resource"))?,
+    )?;
+    // The resource's owning account travels as the property `account`.
+    let account = attributes
+        .iter()
+        .position(|(k, _)| k == "account")
+        .map(|i| attributes.remove(i).1);
+    let mut target = Target::new(rtype, rid, account.as_deref());
+    target.attributes = attributes;
+
+    let mut ctx = flatten(
+        &format!("{at}context"),
+        match context {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(object(v, &format!("{at}context"))?),
+        },
+    )?;
+    // Subject and action properties reach the plugin as context, prefixed.
+    for (k, v) in flatten(
+        &format!("{at}subject.properties"),
+        properties(s, &format!("{at}subject"))?,
+    )? {
+        ctx.push((format!("subject.{k}"), v));
+    }
+    for (k, v) in flatten(
+        &format!("{at}action.properties"),
+        properties(a, &format!("{at}action"))?,
+    )? {
+        ctx.push((format!("action.{k}"), v));
+    }
+    Ok(Question {
+        username,
+        action: name,
+        target,
+        context: ctx,
+    })
+}
+
+fn authzen_result(d: &Decision, id: &str) -> Value {
+    json!({ "decision": d.allowed, "context": { "id": id, "reasons": d.reasons } })
+}
+
+pub async fn evaluation(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Value>> {
+    let m = object(&body, "body")?;
+    only_keys(m, "body", &["subject", "action", "resource", "context"])?;
+    let need = |k: &str| m.get(k).ok_or_else(|| ApiError::invalid(k, "is required"));
+    let q = question(
+        need("subject")?,
+        need("action")?,
+        need("resource")?,
+        m.get("context"),
+        "",
+    )?;
+    require_evaluate(&state, &caller).await?;
+    let (d, id) = answer(&state, q).await?;
+    Ok(Json(authzen_result(&d, &id)))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Semantic {
+    ExecuteAll,
+    DenyOnFirstDeny,
+    PermitOnFirstPermit,
+}
+
+pub async fn evaluations(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Value>> {
+    let m = object(&body, "body")?;
+    only_keys(
+        m,
+        "body",
+        &[
+            "subject",
+            "action",
+            "resource",
+            "context",
+            "evaluations",
+            "options",
+        ],
+    )?;
+    let semantic = match m.get("options") {
+        None | Some(Value::Null) => Semantic::ExecuteAll,
+        Some(o) => {
+            let o = object(o, "options")?;
+            match o.get("evaluations_semantic") {
+                None => Semantic::ExecuteAll,
+                Some(Value::String(s)) if s == "execute_all" => Semantic::ExecuteAll,
+                Some(Value::String(s)) if s == "deny_on_first_deny" => Semantic::DenyOnFirstDeny,
+                Some(Value::String(s)) if s == "permit_on_first_permit" => {
+                    Semantic::PermitOnFirstPermit
+                }
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        "options.evaluations_semantic",
+                        "must be execute_all, deny_on_first_deny or permit_on_first_permit",
+                    ))
+                }
+            }
+        }
+    };
+    let items: &[Value] = match m.get("evaluations") {
+        None | Some(Value::Null) => &[],
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(ApiError::invalid("evaluations", "must be an array")),
+    };
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            "evaluations",
+            format!("at most {MAX_BATCH} evaluations"),
+        ));
+    }
+    // Without an `evaluations` array the request is a single evaluation (AuthZEN §7.1).
+    if items.is_empty() {
+        let need = |k: &str| m.get(k).ok_or_else(|| ApiError::invalid(k, "is required"));
+        let q = question(
+            need("subject")?,
+            need("action")?,
+            need("resource")?,
+            m.get("context"),
+            "",
+        )?;
+        require_evaluate(&state, &caller).await?;
+        let (d, id) = answer(&state, q).await?;
+        return Ok(Json(authzen_result(&d, &id)));
+    }
+    // Parse everything first: a malformed item rejects the batch before any decision.
+    let mut questions = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("evaluations[{i}].");
+        let e = object(item, &format!("evaluations[{i}]"))?;
+        only_keys(
+            e,
+            &format!("evaluations[{i}]"),
+            &["subject", "action", "resource", "context"],
+        )?;
+        let pick = |k: &str| {
+            e.get(k).or_else(|| m.get(k)).ok_or_else(|| {
+                ApiError::invalid(
+                    &format!("{at}{k}"),
+                    "is required (here or at the top level)",
+                )
+            })
+        };
+        let context = e.get("context").or_else(|| m.get("context"));
+        questions.push(question(
+            pick("subject")?,
+            pick("action")?,
+            pick("resource")?,
+            context,
+            &at,
+        )?);
+    }
+    require_evaluate(&state, &caller).await?;
+    let mut results = Vec::with_capacity(questions.len());
+    for q in questions {
+        let (d, id) = answer(&state, q).await?;
+        let stop = match semantic {
+            Semantic::ExecuteAll => false,
+            Semantic::DenyOnFirstDeny => !d.allowed,
+            Semantic::PermitOnFirstPermit => d.allowed,
+        };
+        results.push(authzen_result(&d, &id));
+        if stop {
+            break;
+        }
+    }
+    Ok(Json(json!({ "evaluations": results })))
+}
