@@ -544,3 +544,80 @@ pub fn keys(g: &Global, cmd: KeysCmd) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct AuthorizeArgs {
+    /// The subject's username.
+    #[arg(long)]
+    user: String,
+    /// The action, e.g. read.
+    #[arg(long)]
+    action: String,
+    /// The resource as KIND/ID, e.g. document/42.
+    #[arg(long)]
+    resource: String,
+    /// The account that owns the resource.
+    #[arg(long)]
+    account: Option<String>,
+    /// A resource attribute KEY=VALUE (repeatable).
+    #[arg(long = "attr")]
+    attributes: Vec<String>,
+    /// A context entry KEY=VALUE (repeatable).
+    #[arg(long = "context")]
+    context: Vec<String>,
+}
+
+/// A deny from `portcullis authorize`: exit 1 without an `error:` line.
+#[derive(Debug)]
+pub struct Denied;
+impl std::fmt::Display for Denied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("denied")
+    }
+}
+impl std::error::Error for Denied {}
+
+fn pairs(flag: &str, items: &[String]) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let mut map = serde_json::Map::new();
+    for item in items {
+        let (k, v) = item
+            .split_once('=')
+            .with_context(|| format!("--{flag} {item:?}: expected KEY=VALUE"))?;
+        map.insert(k.to_string(), json!(v));
+    }
+    Ok(map)
+}
+
+pub fn authorize(g: &Global, args: AuthorizeArgs) -> anyhow::Result<()> {
+    let (kind, id) = args
+        .resource
+        .split_once('/')
+        .with_context(|| format!("--resource {:?}: expected KIND/ID", args.resource))?;
+    let mut resource =
+        json!({ "kind": kind, "id": id, "attributes": pairs("attr", &args.attributes)? });
+    if let Some(a) = &args.account {
+        resource["account"] = json!(a);
+    }
+    let body = json!({
+        "subject": { "username": args.user },
+        "action": args.action,
+        "resource": resource,
+        "context": pairs("context", &args.context)?,
+    });
+    let v = Client::logged_in(&g.server)?.post("/v1/authorize", &body)?;
+    match g.output {
+        Format::Json => output::json(&v),
+        Format::Table => {
+            println!("{}", output::cell(&v["decision"]));
+            for r in v["reasons"].as_array().cloned().unwrap_or_default() {
+                println!("  {}", output::cell(&r));
+            }
+            println!("  decision id: {}", output::cell(&v["decision_id"]));
+        }
+    }
+    if v["decision"] == "allow" {
+        Ok(())
+    } else {
+        Err(Denied.into())
+    }
+}

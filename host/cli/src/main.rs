@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod host;
 mod output;
+mod plugins;
 
 use clap::{Args, Parser, Subcommand};
 use output::Format;
@@ -51,6 +52,11 @@ enum Command {
     /// Manage personal API keys.
     #[command(subcommand)]
     Keys(commands::KeysCmd),
+    /// Work with authorizer plugins.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCmd),
+    /// Ask the server for a decision (exit 0 = allow, 1 = deny).
+    Authorize(commands::AuthorizeArgs),
 }
 
 #[derive(Args)]
@@ -73,9 +79,17 @@ fn main() -> ExitCode {
         Command::Accounts(c) => commands::accounts(&global, c),
         Command::Users(c) => commands::users(&global, c),
         Command::Keys(c) => commands::keys(&global, c),
+        Command::Plugins(c) => plugins::run(&global, c),
+        Command::Authorize(a) => commands::authorize(&global, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e)
+            if e.downcast_ref::<plugins::CheckFailed>().is_some()
+                || e.downcast_ref::<commands::Denied>().is_some() =>
+        {
+            ExitCode::FAILURE
+        }
         Err(e) => {
             let mut msg = e.to_string();
             if let Some(cause) = e.chain().nth(1) {

@@ -487,3 +487,163 @@ fn bad_configuration_fails_fast_and_says_how_to_fix_it() {
     let err = fails(&out);
     assert!(err.contains("not logged in"), "{err}");
 }
+
+#[test]
+fn plugins_check_reports_each_case_and_fails_on_a_mismatch() {
+    use portcullis_plugin::programs::paths;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let run = |args: &[&str]| clean_command(dir.path()).args(args).output().unwrap();
+
+    let cases = repo.join("plugins/native/cases.json");
+    let out = run(&[
+        "plugins",
+        "check",
+        "builtin:native",
+        "--cases",
+        cases.to_str().unwrap(),
+    ]);
+    let text = ok(&out);
+    assert!(
+        text.contains("PASS  admin accounts may do everything"),
+        "{text}"
+    );
+    assert!(
+        text.lines().last().unwrap().ends_with(" passed, 0 failed"),
+        "{text}"
+    );
+
+    // A wrong expectation: FAIL with the plugin's reason, a count, and a non-zero exit.
+    let wrong = dir.path().join("wrong.json");
+    std::fs::write(
+        &wrong,
+        r#"{"cases": [{"name": "users may create accounts", "principal": {"username": "jane", "account": "acme", "account_type": "user"},
+            "action": "accounts.create", "target": {"kind": "account", "id": "x", "account": "x"}, "expect": "allow"}]}"#,
+    )
+    .unwrap();
+    let out = run(&[
+        "plugins",
+        "check",
+        paths::NATIVE,
+        "--cases",
+        wrong.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL  users may create accounts  → expected allow, got deny; reasons: account type user may not accounts.create"), "{text}");
+    assert!(text.contains("0 passed, 1 failed"), "{text}");
+
+    // Settings from the command line win; a configure error is one error line.
+    let out = run(&[
+        "plugins",
+        "check",
+        paths::HOSTILE,
+        "--settings",
+        r#"{"mode":"fail-configure"}"#,
+    ]);
+    let err = fails(&out);
+    assert!(err.contains("configure failed"), "{err}");
+    let out = run(&[
+        "plugins",
+        "check",
+        paths::RBAC,
+        "--settings",
+        "{\"roles\": {}}",
+        "-o",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["configure"], "ok");
+    assert_eq!(v["world_version"], "portcullis:authorizer@0.1.0");
+    let out = run(&["plugins", "check", "/nonexistent.wasm"]);
+    fails(&out);
+}
+
+#[test]
+fn authorize_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("PORTCULLIS_BOOTSTRAP_MODE", "configured"),
+            (
+                "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+                "cli admin passphrase",
+            ),
+        ],
+    );
+    let base = server.base.clone();
+    ok(&cli(
+        &home,
+        &base,
+        &["login", "admin", "--password-stdin"],
+        "cli admin passphrase\n",
+    ));
+    ok(&cli(&home, &base, &["accounts", "add", "acme"], ""));
+    ok(&cli(
+        &home,
+        &base,
+        &[
+            "users",
+            "create",
+            "rita",
+            "--account",
+            "acme",
+            "--role",
+            "acme:read:*",
+        ],
+        "",
+    ));
+    let out = cli(
+        &home,
+        &base,
+        &[
+            "authorize",
+            "--user",
+            "rita",
+            "--action",
+            "read",
+            "--resource",
+            "document/1",
+            "--account",
+            "acme",
+        ],
+        "",
+    );
+    let text = ok(&out);
+    assert!(text.starts_with("allow"), "{text}");
+    let out = cli(
+        &home,
+        &base,
+        &[
+            "authorize",
+            "--user",
+            "rita",
+            "--action",
+            "write",
+            "--resource",
+            "document/1",
+            "--account",
+            "acme",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("deny"));
+    fails(&cli(
+        &home,
+        &base,
+        &[
+            "authorize",
+            "--user",
+            "rita",
+            "--action",
+            "read",
+            "--resource",
+            "no-slash",
+        ],
+        "",
+    ));
+    server.stop();
+}

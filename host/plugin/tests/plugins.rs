@@ -306,7 +306,7 @@ async fn warm_instances_are_reused_and_recycled() {
     // One instance, configured once, answers calls 1, 2, 3.
     for n in 1..=3 {
         let d = p.decide(&request("users.read")).await;
-        assert_eq!(d.reasons, vec![format!("call {n}")]);
+        assert_eq!(d.reasons, vec![format!("call {n} events 0")]);
         assert_eq!(d.ttl_ms, 60_000);
     }
     // With one call per instance, every call sees a fresh instance.
@@ -322,7 +322,7 @@ async fn warm_instances_are_reused_and_recycled() {
     for _ in 0..3 {
         assert_eq!(
             p.decide(&request("users.read")).await.reasons,
-            vec!["call 1".to_string()]
+            vec!["call 1 events 0".to_string()]
         );
     }
 }
@@ -337,4 +337,16 @@ async fn compiled_once_per_digest() {
         .unwrap();
     assert!(std::sync::Arc::ptr_eq(&a, &b));
     assert_eq!(a.digest.len(), 64);
+}
+
+#[tokio::test]
+async fn lifecycle_events_reach_a_warm_instance() {
+    use portcullis_core::authz::Event;
+    let p = hostile("ttl", Limits::default()).await.unwrap();
+    p.notify(&Event::AccountCreated("acme".into())).await;
+    p.notify(&Event::UserDeleted("jane".into())).await;
+    // A refused event is logged, not fatal.
+    p.notify(&Event::AccountCreated("refused".into())).await;
+    let d = p.decide(&request("users.read")).await;
+    assert_eq!(d.reasons, vec!["call 1 events 3".to_string()]);
 }

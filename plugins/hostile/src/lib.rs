@@ -4,7 +4,7 @@
 //! Settings: `{"mode": "...", "deny_actions": ["..."]}` with mode one of
 //! `allow` (default: allow everything except `deny_actions`), `deny` (deny everything),
 //! `loop`, `alloc`, `trap`, `stack`, `garbage` (a malformed answer), `log-flood`,
-//! `fail-configure`, `ttl` (allow with ttl-ms 60000 and a counter in the reason).
+//! `fail-configure`, `ttl` (allow with ttl-ms 60000; the reason counts calls and events).
 //! `"misbehave_on": ["accounts.create"]` limits the mode to those actions.
 
 wit_bindgen::generate!({ world: "authorizer", path: "../../wit" });
@@ -28,6 +28,7 @@ struct Settings {
 thread_local! {
     static SETTINGS: RefCell<Settings> = RefCell::new(Settings::default());
     static CALLS: RefCell<u64> = const { RefCell::new(0) };
+    static EVENTS: RefCell<u64> = const { RefCell::new(0) };
 }
 
 #[inline(never)]
@@ -107,11 +108,14 @@ impl Guest for Hostile {
                 reasons: vec!["hostile plugin denies everything".into()],
                 ttl_ms: 0,
             },
-            "ttl" => Decision {
-                allowed: true,
-                reasons: vec![format!("call {n}")],
-                ttl_ms: 60_000,
-            },
+            "ttl" => {
+                let events = EVENTS.with(|e| *e.borrow());
+                Decision {
+                    allowed: true,
+                    reasons: vec![format!("call {n} events {events}")],
+                    ttl_ms: 60_000,
+                }
+            }
             _ => {
                 if s.deny_actions.iter().any(|a| a == &r.action) {
                     Decision {
@@ -130,8 +134,14 @@ impl Guest for Hostile {
         }
     }
 
-    fn on_event(_event: Event) -> Result<(), String> {
-        Ok(())
+    fn on_event(event: Event) -> Result<(), String> {
+        EVENTS.with(|e| *e.borrow_mut() += 1);
+        match event {
+            Event::AccountCreated(name) if name == "refused" => {
+                Err("hostile plugin refuses this event".into())
+            }
+            _ => Ok(()),
+        }
     }
 }
 

@@ -1,0 +1,154 @@
+//! `portcullis plugins check`: run a plugin locally, without a server, against a table of
+//! requests and expected decisions — the plugin author's test harness.
+
+use crate::output::{self, Format};
+use crate::Global;
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use portcullis_plugin::check::{self, CaseFile, Expect};
+use portcullis_plugin::{Limits, Runtime};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum PluginsCmd {
+    /// Load a plugin locally and run it against a case table (no server needed).
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// The plugin: a .wasm component, or builtin:NAME.
+    file: String,
+    /// Settings as JSON, or @FILE to read them from a file (default: the case table's
+    /// `settings`, else {}).
+    #[arg(long)]
+    settings: Option<String>,
+    /// A case table (see docs/writing-plugins.md); without it the plugin is only loaded
+    /// and configured.
+    #[arg(long)]
+    cases: Option<PathBuf>,
+    /// Deadline of one call, as the server's authorizer.timeout_ms.
+    #[arg(long, default_value_t = 50)]
+    timeout_ms: u64,
+    /// Memory cap of one instance, as the server's authorizer.memory_limit_mib.
+    #[arg(long, default_value_t = 64)]
+    memory_limit_mib: u64,
+}
+
+/// A check that ran but did not pass: exit non-zero without an `error:` line (the report
+/// already says what failed).
+#[derive(Debug)]
+pub struct CheckFailed;
+impl std::fmt::Display for CheckFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("some cases failed")
+    }
+}
+impl std::error::Error for CheckFailed {}
+
+fn read_settings(arg: &str) -> anyhow::Result<serde_json::Value> {
+    let text = match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading settings from {path}"))?,
+        None => arg.to_string(),
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).context("--settings must be JSON")?;
+    if !v.is_object() {
+        bail!("--settings must be a JSON object");
+    }
+    Ok(v)
+}
+
+pub fn run(g: &Global, cmd: PluginsCmd) -> anyhow::Result<()> {
+    match cmd {
+        PluginsCmd::Check(args) => check_cmd(g, args),
+    }
+}
+
+fn check_cmd(g: &Global, args: CheckArgs) -> anyhow::Result<()> {
+    let bytes = portcullis_server::plugin_bytes(&args.file)?;
+    let table: Option<CaseFile> = match &args.cases {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a case table", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let settings = match (
+        &args.settings,
+        table.as_ref().and_then(|t| t.settings.clone()),
+    ) {
+        (Some(s), _) => read_settings(s)?,
+        (None, Some(s)) => s,
+        (None, None) => json!({}),
+    };
+    let limits = Limits {
+        timeout: Duration::from_millis(args.timeout_ms),
+        memory_bytes: (args.memory_limit_mib as usize) * 1024 * 1024,
+        ..Limits::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let runtime = Runtime::new().map_err(|e| anyhow::anyhow!(e))?;
+        if g.output == Format::Table {
+            eprintln!("compiling {} ({} bytes)…", args.file, bytes.len());
+        }
+        let plugin = runtime
+            .load(&args.file, &bytes, &settings.to_string(), limits)
+            .await?;
+        let outcomes = match &table {
+            Some(t) => check::run(&plugin, &t.cases).await,
+            None => Vec::new(),
+        };
+        let passed = outcomes.iter().filter(|o| o.passed).count();
+        let failed = outcomes.len() - passed;
+        match g.output {
+            Format::Json => output::json(&json!({
+                "plugin": args.file,
+                "digest": plugin.digest(),
+                "size": plugin.size(),
+                "world_version": portcullis_plugin::WORLD_VERSION,
+                "configure": "ok",
+                "passed": passed,
+                "failed": failed,
+                "cases": outcomes.iter().map(|o| json!({
+                    "name": o.name,
+                    "expected": if o.expected == Expect::Allow { "allow" } else { "deny" },
+                    "decision": if o.decision.allowed { "allow" } else { "deny" },
+                    "reasons": o.decision.reasons,
+                    "passed": o.passed,
+                    "problem": o.problem,
+                })).collect::<Vec<_>>(),
+            })),
+            Format::Table => {
+                println!("plugin:    {}", args.file);
+                println!("digest:    sha256:{}", plugin.digest());
+                println!("world:     {}", portcullis_plugin::WORLD_VERSION);
+                println!("configure: ok ({settings})");
+                for o in &outcomes {
+                    let verdict = if o.decision.allowed { "allow" } else { "deny" };
+                    let why = o.decision.reasons.join("; ");
+                    match &o.problem {
+                        None => println!("PASS  {}  → {verdict} ({why})", o.name),
+                        Some(p) => println!("FAIL  {}  → {p}; reasons: {why}", o.name),
+                    }
+                }
+                if table.is_some() {
+                    println!("{passed} passed, {failed} failed");
+                }
+            }
+        }
+        if failed > 0 {
+            return Err(CheckFailed.into());
+        }
+        Ok(())
+    })
+}
