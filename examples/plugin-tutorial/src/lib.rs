@@ -14,11 +14,18 @@ thread_local! {
 }
 
 fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 fn decision(allowed: bool, reason: String) -> Decision {
-    Decision { allowed, reasons: vec![reason], ttl_ms: 0 }
+    Decision {
+        allowed,
+        reasons: vec![reason],
+        ttl_ms: 0,
+    }
 }
 
 struct Tutorial;
@@ -40,7 +47,10 @@ impl Guest for Tutorial {
             .filter(|s| !s.is_empty() && !s.contains('"'))
             .ok_or_else(|| format!("expected {{\"attribute\": \"NAME\"}}, got {s}"))?;
         ATTRIBUTE.with(|a| *a.borrow_mut() = name.to_string());
-        log(Level::Info, &format!("plugin-tutorial compares attribute {name}"));
+        log(
+            Level::Info,
+            &format!("plugin-tutorial compares attribute {name}"),
+        );
         Ok(())
     }
 
@@ -57,12 +67,21 @@ impl Guest for Tutorial {
             return decision(false, format!("only administrators may {}", r.action));
         }
         let attribute = ATTRIBUTE.with(|a| a.borrow().clone());
-        match (lookup(&p.attributes, &attribute), lookup(&r.target.attributes, &attribute)) {
+        match (
+            lookup(&p.attributes, &attribute),
+            lookup(&r.target.attributes, &attribute),
+        ) {
             (Some(mine), Some(theirs)) if mine == theirs => {
                 decision(true, format!("{attribute} {mine} matches the resource's"))
             }
-            (Some(mine), Some(theirs)) => decision(false, format!("{attribute} {mine} differs from the resource's {theirs}")),
-            (None, _) => decision(false, format!("{} has no {attribute} attribute", p.username)),
+            (Some(mine), Some(theirs)) => decision(
+                false,
+                format!("{attribute} {mine} differs from the resource's {theirs}"),
+            ),
+            (None, _) => decision(
+                false,
+                format!("{} has no {attribute} attribute", p.username),
+            ),
             (_, None) => decision(false, format!("the resource has no {attribute} attribute")),
         }
     }
