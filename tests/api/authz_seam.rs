@@ -5,7 +5,6 @@ use portcullis_plugin::programs::paths;
 use portcullis_plugin::Limits;
 use portcullis_tests::TestServer;
 use serde_json::json;
-use std::sync::Arc;
 
 /// Swap the active authorizer for the hostile fixture in its `allow` mode with one denied
 /// action.
@@ -18,7 +17,7 @@ async fn deny_one(s: &TestServer, action: &str) {
         .load("hostile", &bytes, &settings, Limits::default())
         .await
         .unwrap();
-    s.state.set_authorizer(Arc::new(plugin));
+    s.state.set_authorizer(plugin);
 }
 
 #[tokio::test]

@@ -8,4 +8,5 @@ mod decide;
 mod input;
 mod login;
 mod plugins;
+mod runtime;
 mod users;

@@ -86,7 +86,18 @@ impl TestServer {
         .await
     }
 
+    /// Stop, keeping the data directory for a restart.
+    pub async fn stop_keep_dir(mut self) -> tempfile::TempDir {
+        self.halt().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }

@@ -100,6 +100,32 @@ impl Client {
         }
     }
 
+    /// POST raw bytes (a plugin upload).
+    pub fn post_bytes(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .agent
+            .post(&url)
+            .set("Content-Type", "application/wasm");
+        if let Some(k) = &self.key {
+            req = req.set("Authorization", &format!("Bearer {k}"));
+        }
+        match req.send_bytes(&bytes) {
+            Ok(resp) => Ok(serde_json::from_str(&resp.into_string()?)?),
+            Err(ureq::Error::Status(status, resp)) => {
+                let v: Value = serde_json::from_str(&resp.into_string().unwrap_or_default())
+                    .unwrap_or(Value::Null);
+                Err(ServerError {
+                    status,
+                    code: v["error"]["code"].as_str().unwrap_or("error").into(),
+                    message: v["error"]["message"].as_str().unwrap_or("").into(),
+                }
+                .into())
+            }
+            Err(ureq::Error::Transport(t)) => bail!("cannot reach {}: {t}", self.base),
+        }
+    }
+
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
         Ok(self.request("GET", path, None)?.unwrap_or(Value::Null))
     }

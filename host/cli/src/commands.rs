@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::io::{BufRead, IsTerminal, Write};
 
-fn enc(s: &str) -> String {
+pub fn enc(s: &str) -> String {
     // Path segments: names are [a-z0-9._@-]; anything else is percent-encoded.
     s.bytes()
         .map(|b| match b {
@@ -620,4 +620,45 @@ pub fn authorize(g: &Global, args: AuthorizeArgs) -> anyhow::Result<()> {
     } else {
         Err(Denied.into())
     }
+}
+
+#[derive(Args)]
+pub struct DecisionsArgs {
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    action: Option<String>,
+    /// allow, deny, timeout, trap, memory_limit, malformed, unavailable
+    #[arg(long)]
+    outcome: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+}
+
+pub fn decisions(g: &Global, a: DecisionsArgs) -> anyhow::Result<()> {
+    let mut q = format!("/v1/decisions?limit={}", a.limit);
+    for (k, v) in [
+        ("username", &a.user),
+        ("action", &a.action),
+        ("outcome", &a.outcome),
+    ] {
+        if let Some(v) = v {
+            q.push_str(&format!("&{k}={}", enc(v)));
+        }
+    }
+    let v = Client::logged_in(&g.server)?.get(&q)?;
+    print(
+        g,
+        &v,
+        &[
+            ("TIME", "time"),
+            ("USER", "username"),
+            ("ACTION", "action"),
+            ("TARGET", "target"),
+            ("OUTCOME", "outcome"),
+            ("REASONS", "reasons"),
+            ("US", "duration_us"),
+        ],
+    );
+    Ok(())
 }

@@ -61,6 +61,12 @@ enum HostCmd {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Make builtin:native the active authorizer (the way out of a plugin that denies
+    /// everything). Running servers on the same database switch within seconds.
+    ResetAuthorizer {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
 fn load_config(args: &CommonArgs) -> anyhow::Result<Config> {
@@ -105,6 +111,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             password_stdin,
         }) => recover_admin_user(&common, password_stdin),
         Some(HostCmd::RetrieveIact { common }) => retrieve_iact(&common),
+        Some(HostCmd::ResetAuthorizer { common }) => reset_authorizer(&common),
         None if args.recover_admin_user => recover_admin_user(&args.common, args.password_stdin),
         None => serve(&args.common),
     }
@@ -118,7 +125,7 @@ fn serve(args: &CommonArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
         let state = portcullis_server::prepare(config).await?;
-        tracing::info!(%addr, database = %state.store.backend_name(), authorizer = %state.authorizer().name(), "portcullis listening");
+        tracing::info!(%addr, database = %state.store.backend_name(), authorizer = %state.authorizer_name(), "portcullis listening");
         portcullis_server::serve(state, listener, shutdown_signal()).await?;
         tracing::info!("portcullis stopped");
         Ok(())
@@ -216,5 +223,35 @@ fn retrieve_iact(args: &CommonArgs) -> anyhow::Result<()> {
             }
             None => bail!("no initial admin creation token is live (an admin exists already, or the server is not in iact mode)"),
         }
+    })
+}
+
+fn reset_authorizer(args: &CommonArgs) -> anyhow::Result<()> {
+    let config = load_config(args)?;
+    runtime()?.block_on(async move {
+        let store = Store::connect(&config.database_url()).await.context("opening the database")?;
+        let state = portcullis_store::AuthorizerState {
+            version: 0,
+            active_id: "builtin:native".into(),
+            active_settings: "{}".into(),
+            active_since: portcullis_store::now_ms(),
+            shadow_id: None,
+            shadow_settings: None,
+            shadow_since: None,
+            changed_by: SYSTEM_ACCOUNT.into(),
+        };
+        let version = store.set_authorizer_state(&state).await?;
+        store
+            .append_audit(&NewAudit {
+                actor: SYSTEM_ACCOUNT,
+                action: "plugins.activate",
+                target: "builtin:native",
+                outcome: "success",
+                detail: "host-side reset-authorizer",
+            })
+            .await?;
+        store.close().await;
+        println!("builtin:native is the active authorizer (state version {version}); running servers switch within 2 seconds");
+        Ok(())
     })
 }

@@ -57,6 +57,8 @@ enum Command {
     Plugins(plugins::PluginsCmd),
     /// Ask the server for a decision (exit 0 = allow, 1 = deny).
     Authorize(commands::AuthorizeArgs),
+    /// Read the decision log.
+    Decisions(commands::DecisionsArgs),
 }
 
 #[derive(Args)]
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Keys(c) => commands::keys(&global, c),
         Command::Plugins(c) => plugins::run(&global, c),
         Command::Authorize(a) => commands::authorize(&global, a),
+        Command::Decisions(a) => commands::decisions(&global, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

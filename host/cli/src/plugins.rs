@@ -15,7 +15,36 @@ use std::time::Duration;
 pub enum PluginsCmd {
     /// Load a plugin locally and run it against a case table (no server needed).
     Check(CheckArgs),
+    /// List the plugins in the server's store (and the built-in ones).
+    List,
+    /// Upload a .wasm component; the server checks it implements the world.
+    Upload {
+        file: PathBuf,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Show one plugin.
+    Describe { id: String },
+    /// Activate a plugin (enforce), or run it beside the active one (--shadow).
+    Activate {
+        id: String,
+        /// Settings as JSON, or @FILE.
+        #[arg(long)]
+        settings: Option<String>,
+        #[arg(long)]
+        shadow: bool,
+    },
+    /// The active and shadow plugins, decision counts, shadow disagreements.
+    Status,
 }
+
+const PLUGIN_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("SIZE", "size"),
+    ("DIGEST", "digest"),
+    ("CREATED", "created_at"),
+];
 
 #[derive(Args)]
 pub struct CheckArgs {
@@ -62,8 +91,119 @@ fn read_settings(arg: &str) -> anyhow::Result<serde_json::Value> {
 }
 
 pub fn run(g: &Global, cmd: PluginsCmd) -> anyhow::Result<()> {
+    use crate::client::Client;
     match cmd {
         PluginsCmd::Check(args) => check_cmd(g, args),
+        PluginsCmd::List => {
+            let v = Client::logged_in(&g.server)?.get("/v1/plugins?limit=1000")?;
+            match g.output {
+                Format::Json => output::json(&v),
+                Format::Table => output::table(
+                    v["items"].as_array().map(Vec::as_slice).unwrap_or_default(),
+                    PLUGIN_COLUMNS,
+                ),
+            }
+            Ok(())
+        }
+        PluginsCmd::Upload { file, name } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let name = name.unwrap_or_else(|| {
+                file.file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_else(|| "plugin".into())
+            });
+            if g.output == Format::Table {
+                eprintln!(
+                    "uploading {} ({} bytes); the server compiles and checks it…",
+                    file.display(),
+                    bytes.len()
+                );
+            }
+            let v = Client::logged_in(&g.server)?.post_bytes(
+                &format!("/v1/plugins?name={}", crate::commands::enc(&name)),
+                bytes,
+            )?;
+            match g.output {
+                Format::Json => output::json(&v),
+                Format::Table => output::table(std::slice::from_ref(&v), PLUGIN_COLUMNS),
+            }
+            Ok(())
+        }
+        PluginsCmd::Describe { id } => {
+            let v = Client::logged_in(&g.server)?
+                .get(&format!("/v1/plugins/{}", crate::commands::enc(&id)))?;
+            match g.output {
+                Format::Json => output::json(&v),
+                Format::Table => output::record(
+                    &v,
+                    &[
+                        ("id", "id"),
+                        ("name", "name"),
+                        ("digest", "digest"),
+                        ("size", "size"),
+                        ("world", "world_version"),
+                        ("created", "created_at"),
+                        ("created by", "created_by"),
+                        ("active", "active"),
+                        ("shadow", "shadow"),
+                    ],
+                ),
+            }
+            Ok(())
+        }
+        PluginsCmd::Activate {
+            id,
+            settings,
+            shadow,
+        } => {
+            let settings = match settings {
+                Some(s) => read_settings(&s)?,
+                None => json!({}),
+            };
+            let body =
+                json!({ "settings": settings, "mode": if shadow { "shadow" } else { "enforce" } });
+            let v = Client::logged_in(&g.server)?.post(
+                &format!("/v1/plugins/{}/activate", crate::commands::enc(&id)),
+                &body,
+            )?;
+            print_status(g, &v);
+            Ok(())
+        }
+        PluginsCmd::Status => {
+            let v = Client::logged_in(&g.server)?.get("/v1/authorizer")?;
+            print_status(g, &v);
+            Ok(())
+        }
+    }
+}
+
+fn print_status(g: &Global, v: &serde_json::Value) {
+    match g.output {
+        Format::Json => output::json(v),
+        Format::Table => {
+            let a = &v["active"];
+            println!(
+                "active:  {} ({}) since {}",
+                output::cell(&a["id"]),
+                output::cell(&a["digest"]),
+                output::cell(&a["since"])
+            );
+            match v["shadow"].as_object() {
+                Some(_) => println!(
+                    "shadow:  {} ({})",
+                    output::cell(&v["shadow"]["id"]),
+                    output::cell(&v["shadow"]["digest"])
+                ),
+                None => println!("shadow:  -"),
+            }
+            println!("counts:  {}", output::cell(&v["counts"]));
+            println!(
+                "shadow disagreements: {} (agreements {})",
+                output::cell(&v["shadow_disagreements"]),
+                output::cell(&v["shadow_agreements"])
+            );
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! The authorization seam: the request every decision is asked with, the decision that
-//! comes back, and the [`Authorizer`] trait. The rules themselves live in plugins
-//! (`plugins/`); the host only ever asks.
+//! The authorization vocabulary: the request every decision is asked with and the
+//! decision that comes back. The rules themselves live in plugins (`plugins/`); the host
+//! only ever asks (`portcullis-plugin` runs them, `portcullis-server` asks through
+//! `AppState::decide`).
 //!
 //! The shapes mirror the WIT world (`wit/`): a principal, an action, a target, a context.
 //! The server builds one [`Request`] per decision and asks the active authorizer; nothing
@@ -126,19 +127,4 @@ pub enum Event {
     AccountDeleted(String),
     UserCreated(Principal),
     UserDeleted(String),
-}
-
-/// A boxed future, so the seam can be a trait object.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-
-/// The one seam every decision goes through. Implementations must never panic; a failure
-/// inside the authorizer is a deny whose reason says what failed.
-pub trait Authorizer: Send + Sync {
-    /// A short name for logs and `GET /v1/authorizer` (e.g. `builtin:native`).
-    fn name(&self) -> String;
-    fn authorize<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Decision>;
-    /// Tell the authorizer about a lifecycle event; failures are the authorizer's to log.
-    fn notify<'a>(&'a self, _event: &'a Event) -> BoxFuture<'a, ()> {
-        Box::pin(async {})
-    }
 }

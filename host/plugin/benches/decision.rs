@@ -42,27 +42,54 @@ fn plain(r: &Request) -> bool {
         kind: &r.target.kind,
         id: &r.target.id,
         target_account: r.target.account.as_deref(),
-        changes: r.target.attributes.iter().find(|(k, _)| k == "changes").map(|(_, v)| v.as_str()),
+        changes: r
+            .target
+            .attributes
+            .iter()
+            .find(|(k, _)| k == "changes")
+            .map(|(_, v)| v.as_str()),
         external: r.context_value("portcullis.origin") == Some("external"),
     })
     .allowed
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let runtime = Runtime::new().unwrap();
     let native = portcullis_plugin::builtin("native").unwrap();
-    let warm = rt.block_on(runtime.load("builtin:native", native, "{}", Limits::default())).unwrap();
+    let warm = rt
+        .block_on(runtime.load("builtin:native", native, "{}", Limits::default()))
+        .unwrap();
     let fresh = rt
-        .block_on(runtime.load("builtin:native", native, "{}", Limits { max_calls_per_instance: 1, ..Limits::default() }))
+        .block_on(runtime.load(
+            "builtin:native",
+            native,
+            "{}",
+            Limits {
+                max_calls_per_instance: 1,
+                ..Limits::default()
+            },
+        ))
         .unwrap();
     let req = request();
-    assert!(rt.block_on(warm.decide(&req)).allowed && plain(&req), "both paths allow this request");
+    assert!(
+        rt.block_on(warm.decide(&req)).allowed && plain(&req),
+        "both paths allow this request"
+    );
 
     let mut g = c.benchmark_group("decision");
     g.bench_function("plain_rust_rules", |b| b.iter(|| plain(black_box(&req))));
-    g.bench_function("native_plugin_warm", |b| b.to_async(&rt).iter(|| async { warm.decide(black_box(&req)).await.allowed }));
-    g.bench_function("native_plugin_fresh_instance", |b| b.to_async(&rt).iter(|| async { fresh.decide(black_box(&req)).await.allowed }));
+    g.bench_function("native_plugin_warm", |b| {
+        b.to_async(&rt)
+            .iter(|| async { warm.decide(black_box(&req)).await.allowed })
+    });
+    g.bench_function("native_plugin_fresh_instance", |b| {
+        b.to_async(&rt)
+            .iter(|| async { fresh.decide(black_box(&req)).await.allowed })
+    });
     g.bench_function("native_plugin_warm_batch_100", |b| {
         b.to_async(&rt).iter(|| async {
             let mut allowed = 0;

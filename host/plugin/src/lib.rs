@@ -19,7 +19,7 @@ pub mod check;
 mod runtime;
 mod sandbox;
 
-pub use runtime::{Limits, LoadError, Plugin, Runtime};
+pub use runtime::{digest, Limits, LoadError, Plugin, Runtime};
 
 /// The plugins built by `build.rs`.
 pub mod programs {

@@ -3,7 +3,7 @@
 use crate::sandbox::bindings::portcullis::authorizer::types as wit;
 use crate::sandbox::bindings::{Authorizer as World, AuthorizerPre};
 use crate::sandbox::{linker, HostState};
-use portcullis_core::authz::{self, Authorizer, BoxFuture, Decision};
+use portcullis_core::authz::{self, Decision};
 use portcullis_core::AccountType;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -373,18 +373,6 @@ impl Plugin {
                 tracing::warn!(plugin = %self.name, %reason, "event delivery failed");
             }
         }
-    }
-}
-
-impl Authorizer for Plugin {
-    fn name(&self) -> String {
-        self.name.to_string()
-    }
-    fn authorize<'a>(&'a self, request: &'a authz::Request) -> BoxFuture<'a, Decision> {
-        Box::pin(self.decide(request))
-    }
-    fn notify<'a>(&'a self, event: &'a authz::Event) -> BoxFuture<'a, ()> {
-        Box::pin(Plugin::notify(self, event))
     }
 }
 

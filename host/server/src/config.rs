@@ -170,6 +170,15 @@ pub struct AuthorizerConfig {
     pub timeout_ms: u64,
     #[serde(deserialize_with = "de_num")]
     pub memory_limit_mib: u64,
+    /// Decisions kept in the in-memory decision log (`GET /v1/decisions`).
+    #[serde(deserialize_with = "de_num")]
+    pub decision_log_size: u64,
+    /// Most decisions kept in the decision cache (plugins opt in with `ttl-ms`).
+    #[serde(deserialize_with = "de_num")]
+    pub cache_entries: u64,
+    /// Largest plugin accepted by `POST /v1/plugins`, in bytes.
+    #[serde(deserialize_with = "de_num")]
+    pub max_plugin_bytes: u64,
 }
 
 impl Default for AuthorizerConfig {
@@ -179,6 +188,9 @@ impl Default for AuthorizerConfig {
             settings: serde_json::json!({}),
             timeout_ms: 50,
             memory_limit_mib: 64,
+            decision_log_size: 10_000,
+            cache_entries: 10_000,
+            max_plugin_bytes: 32 * 1024 * 1024,
         }
     }
 }

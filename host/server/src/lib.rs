@@ -2,17 +2,19 @@
 //! bootstrap, configuration; every decision goes through [`state::AppState::decide`].
 
 pub mod auth;
+pub mod authorizer;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 pub mod state;
 
 use anyhow::Context;
+use authorizer::Active;
 use config::Config;
-use portcullis_core::authz::Authorizer;
 use portcullis_plugin::{Limits, Runtime};
-use portcullis_store::Store;
+use portcullis_store::{AuthorizerState, Store};
 use state::{AppState, SharedState};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -39,27 +41,144 @@ pub fn plugin_bytes(spec: &str) -> anyhow::Result<std::borrow::Cow<'static, [u8]
         .with_context(|| format!("authorizer.plugin: reading the component {spec}"))
 }
 
-/// Load the authorizer named by `[authorizer] plugin` with its settings and limits.
-pub async fn load_authorizer(
+/// The bytes of a plugin by id: `builtin:NAME`, a stored plugin id, or (from the config
+/// file only) a path.
+pub async fn plugin_source(
+    store: &Store,
+    id: &str,
+) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
+    if id.starts_with("builtin:") || id.ends_with(".wasm") {
+        return plugin_bytes(id);
+    }
+    store
+        .plugin_wasm(id)
+        .await?
+        .map(std::borrow::Cow::Owned)
+        .ok_or_else(|| anyhow::anyhow!("plugin {id} is not in the plugin store"))
+}
+
+/// Load and configure a plugin as an [`Active`] authorizer.
+pub async fn build_active(
     runtime: &Runtime,
+    store: &Store,
     config: &Config,
-) -> anyhow::Result<Arc<dyn Authorizer>> {
-    let spec = &config.authorizer.plugin;
-    let bytes = plugin_bytes(spec)?;
-    let settings = config.authorizer.settings.to_string();
+    id: &str,
+    settings: &serde_json::Value,
+    since: i64,
+) -> anyhow::Result<Active> {
+    let bytes = plugin_source(store, id).await?;
     let plugin = runtime
-        .load(spec, &bytes, &settings, plugin_limits(config))
+        .load(id, &bytes, &settings.to_string(), plugin_limits(config))
         .await
-        .map_err(|e| anyhow::anyhow!("authorizer.plugin {spec}: {e}"))?;
-    tracing::info!(plugin = %spec, digest = %plugin.digest(), "authorizer loaded");
-    Ok(Arc::new(plugin))
+        .map_err(|e| anyhow::anyhow!("authorizer plugin {id}: {e}"))?;
+    Ok(Active {
+        id: id.to_string(),
+        plugin: Arc::new(plugin),
+        settings: settings.clone(),
+        since,
+    })
+}
+
+fn settings_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({}))
+}
+
+/// The shadow plugin a stored state names, if it loads here.
+async fn build_shadow(
+    runtime: &Runtime,
+    store: &Store,
+    config: &Config,
+    s: &AuthorizerState,
+) -> Option<Active> {
+    let id = s.shadow_id.as_deref()?;
+    let settings = settings_of(s.shadow_settings.as_deref().unwrap_or("{}"));
+    match build_active(
+        runtime,
+        store,
+        config,
+        id,
+        &settings,
+        s.shadow_since.unwrap_or(s.active_since),
+    )
+    .await
+    {
+        Ok(a) => Some(a),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "the shadow plugin does not load here; running without it");
+            None
+        }
+    }
+}
+
+/// Make this server run what the stored authorizer state says.
+pub async fn apply_state(state: &SharedState, s: &AuthorizerState) -> anyhow::Result<()> {
+    let active = build_active(
+        &state.runtime,
+        &state.store,
+        &state.config,
+        &s.active_id,
+        &settings_of(&s.active_settings),
+        s.active_since,
+    )
+    .await?;
+    let shadow = build_shadow(&state.runtime, &state.store, &state.config, s).await;
+    tracing::info!(plugin = %active.id, digest = %active.plugin.digest(), version = s.version, shadow = ?shadow.as_ref().map(|a| a.id.clone()), "authorizer activated");
+    state.authz.set_active(active);
+    state.authz.set_shadow(shadow);
+    state
+        .authz
+        .version
+        .store(s.version, std::sync::atomic::Ordering::SeqCst);
+    Ok(())
+}
+
+/// Follow the authorizer state in the database: an activation on another server, or
+/// `server reset-authorizer`, takes effect here within about a second.
+fn spawn_state_poller(state: std::sync::Weak<state::AppState>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let Some(state) = state.upgrade() else { return };
+            if state.store.is_closed() {
+                return;
+            }
+            let applied = state
+                .authz
+                .version
+                .load(std::sync::atomic::Ordering::SeqCst);
+            let current = match state.store.authorizer_version().await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the authorizer state");
+                    continue;
+                }
+            };
+            if current == applied {
+                continue;
+            }
+            match state.store.authorizer_state().await {
+                Ok(Some(s)) => {
+                    if let Err(e) = apply_state(&state, &s).await {
+                        // Remember the version anyway: retrying every second would only
+                        // repeat the error; the old plugin keeps deciding.
+                        tracing::error!(error = %format!("{e:#}"), version = s.version, "could not switch to the stored authorizer; keeping the current one");
+                        state
+                            .authz
+                            .version
+                            .store(s.version, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read the authorizer state"),
+            }
+        }
+    });
 }
 
 /// Open the store, run bootstrap, and build the shared state.
 pub async fn prepare(config: Config) -> anyhow::Result<SharedState> {
     let runtime =
         Runtime::new().map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
-    let authorizer = load_authorizer(&runtime, &config).await?;
     if config.database_url.is_empty() {
         bootstrap::ensure_data_dir(&config.data_dir)?;
     }
@@ -69,8 +188,52 @@ pub async fn prepare(config: Config) -> anyhow::Result<SharedState> {
     for name in store.accounts_being_deleted().await? {
         routes::accounts_reaper(store.clone(), name);
     }
-    let state = Arc::new(AppState::new(store, config, runtime, authorizer));
+    // The stored authorizer state (set through the API or reset-authorizer) wins over the
+    // config file, which only names the plugin to start with.
+    let stored = store.authorizer_state().await?;
+    let now = portcullis_store::now_ms();
+    let initial = match &stored {
+        Some(s) => build_active(
+            &runtime,
+            &store,
+            &config,
+            &s.active_id,
+            &settings_of(&s.active_settings),
+            s.active_since,
+        )
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e:#}; run `portcullis server reset-authorizer` to return to builtin:native"
+            )
+        })?,
+        None => {
+            build_active(
+                &runtime,
+                &store,
+                &config,
+                &config.authorizer.plugin.clone(),
+                &config.authorizer.settings.clone(),
+                now,
+            )
+            .await?
+        }
+    };
+    tracing::info!(plugin = %initial.id, digest = %initial.plugin.digest(), "authorizer loaded");
+    let shadow = match &stored {
+        Some(s) => build_shadow(&runtime, &store, &config, s).await,
+        None => None,
+    };
+    let state = Arc::new(AppState::new(store, config, runtime, initial));
+    state.authz.set_shadow(shadow);
+    if let Some(s) = &stored {
+        state
+            .authz
+            .version
+            .store(s.version, std::sync::atomic::Ordering::SeqCst);
+    }
     *state.iact_token.write().expect("iact lock") = boot.iact;
+    spawn_state_poller(Arc::downgrade(&state));
     Ok(state)
 }
 

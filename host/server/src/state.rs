@@ -1,9 +1,11 @@
 //! Shared server state and the authorization seam every handler goes through.
 
+use crate::authorizer::{Active, Authz};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
 use axum::http::StatusCode;
-use portcullis_core::authz::{self, Authorizer, Decision, Principal, Target};
+use portcullis_core::authz::{self, Decision, Principal, Target};
 use portcullis_core::password;
 use portcullis_store::{NewAudit, Store, User};
 use std::sync::{Arc, RwLock};
@@ -17,7 +19,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The plugin runtime (engine, compiled-component cache).
     pub runtime: portcullis_plugin::Runtime,
-    authorizer: RwLock<Arc<dyn Authorizer>>,
+    /// The active (and shadow) plugin, decision cache, decision log and counters.
+    pub authz: Arc<Authz>,
+    pub metrics: Metrics,
     pub started: Instant,
     /// Bounds concurrent argon2 work to the number of cores: each hash holds 19 MiB, so
     /// an unbounded burst of logins would exhaust memory before it exhausted the CPU.
@@ -32,29 +36,40 @@ impl AppState {
         store: Store,
         config: Config,
         runtime: portcullis_plugin::Runtime,
-        authorizer: Arc<dyn Authorizer>,
+        active: Active,
     ) -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let log_size = config.authorizer.decision_log_size as usize;
+        let cache_size = config.authorizer.cache_entries as usize;
         AppState {
             store,
             config: Arc::new(config),
+            authz: Arc::new(Authz::new(active, log_size, cache_size)),
             runtime,
-            authorizer: RwLock::new(authorizer),
+            metrics: Metrics::default(),
             started: Instant::now(),
             hashing: Semaphore::new(cores),
             iact_token: RwLock::new(None),
         }
     }
 
-    pub fn authorizer(&self) -> Arc<dyn Authorizer> {
-        self.authorizer.read().expect("authorizer lock").clone()
+    /// The id of the active plugin (`builtin:native`, a stored plugin id, or a path).
+    pub fn authorizer_name(&self) -> String {
+        self.authz.active().id.clone()
     }
 
-    /// Replace the active authorizer. Calls in flight keep the `Arc` they hold.
-    pub fn set_authorizer(&self, a: Arc<dyn Authorizer>) {
-        *self.authorizer.write().expect("authorizer lock") = a;
+    /// Make `plugin` the active authorizer of this server only (not persisted; the
+    /// activation endpoint persists). Calls in flight finish on the old plugin.
+    pub fn set_authorizer(&self, plugin: portcullis_plugin::Plugin) {
+        let id = plugin.name().to_string();
+        self.authz.set_active(Active {
+            id,
+            plugin: Arc::new(plugin),
+            settings: serde_json::json!({}),
+            since: portcullis_store::now_ms(),
+        });
     }
 
     /// Ask the active authorizer about one management action. The single decision path:
@@ -66,8 +81,7 @@ impl AppState {
             target,
             context: vec![(authz::CONTEXT_ORIGIN.to_string(), "management".to_string())],
         };
-        let authorizer = self.authorizer();
-        let decision = authorizer.authorize(&request).await;
+        let decision = self.authz.evaluate(&request, &self.metrics).await;
         tracing::debug!(
             user = %principal.username, action, kind = %request.target.kind, id = %request.target.id,
             allowed = decision.allowed, "decision"
@@ -77,14 +91,13 @@ impl AppState {
 
     /// Ask the active authorizer one fully formed request (outside decisions).
     pub async fn decide_request(&self, request: &authz::Request) -> Decision {
-        let authorizer = self.authorizer();
-        authorizer.authorize(request).await
+        self.authz.evaluate(request, &self.metrics).await
     }
 
     /// Tell the active authorizer about a lifecycle event.
     pub async fn notify(&self, event: authz::Event) {
-        let authorizer = self.authorizer();
-        authorizer.notify(&event).await;
+        let active = self.authz.active();
+        active.plugin.notify(&event).await;
     }
 
     /// `decide`, turning a deny into `403 forbidden` with the plugin's reasons.

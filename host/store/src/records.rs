@@ -97,3 +97,29 @@ pub struct AuditEntry {
     pub outcome: String,
     pub detail: String,
 }
+
+/// An uploaded plugin (without its bytes).
+#[derive(Debug, Clone)]
+pub struct PluginRecord {
+    pub id: String,
+    pub name: String,
+    pub digest: String,
+    pub size: i64,
+    pub world_version: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// Which plugin every server sharing the database should run. `active_id` is a stored
+/// plugin id or `builtin:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerState {
+    pub version: i64,
+    pub active_id: String,
+    pub active_settings: String,
+    pub active_since: i64,
+    pub shadow_id: Option<String>,
+    pub shadow_settings: Option<String>,
+    pub shadow_since: Option<i64>,
+    pub changed_by: String,
+}

@@ -16,7 +16,7 @@ pub async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
         Ok(()) => (
             StatusCode::OK,
             axum::Json(
-                json!({ "status": "ready", "store": "ok", "authorizer": state.authorizer().name() }),
+                json!({ "status": "ready", "store": "ok", "authorizer": state.authorizer_name() }),
             ),
         ),
         Err(e) => {
@@ -27,4 +27,16 @@ pub async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
             )
         }
     }
+}
+
+/// Prometheus text. Unauthenticated like `/health`: it carries counts, never names or
+/// secrets; keep it off public networks.
+pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }

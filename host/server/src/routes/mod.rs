@@ -4,6 +4,7 @@ mod accounts;
 mod admin;
 mod decide;
 mod health;
+mod plugins;
 mod session;
 mod users;
 
@@ -83,6 +84,7 @@ pub fn timestamp(ms: i64) -> String {
 
 pub fn router(state: SharedState) -> Router {
     let max_body = state.config.max_body_bytes as usize;
+    let max_plugin = state.config.authorizer.max_plugin_bytes as usize;
     let v1 = Router::new()
         .route("/login", post(session::login))
         .route("/logout", post(session::logout))
@@ -113,15 +115,27 @@ pub fn router(state: SharedState) -> Router {
             "/users/{username}/keys/{id}",
             axum::routing::delete(users::revoke_key),
         )
-        .route("/authorize", post(decide::authorize));
+        .route("/authorize", post(decide::authorize))
+        .route(
+            "/plugins",
+            get(plugins::list)
+                .post(plugins::upload)
+                .layer(DefaultBodyLimit::max(max_plugin)),
+        )
+        .route("/plugins/{id}", get(plugins::get))
+        .route("/plugins/{id}/activate", post(plugins::activate))
+        .route("/authorizer", get(plugins::authorizer))
+        .route("/decisions", get(plugins::decisions));
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .route("/admin/retrieve-iact", get(admin::retrieve_iact))
         .route("/admin/initial-admin-user", post(admin::initial_admin_user))
         .route("/access/v1/evaluation", post(decide::evaluation))
         .route("/access/v1/evaluations", post(decide::evaluations))
         .nest("/v1", v1)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
@@ -134,3 +148,32 @@ pub fn router(state: SharedState) -> Router {
 }
 
 pub use accounts::spawn_reaper as accounts_reaper;
+
+/// Count and time every routed request by its route template (never the concrete path:
+/// usernames stay out of metric labels).
+async fn track(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let m = &state.metrics;
+    m.http_requests
+        .get_or_create(&crate::metrics::HttpLabels {
+            method,
+            route: route.clone(),
+            status: response.status().as_u16(),
+        })
+        .inc();
+    m.http_latency
+        .get_or_create(&crate::metrics::RouteLabels { route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}

@@ -41,6 +41,7 @@ pub async fn login(
         let name = body.username.clone();
         async move {
             state.audit(&name, "login", &name, "failure", reason).await;
+            state.metrics.login("failure");
             tracing::info!(username = %name.escape_default(), reason, "login failed");
             ApiError::invalid_credentials()
         }
@@ -115,6 +116,7 @@ pub async fn login(
                 "password change required",
             )
             .await;
+        state.metrics.login("password_change_required");
         return Err(ApiError::password_change_required());
     }
     let rehashed = if rehash && new_hash.is_none() {
@@ -138,6 +140,7 @@ pub async fn login(
     state
         .audit(&user.username, "login", &user.username, "success", "")
         .await;
+    state.metrics.login("success");
     let mut user = state
         .store
         .get_user(&user.username)

@@ -1,0 +1,353 @@
+//! The active authorizer of this server: which plugin decides (and which one shadows it),
+//! the decision cache, the decision log, the counters behind `GET /v1/authorizer`, and the
+//! poller that follows the authorizer state stored in the database (so every server sharing
+//! it, and `server reset-authorizer`, take effect within a second or two).
+
+use crate::metrics::{DecisionLabels, Metrics, OutcomeLabels};
+use portcullis_core::authz::{Decision, Request};
+use portcullis_core::keys;
+use portcullis_plugin::Plugin;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Context keys that differ on every request and so must not split the cache.
+const VOLATILE_CONTEXT: &[&str] = &["portcullis.decision-id", "portcullis.request-id"];
+const MAX_SAMPLES: usize = 20;
+
+/// A loaded plugin and what it was activated with.
+pub struct Active {
+    /// A stored plugin id, or `builtin:NAME`, or a path from the config file.
+    pub id: String,
+    pub plugin: Arc<Plugin>,
+    pub settings: Value,
+    pub since: i64,
+}
+
+impl Active {
+    pub fn view(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.plugin.name(),
+            "digest": self.plugin.digest(),
+            "settings": self.settings,
+            "since": crate::routes::timestamp(self.since),
+        })
+    }
+}
+
+/// One entry of the decision log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Logged {
+    pub seq: u64,
+    pub id: String,
+    pub time: String,
+    pub username: String,
+    pub account: String,
+    pub action: String,
+    pub target: String,
+    pub target_account: Option<String>,
+    pub origin: String,
+    pub outcome: &'static str,
+    pub allowed: bool,
+    pub reasons: Vec<String>,
+    pub plugin: String,
+    pub plugin_digest: String,
+    pub duration_us: u64,
+    pub cached: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Disagreement {
+    pub time: String,
+    pub username: String,
+    pub action: String,
+    pub target: String,
+    pub active: &'static str,
+    pub shadow: &'static str,
+    pub shadow_reasons: Vec<String>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct CacheKey {
+    digest: String,
+    request: Request,
+}
+
+#[derive(Default)]
+pub struct Counts {
+    pub allow: AtomicU64,
+    pub deny: AtomicU64,
+    pub timeout: AtomicU64,
+    pub trap: AtomicU64,
+    pub memory_limit: AtomicU64,
+    pub malformed: AtomicU64,
+    pub unavailable: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub shadow_agreements: AtomicU64,
+    pub shadow_disagreements: AtomicU64,
+}
+
+/// The outcome label of a decision: `allow`, `deny`, or the plugin failure it was.
+pub fn outcome(d: &Decision) -> &'static str {
+    if d.allowed {
+        return "allow";
+    }
+    let first = d.reasons.first().map(String::as_str).unwrap_or("");
+    for (prefix, label) in [
+        ("plugin_timeout", "timeout"),
+        ("plugin_trap", "trap"),
+        ("plugin_stack_overflow", "trap"),
+        ("plugin_memory_limit", "memory_limit"),
+        ("plugin_malformed", "malformed"),
+        ("plugin_unavailable", "unavailable"),
+        ("plugin_error", "trap"),
+    ] {
+        if first.starts_with(prefix) {
+            return label;
+        }
+    }
+    "deny"
+}
+
+pub struct Authz {
+    active: RwLock<Arc<Active>>,
+    shadow: RwLock<Option<Arc<Active>>>,
+    /// The authorizer-state version (from the database) this server runs; 0 = the config.
+    pub version: AtomicI64,
+    cache: Mutex<HashMap<CacheKey, (Decision, Instant)>>,
+    cache_size: usize,
+    log: Mutex<VecDeque<Logged>>,
+    log_size: usize,
+    seq: AtomicU64,
+    pub counts: Counts,
+    samples: Mutex<VecDeque<Disagreement>>,
+}
+
+impl Authz {
+    pub fn new(active: Active, log_size: usize, cache_size: usize) -> Authz {
+        Authz {
+            active: RwLock::new(Arc::new(active)),
+            shadow: RwLock::new(None),
+            version: AtomicI64::new(0),
+            cache: Mutex::new(HashMap::new()),
+            cache_size,
+            log: Mutex::new(VecDeque::with_capacity(log_size.min(4096))),
+            log_size,
+            seq: AtomicU64::new(0),
+            counts: Counts::default(),
+            samples: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub fn active(&self) -> Arc<Active> {
+        self.active.read().expect("active lock").clone()
+    }
+
+    pub fn shadow(&self) -> Option<Arc<Active>> {
+        self.shadow.read().expect("shadow lock").clone()
+    }
+
+    /// Atomic swap: calls in flight keep the `Arc` they took and finish on the old plugin.
+    pub fn set_active(&self, a: Active) {
+        *self.active.write().expect("active lock") = Arc::new(a);
+    }
+
+    pub fn set_shadow(&self, s: Option<Active>) {
+        *self.shadow.write().expect("shadow lock") = s.map(Arc::new);
+    }
+
+    pub fn samples(&self) -> Vec<Disagreement> {
+        self.samples
+            .lock()
+            .expect("samples lock")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn cache_key(digest: &str, request: &Request) -> CacheKey {
+        let mut request = request.clone();
+        request
+            .context
+            .retain(|(k, _)| !VOLATILE_CONTEXT.contains(&k.as_str()));
+        CacheKey {
+            digest: digest.to_string(),
+            request,
+        }
+    }
+
+    fn cached(&self, key: &CacheKey) -> Option<Decision> {
+        let mut cache = self.cache.lock().expect("cache lock");
+        match cache.get(key) {
+            Some((d, until)) if *until > Instant::now() => Some(d.clone()),
+            Some(_) => {
+                cache.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember(&self, key: CacheKey, d: &Decision) {
+        let mut cache = self.cache.lock().expect("cache lock");
+        if cache.len() >= self.cache_size {
+            let now = Instant::now();
+            cache.retain(|_, (_, until)| *until > now);
+            if cache.len() >= self.cache_size {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            key,
+            (
+                d.clone(),
+                Instant::now() + Duration::from_millis(d.ttl_ms as u64),
+            ),
+        );
+    }
+
+    /// Ask the active plugin (or the cache), count, log, and let the shadow plugin answer
+    /// too (in the background; only the active answer counts).
+    pub async fn evaluate(self: &Arc<Self>, request: &Request, metrics: &Metrics) -> Decision {
+        let active = self.active();
+        let key = Self::cache_key(active.plugin.digest(), request);
+        let started = Instant::now();
+        let (decision, cached) = match self.cached(&key) {
+            Some(d) => {
+                self.counts.cache_hits.fetch_add(1, Ordering::Relaxed);
+                metrics.cache_hits.inc();
+                (d, true)
+            }
+            None => {
+                let d = active.plugin.decide(request).await;
+                metrics
+                    .decision_latency
+                    .observe(started.elapsed().as_secs_f64());
+                if d.ttl_ms > 0
+                    && !outcome(&d).starts_with("plugin")
+                    && matches!(outcome(&d), "allow" | "deny")
+                {
+                    self.remember(key, &d);
+                }
+                (d, false)
+            }
+        };
+        let label = outcome(&decision);
+        let counter = match label {
+            "allow" => &self.counts.allow,
+            "deny" => &self.counts.deny,
+            "timeout" => &self.counts.timeout,
+            "memory_limit" => &self.counts.memory_limit,
+            "malformed" => &self.counts.malformed,
+            "unavailable" => &self.counts.unavailable,
+            _ => &self.counts.trap,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics
+            .decisions
+            .get_or_create(&DecisionLabels {
+                outcome: label.into(),
+                plugin: active.plugin.digest()[..12].into(),
+            })
+            .inc();
+        if !matches!(label, "allow" | "deny") {
+            metrics
+                .plugin_failures
+                .get_or_create(&OutcomeLabels {
+                    outcome: label.into(),
+                })
+                .inc();
+        }
+        self.log(request, &decision, &active, started.elapsed(), cached);
+        if let Some(shadow) = self.shadow() {
+            let this = self.clone();
+            let request = request.clone();
+            let active_allowed = decision.allowed;
+            let shadow_disagreements = metrics.shadow_disagreements.clone();
+            tokio::spawn(async move {
+                let s = shadow.plugin.decide(&request).await;
+                if s.allowed == active_allowed {
+                    this.counts
+                        .shadow_agreements
+                        .fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                this.counts
+                    .shadow_disagreements
+                    .fetch_add(1, Ordering::Relaxed);
+                shadow_disagreements.inc();
+                tracing::info!(
+                    user = %request.principal.username, action = %request.action, kind = %request.target.kind, id = %request.target.id,
+                    active = active_allowed, shadow = s.allowed, "shadow plugin disagrees"
+                );
+                let mut samples = this.samples.lock().expect("samples lock");
+                if samples.len() >= MAX_SAMPLES {
+                    samples.pop_front();
+                }
+                samples.push_back(Disagreement {
+                    time: crate::routes::timestamp(portcullis_store::now_ms()),
+                    username: request.principal.username.clone(),
+                    action: request.action.clone(),
+                    target: format!("{}/{}", request.target.kind, request.target.id),
+                    active: if active_allowed { "allow" } else { "deny" },
+                    shadow: if s.allowed { "allow" } else { "deny" },
+                    shadow_reasons: s.reasons,
+                });
+            });
+        }
+        decision
+    }
+
+    fn log(&self, r: &Request, d: &Decision, active: &Active, took: Duration, cached: bool) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = r
+            .context_value("portcullis.decision-id")
+            .map(String::from)
+            .unwrap_or_else(|| format!("dec_{}", keys::random_token(20)));
+        let entry = Logged {
+            seq,
+            id,
+            time: crate::routes::timestamp(portcullis_store::now_ms()),
+            username: r.principal.username.clone(),
+            account: r.principal.account.clone(),
+            action: r.action.clone(),
+            target: format!("{}/{}", r.target.kind, r.target.id),
+            target_account: r.target.account.clone(),
+            origin: r
+                .context_value("portcullis.origin")
+                .unwrap_or("")
+                .to_string(),
+            outcome: outcome(d),
+            allowed: d.allowed,
+            reasons: d.reasons.clone(),
+            plugin: active.id.clone(),
+            plugin_digest: active.plugin.digest().to_string(),
+            duration_us: took.as_micros() as u64,
+            cached,
+        };
+        let mut log = self.log.lock().expect("log lock");
+        if log.len() >= self.log_size {
+            log.pop_front();
+        }
+        log.push_back(entry);
+    }
+
+    /// Decision-log entries after `after` (a `seq`), oldest first, matching the filters.
+    pub fn logged(
+        &self,
+        after: u64,
+        limit: usize,
+        filter: impl Fn(&Logged) -> bool,
+    ) -> Vec<Logged> {
+        let log = self.log.lock().expect("log lock");
+        log.iter()
+            .filter(|e| e.seq > after && filter(e))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,119 @@
+//! Prometheus metrics of one server (a registry per server, no globals), served as text at
+//! `GET /metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub outcome: String,
+    pub plugin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+fn latency() -> Histogram {
+    // 10 µs … ~10 s
+    Histogram::new(exponential_buckets(0.00001, 2.0, 20))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub decisions: Family<DecisionLabels, Counter>,
+    pub decision_latency: Histogram,
+    pub plugin_failures: Family<OutcomeLabels, Counter>,
+    pub cache_hits: Counter,
+    pub shadow_disagreements: Counter,
+    pub logins: Family<OutcomeLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("portcullis");
+        let m = Metrics {
+            http_requests: Family::default(),
+            http_latency: Family::new_with_constructor(latency as fn() -> Histogram),
+            decisions: Family::default(),
+            decision_latency: latency(),
+            plugin_failures: Family::default(),
+            cache_hits: Counter::default(),
+            shadow_disagreements: Counter::default(),
+            logins: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            m.http_latency.clone(),
+        );
+        registry.register(
+            "decisions",
+            "Authorization decisions by outcome and plugin digest",
+            m.decisions.clone(),
+        );
+        registry.register(
+            "decision_duration_seconds",
+            "Latency of decisions asked of the plugin (cache misses)",
+            m.decision_latency.clone(),
+        );
+        registry.register(
+            "plugin_failures",
+            "Plugin calls that failed (timeout, trap, memory_limit, malformed, unavailable)",
+            m.plugin_failures.clone(),
+        );
+        registry.register(
+            "decision_cache_hits",
+            "Decisions answered from the decision cache",
+            m.cache_hits.clone(),
+        );
+        registry.register(
+            "shadow_disagreements",
+            "Decisions where the shadow plugin disagreed with the active one",
+            m.shadow_disagreements.clone(),
+        );
+        registry.register("logins", "Login attempts by outcome", m.logins.clone());
+        Metrics { registry, ..m }
+    }
+}
+
+impl Metrics {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    pub fn login(&self, outcome: &str) {
+        self.logins
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+}
