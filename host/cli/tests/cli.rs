@@ -647,3 +647,133 @@ fn authorize_from_the_cli() {
     ));
     server.stop();
 }
+
+#[test]
+fn plugins_upload_activate_status_decisions_and_reset_authorizer() {
+    use portcullis_plugin::programs::paths;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    // Start with a plugin that denies everything: only the host-side reset gets us out.
+    let settings = r#"{"mode":"deny"}"#;
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("PORTCULLIS_BOOTSTRAP_MODE", "configured"),
+            (
+                "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+                "cli admin passphrase",
+            ),
+            ("PORTCULLIS_AUTHORIZER_PLUGIN", paths::HOSTILE),
+            ("PORTCULLIS_AUTHORIZER_SETTINGS", settings),
+        ],
+    );
+    let base = server.base.clone();
+    ok(&cli(
+        &home,
+        &base,
+        &["login", "admin", "--password-stdin"],
+        "cli admin passphrase\n",
+    ));
+    let err = fails(&cli(&home, &base, &["whoami"], ""));
+    assert!(err.contains("forbidden"), "{err}");
+
+    let mut cmd = clean_command(dir.path());
+    cmd.args(["server", "reset-authorizer", "--data-dir"])
+        .arg(&server.data);
+    let text = ok(&cmd.output().unwrap());
+    assert!(
+        text.contains("builtin:native is the active authorizer"),
+        "{text}"
+    );
+    let started = std::time::Instant::now();
+    while !cli(&home, &base, &["whoami"], "").status.success() {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "not recovered within 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Upload, list, describe, activate in shadow mode, status, then enforce.
+    let up: Value = serde_json::from_str(&ok(&cli(
+        &home,
+        &base,
+        &[
+            "plugins",
+            "upload",
+            paths::RBAC,
+            "--name",
+            "rbac",
+            "-o",
+            "json",
+        ],
+        "",
+    )))
+    .unwrap();
+    let id = up["id"].as_str().unwrap().to_string();
+    let list = ok(&cli(&home, &base, &["plugins", "list"], ""));
+    assert!(
+        list.contains("builtin:native") && list.contains(&id),
+        "{list}"
+    );
+    let d = ok(&cli(&home, &base, &["plugins", "describe", &id], ""));
+    assert!(d.contains("rbac"), "{d}");
+    let settings_file = dir.path().join("rbac.json");
+    std::fs::write(
+        &settings_file,
+        r#"{"roles": {}, "deny": [{"action": "users.delete", "reason": "never"}]}"#,
+    )
+    .unwrap();
+    let at = format!("@{}", settings_file.display());
+    let status = ok(&cli(
+        &home,
+        &base,
+        &["plugins", "activate", &id, "--settings", &at, "--shadow"],
+        "",
+    ));
+    assert!(
+        status.contains("active:  builtin:native") && status.contains(&format!("shadow:  {id}")),
+        "{status}"
+    );
+    let status = ok(&cli(
+        &home,
+        &base,
+        &["plugins", "activate", &id, "--settings", &at],
+        "",
+    ));
+    assert!(status.contains(&format!("active:  {id}")), "{status}");
+    // A plugin that would lock the admin out is refused by the self-check.
+    let up: Value = serde_json::from_str(&ok(&cli(
+        &home,
+        &base,
+        &["plugins", "upload", paths::HOSTILE, "-o", "json"],
+        "",
+    )))
+    .unwrap();
+    let err = fails(&cli(
+        &home,
+        &base,
+        &[
+            "plugins",
+            "activate",
+            up["id"].as_str().unwrap(),
+            "--settings",
+            r#"{"mode":"deny"}"#,
+        ],
+        "",
+    ));
+    assert!(err.contains("self_check_failed"), "{err}");
+    let st = ok(&cli(&home, &base, &["plugins", "status"], ""));
+    assert!(st.contains(&format!("active:  {id}")), "{st}");
+    let log = ok(&cli(
+        &home,
+        &base,
+        &["decisions", "--action", "plugins.activate"],
+        "",
+    ));
+    assert!(
+        log.starts_with("TIME") && log.contains("plugins.activate"),
+        "{log}"
+    );
+    server.stop();
+}
