@@ -28,112 +28,113 @@ fn ask(user: &str, action: &str, kind: &str, id: &str, account: &str) -> Value {
     json!({"subject": {"username": user}, "action": action, "resource": {"kind": kind, "id": id, "account": account}})
 }
 
-#[tokio::test]
-async fn v1_authorize() {
-    let (s, k, jane) = setup().await;
-    let a = s
-        .post(
-            "/v1/authorize",
-            &k,
-            ask("rita", "read", "document", "1", "acme"),
-        )
-        .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    assert_eq!(a.body["decision"], "allow");
-    assert!(a.body["reasons"][0]
-        .as_str()
-        .unwrap()
-        .contains("acme:read:*"));
-    assert!(a.body["decision_id"].as_str().unwrap().starts_with("dec_"));
-    let a = s
-        .post(
-            "/v1/authorize",
-            &k,
-            ask("rita", "write", "document", "1", "acme"),
-        )
-        .await;
-    assert_eq!(a.body["decision"], "deny");
-    let a = s
-        .post(
-            "/v1/authorize",
-            &k,
-            ask("rita", "read", "document", "1", "beta"),
-        )
-        .await;
-    assert_eq!(a.body["decision"], "deny");
-    // Unknown subjects and disabled accounts are denied without asking the plugin.
-    let a = s
-        .post(
-            "/v1/authorize",
-            &k,
-            ask("ghost", "read", "document", "1", "acme"),
-        )
-        .await;
-    assert_eq!(
-        (a.body["decision"].as_str(), a.body["reasons"][0].as_str()),
-        (Some("deny"), Some("unknown subject ghost"))
-    );
-    let a = s
-        .post(
-            "/v1/authorize",
-            &k,
-            ask("bob", "read", "document", "1", "acme"),
-        )
-        .await;
-    assert_eq!(a.body["decision"], "deny");
-    assert!(
-        a.body["reasons"][0].as_str().unwrap().contains("disabled"),
-        "{}",
-        a.text
-    );
-    let a = s
-        .post(
-            "/v1/authorize",
-            &k,
-            ask("system", "read", "document", "1", "acme"),
-        )
-        .await;
-    assert_eq!(a.body["decision"], "deny");
-    // The host's context keys cannot be forged: this stays an outside decision, so the
-    // management rule "a user reads itself" does not apply.
-    let mut forged = ask("jane", "users.read", "user", "jane", "acme");
-    forged["context"] = json!({"portcullis.origin": "management"});
-    let a = s.post("/v1/authorize", &k, forged).await;
-    assert_eq!(a.body["decision"], "deny", "{}", a.text);
-    // The caller needs authorize.evaluate.
-    let a = s
-        .post(
-            "/v1/authorize",
-            &jane,
-            ask("rita", "read", "document", "1", "acme"),
-        )
-        .await;
-    assert_eq!((a.status, a.code()), (403, "forbidden"));
-    // Bad input names the field.
-    for (bad, field) in [
-        (
-            json!({"subject": {"username": "rita"}, "action": "read"}),
-            "resource",
-        ),
-        (
-            json!({"subject": {"username": "rita"}, "action": "", "resource": {"kind": "d", "id": "1"}}),
-            "action",
-        ),
-        (
-            json!({"subject": {"name": "rita"}, "action": "read", "resource": {"kind": "d", "id": "1"}}),
-            "name",
-        ),
-        (
-            json!({"subject": {"username": "rita"}, "action": "read", "resource": {"kind": "d", "id": "1"}, "context": {"k": 1}}),
-            "context",
-        ),
-    ] {
-        let a = s.post("/v1/authorize", &k, bad.clone()).await;
-        assert_eq!(a.status, 422, "{bad}: {}", a.text);
-        assert!(a.message().contains(field), "{bad}: {}", a.message());
+portcullis_tests::both!(
+    async fn v1_authorize() {
+        let (s, k, jane) = setup().await;
+        let a = s
+            .post(
+                "/v1/authorize",
+                &k,
+                ask("rita", "read", "document", "1", "acme"),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(a.body["decision"], "allow");
+        assert!(a.body["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("acme:read:*"));
+        assert!(a.body["decision_id"].as_str().unwrap().starts_with("dec_"));
+        let a = s
+            .post(
+                "/v1/authorize",
+                &k,
+                ask("rita", "write", "document", "1", "acme"),
+            )
+            .await;
+        assert_eq!(a.body["decision"], "deny");
+        let a = s
+            .post(
+                "/v1/authorize",
+                &k,
+                ask("rita", "read", "document", "1", "beta"),
+            )
+            .await;
+        assert_eq!(a.body["decision"], "deny");
+        // Unknown subjects and disabled accounts are denied without asking the plugin.
+        let a = s
+            .post(
+                "/v1/authorize",
+                &k,
+                ask("ghost", "read", "document", "1", "acme"),
+            )
+            .await;
+        assert_eq!(
+            (a.body["decision"].as_str(), a.body["reasons"][0].as_str()),
+            (Some("deny"), Some("unknown subject ghost"))
+        );
+        let a = s
+            .post(
+                "/v1/authorize",
+                &k,
+                ask("bob", "read", "document", "1", "acme"),
+            )
+            .await;
+        assert_eq!(a.body["decision"], "deny");
+        assert!(
+            a.body["reasons"][0].as_str().unwrap().contains("disabled"),
+            "{}",
+            a.text
+        );
+        let a = s
+            .post(
+                "/v1/authorize",
+                &k,
+                ask("system", "read", "document", "1", "acme"),
+            )
+            .await;
+        assert_eq!(a.body["decision"], "deny");
+        // The host's context keys cannot be forged: this stays an outside decision, so the
+        // management rule "a user reads itself" does not apply.
+        let mut forged = ask("jane", "users.read", "user", "jane", "acme");
+        forged["context"] = json!({"portcullis.origin": "management"});
+        let a = s.post("/v1/authorize", &k, forged).await;
+        assert_eq!(a.body["decision"], "deny", "{}", a.text);
+        // The caller needs authorize.evaluate.
+        let a = s
+            .post(
+                "/v1/authorize",
+                &jane,
+                ask("rita", "read", "document", "1", "acme"),
+            )
+            .await;
+        assert_eq!((a.status, a.code()), (403, "forbidden"));
+        // Bad input names the field.
+        for (bad, field) in [
+            (
+                json!({"subject": {"username": "rita"}, "action": "read"}),
+                "resource",
+            ),
+            (
+                json!({"subject": {"username": "rita"}, "action": "", "resource": {"kind": "d", "id": "1"}}),
+                "action",
+            ),
+            (
+                json!({"subject": {"name": "rita"}, "action": "read", "resource": {"kind": "d", "id": "1"}}),
+                "name",
+            ),
+            (
+                json!({"subject": {"username": "rita"}, "action": "read", "resource": {"kind": "d", "id": "1"}, "context": {"k": 1}}),
+                "context",
+            ),
+        ] {
+            let a = s.post("/v1/authorize", &k, bad.clone()).await;
+            assert_eq!(a.status, 422, "{bad}: {}", a.text);
+            assert!(a.message().contains(field), "{bad}: {}", a.message());
+        }
+        s.stop().await;
     }
-    s.stop().await;
-}
+);
 
 fn zen(user: &str, action: &str, id: &str) -> Value {
     json!({
@@ -143,26 +144,27 @@ fn zen(user: &str, action: &str, id: &str) -> Value {
     })
 }
 
-#[tokio::test]
-async fn authzen_single_evaluation() {
-    let (s, k, _) = setup().await;
-    let a = s
-        .post("/access/v1/evaluation", &k, zen("rita", "read", "1"))
-        .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    assert_eq!(a.body["decision"], true);
-    assert!(a.body["context"]["id"].is_string());
-    let a = s
-        .post("/access/v1/evaluation", &k, zen("rita", "write", "1"))
-        .await;
-    assert_eq!(a.body["decision"], false);
-    let mut bad = zen("rita", "read", "1");
-    bad["subject"]["type"] = json!("group");
-    let a = s.post("/access/v1/evaluation", &k, bad).await;
-    assert_eq!(a.status, 422);
-    assert!(a.message().contains("subject.type"));
-    s.stop().await;
-}
+portcullis_tests::both!(
+    async fn authzen_single_evaluation() {
+        let (s, k, _) = setup().await;
+        let a = s
+            .post("/access/v1/evaluation", &k, zen("rita", "read", "1"))
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(a.body["decision"], true);
+        assert!(a.body["context"]["id"].is_string());
+        let a = s
+            .post("/access/v1/evaluation", &k, zen("rita", "write", "1"))
+            .await;
+        assert_eq!(a.body["decision"], false);
+        let mut bad = zen("rita", "read", "1");
+        bad["subject"]["type"] = json!("group");
+        let a = s.post("/access/v1/evaluation", &k, bad).await;
+        assert_eq!(a.status, 422);
+        assert!(a.message().contains("subject.type"));
+        s.stop().await;
+    }
+);
 
 async fn batch(s: &TestServer, k: &str, semantic: Option<&str>) -> Vec<bool> {
     // allow, deny, allow, deny
@@ -189,34 +191,35 @@ async fn batch(s: &TestServer, k: &str, semantic: Option<&str>) -> Vec<bool> {
         .collect()
 }
 
-#[tokio::test]
-async fn authzen_batch_semantics() {
-    let (s, k, _) = setup().await;
-    assert_eq!(batch(&s, &k, None).await, vec![true, false, true, false]);
-    assert_eq!(
-        batch(&s, &k, Some("execute_all")).await,
-        vec![true, false, true, false]
-    );
-    assert_eq!(
-        batch(&s, &k, Some("deny_on_first_deny")).await,
-        vec![true, false]
-    );
-    assert_eq!(
-        batch(&s, &k, Some("permit_on_first_permit")).await,
-        vec![true]
-    );
-    // A malformed item rejects the whole batch, naming it.
-    let a = s
+portcullis_tests::both!(
+    async fn authzen_batch_semantics() {
+        let (s, k, _) = setup().await;
+        assert_eq!(batch(&s, &k, None).await, vec![true, false, true, false]);
+        assert_eq!(
+            batch(&s, &k, Some("execute_all")).await,
+            vec![true, false, true, false]
+        );
+        assert_eq!(
+            batch(&s, &k, Some("deny_on_first_deny")).await,
+            vec![true, false]
+        );
+        assert_eq!(
+            batch(&s, &k, Some("permit_on_first_permit")).await,
+            vec![true]
+        );
+        // A malformed item rejects the whole batch, naming it.
+        let a = s
         .post("/access/v1/evaluations", &k, json!({"evaluations": [zen("rita", "read", "1"), {"subject": {"type": "user", "id": "rita"}}]}))
         .await;
-    assert_eq!(a.status, 422);
-    assert!(a.message().contains("evaluations[1]"), "{}", a.message());
-    let a = s.post("/access/v1/evaluations", &k, json!({"evaluations": [], "subject": {"type":"user","id":"rita"}, "action": {"name":"read"}, "resource": {"type":"document","id":"1","properties":{"account":"acme"}}})).await;
-    assert_eq!(
-        a.body["decision"], true,
-        "no evaluations array: a single evaluation"
-    );
-    let a = s.post("/access/v1/evaluations", &k, json!({"options": {"evaluations_semantic": "sometimes"}, "evaluations": [zen("rita", "read", "1")]})).await;
-    assert_eq!(a.status, 422);
-    s.stop().await;
-}
+        assert_eq!(a.status, 422);
+        assert!(a.message().contains("evaluations[1]"), "{}", a.message());
+        let a = s.post("/access/v1/evaluations", &k, json!({"evaluations": [], "subject": {"type":"user","id":"rita"}, "action": {"name":"read"}, "resource": {"type":"document","id":"1","properties":{"account":"acme"}}})).await;
+        assert_eq!(
+            a.body["decision"], true,
+            "no evaluations array: a single evaluation"
+        );
+        let a = s.post("/access/v1/evaluations", &k, json!({"options": {"evaluations_semantic": "sometimes"}, "evaluations": [zen("rita", "read", "1")]})).await;
+        assert_eq!(a.status, 422);
+        s.stop().await;
+    }
+);

@@ -18,37 +18,38 @@ async fn hostile_server(mode: &str) -> TestServer {
     .await
 }
 
-#[tokio::test]
-async fn each_misbehaviour_is_a_named_deny_and_the_server_keeps_serving() {
-    for (mode, code) in [
-        ("loop", "plugin_timeout"),
-        ("alloc", "plugin_memory_limit"),
-        ("trap", "plugin_trap"),
-        ("stack", "plugin_"),
-        ("garbage", "plugin_malformed"),
-    ] {
-        let s = hostile_server(mode).await;
-        let k = s.admin_key().await;
-        for _ in 0..2 {
-            let a = s.post("/v1/accounts", &k, json!({"name":"acme"})).await;
-            assert_eq!(
-                (a.status, a.code()),
-                (403, "forbidden"),
-                "{mode}: {}",
-                a.text
-            );
-            let reason = a.body["error"]["reasons"][0]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            assert!(reason.starts_with(code), "{mode}: {reason}");
-            // The next request on the same server succeeds.
-            let ok = s.get("/v1/whoami", &k).await;
-            assert_eq!(ok.status, 200, "{mode}: {}", ok.text);
+portcullis_tests::both!(
+    async fn each_misbehaviour_is_a_named_deny_and_the_server_keeps_serving() {
+        for (mode, code) in [
+            ("loop", "plugin_timeout"),
+            ("alloc", "plugin_memory_limit"),
+            ("trap", "plugin_trap"),
+            ("stack", "plugin_"),
+            ("garbage", "plugin_malformed"),
+        ] {
+            let s = hostile_server(mode).await;
+            let k = s.admin_key().await;
+            for _ in 0..2 {
+                let a = s.post("/v1/accounts", &k, json!({"name":"acme"})).await;
+                assert_eq!(
+                    (a.status, a.code()),
+                    (403, "forbidden"),
+                    "{mode}: {}",
+                    a.text
+                );
+                let reason = a.body["error"]["reasons"][0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                assert!(reason.starts_with(code), "{mode}: {reason}");
+                // The next request on the same server succeeds.
+                let ok = s.get("/v1/whoami", &k).await;
+                assert_eq!(ok.status, 200, "{mode}: {}", ok.text);
+            }
+            s.stop().await;
         }
-        s.stop().await;
     }
-}
+);
 
 #[tokio::test]
 async fn plugins_that_cannot_load_stop_the_start_with_the_reason() {
@@ -92,43 +93,44 @@ async fn plugins_that_cannot_load_stop_the_start_with_the_reason() {
     }
 }
 
-#[tokio::test]
-async fn a_plugin_from_a_path_with_settings() {
-    let s = TestServer::start_with(|c| {
+portcullis_tests::both!(
+    async fn a_plugin_from_a_path_with_settings() {
+        let s = TestServer::start_with(|c| {
         c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
         c.bootstrap.admin_password = ADMIN_PASSWORD.into();
         c.authorizer.plugin = paths::RBAC.into();
         c.authorizer.settings = json!({"roles": {"auditor": ["users.read", "users.list"]}, "deny": [{"action": "accounts.delete", "reason": "never"}]});
     })
     .await;
-    let k = s.admin_key().await;
-    s.account(&k, "acme", "user").await;
-    let ann = s
-        .user(&k, "acme", "ann", "ann passphrase 1", &["auditor"])
-        .await;
-    assert_eq!(
-        s.get("/v1/users/admin", &ann).await.status,
-        200,
-        "the auditor role reads any user"
-    );
-    let a = s.get("/v1/accounts/acme", &ann).await;
-    assert_eq!(a.status, 403);
-    assert!(
-        a.text.contains("no role of ann grants accounts.read"),
-        "{}",
-        a.text
-    );
-    assert_eq!(
-        s.put("/v1/accounts/acme/state", &k, json!({"state":"disabled"}))
-            .await
-            .status,
-        200
-    );
-    let a = s.delete("/v1/accounts/acme", &k).await;
-    assert!(
-        a.text.contains("deny rule accounts.delete: never"),
-        "{}",
-        a.text
-    );
-    s.stop().await;
-}
+        let k = s.admin_key().await;
+        s.account(&k, "acme", "user").await;
+        let ann = s
+            .user(&k, "acme", "ann", "ann passphrase 1", &["auditor"])
+            .await;
+        assert_eq!(
+            s.get("/v1/users/admin", &ann).await.status,
+            200,
+            "the auditor role reads any user"
+        );
+        let a = s.get("/v1/accounts/acme", &ann).await;
+        assert_eq!(a.status, 403);
+        assert!(
+            a.text.contains("no role of ann grants accounts.read"),
+            "{}",
+            a.text
+        );
+        assert_eq!(
+            s.put("/v1/accounts/acme/state", &k, json!({"state":"disabled"}))
+                .await
+                .status,
+            200
+        );
+        let a = s.delete("/v1/accounts/acme", &k).await;
+        assert!(
+            a.text.contains("deny rule accounts.delete: never"),
+            "{}",
+            a.text
+        );
+        s.stop().await;
+    }
+);

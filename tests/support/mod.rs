@@ -10,7 +10,144 @@ use tokio::sync::oneshot;
 /// The password every test admin ends up with.
 pub const ADMIN_PASSWORD: &str = "admin passphrase for tests";
 
+/// Which database a test's servers use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// The admin URL of a PostgreSQL server (`PORTCULLIS_TEST_DATABASE_URL`); each test gets
+    /// a fresh database on it.
+    Postgres(String),
+}
+
+tokio::task_local! {
+    static BACKEND: Backend;
+}
+
+/// Run a test body with every `TestServer` it starts on `backend`.
+pub async fn with_backend<F: std::future::Future<Output = ()>>(backend: Backend, body: F) {
+    BACKEND.scope(backend, body).await
+}
+
+pub fn current_backend() -> Backend {
+    BACKEND.try_with(|b| b.clone()).unwrap_or(Backend::Sqlite)
+}
+
+/// `PORTCULLIS_TEST_DATABASE_URL`. Unset: in CI (`CI` set) that is a failure — the
+/// PostgreSQL half of the suite must run there; on a developer's machine with only Rust
+/// the PostgreSQL variants are skipped with a note.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("PORTCULLIS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!(
+                    "PORTCULLIS_TEST_DATABASE_URL is not set: in CI the PostgreSQL tests must run"
+                );
+            }
+            eprintln!(
+                "note: PORTCULLIS_TEST_DATABASE_URL is not set; skipping the PostgreSQL variant"
+            );
+            None
+        }
+    }
+}
+
+/// Run one scenario on SQLite and on PostgreSQL: `both!(async fn name() { … })` makes the
+/// tests `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both {
+    ($(#[$m:meta])* async fn $name:ident() $body:block) => {
+        $(#[$m])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                $crate::with_backend($crate::Backend::Sqlite, async move $body).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(url) = $crate::postgres_url() {
+                    $crate::with_backend($crate::Backend::Postgres(url), async move $body).await
+                }
+            }
+        }
+    };
+}
+
+/// A fresh PostgreSQL database, dropped (even when the test panics) with its guard.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create(admin_url: &str) -> PgDatabase {
+        use sqlx::Connection;
+        let name = format!(
+            "pcs_test_{}",
+            portcullis_core::keys::random_token(12).to_lowercase()
+        );
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("connect to PORTCULLIS_TEST_DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        conn.close().await.ok();
+        let url = with_database(admin_url, &name);
+        PgDatabase {
+            admin_url: admin_url.to_string(),
+            name,
+            url,
+        }
+    }
+}
+
+/// `admin_url` with its database replaced by `name` (query string kept).
+fn with_database(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin_url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
+    format!("{}/{name}{query}", &base[..host_end])
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop may run inside a runtime: do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
+                    let _ = conn.close().await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
 pub struct TestServer {
+    /// The PostgreSQL database of this server (and of servers started on it with
+    /// [`TestServer::start_beside`]); dropped last.
+    pub pg: Option<std::sync::Arc<PgDatabase>>,
     pub base: String,
     pub addr: SocketAddr,
     pub state: SharedState,
@@ -39,14 +176,40 @@ impl Answer {
 }
 
 impl TestServer {
-    /// Start with the default configuration, changed by `tweak`.
+    /// Start with the default configuration, changed by `tweak`, on the current backend
+    /// (a fresh database).
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let pg = match current_backend() {
+            Backend::Sqlite => None,
+            Backend::Postgres(admin) => Some(std::sync::Arc::new(PgDatabase::create(&admin).await)),
+        };
+        Self::start_on(pg, tweak).await
+    }
+
+    /// A second server on the same database as `self` (its own data directory).
+    pub async fn start_beside(&self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let pg = self
+            .pg
+            .clone()
+            .expect("start_beside needs a PostgreSQL backend");
+        Self::start_on(Some(pg), tweak).await
+    }
+
+    async fn start_on(
+        pg: Option<std::sync::Arc<PgDatabase>>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::load(None, Vec::new(), Vec::new()).expect("default config");
         config.data_dir = dir.path().join("data");
         config.listen = "127.0.0.1:0".into();
+        if let Some(db) = &pg {
+            config.database_url = db.url.clone();
+        }
         tweak(&mut config);
-        Self::start_config(config, dir).await
+        let mut s = Self::start_config(config, dir).await;
+        s.pg = pg;
+        s
     }
 
     pub async fn start_config(config: Config, dir: tempfile::TempDir) -> TestServer {
@@ -67,6 +230,7 @@ impl TestServer {
             .expect("serve");
         });
         TestServer {
+            pg: None,
             base: format!("http://{addr}"),
             addr,
             state,
@@ -86,11 +250,16 @@ impl TestServer {
         .await
     }
 
-    /// Stop, keeping the data directory for a restart.
-    pub async fn stop_keep_dir(mut self) -> tempfile::TempDir {
+    /// Stop and start again on the same configuration, data directory and database.
+    pub async fn restart(mut self) -> TestServer {
         self.halt().await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::mem::replace(&mut self.dir, dir)
+        let config = (*self.state.config).clone();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        let pg = self.pg.take();
+        drop(self);
+        let mut s = Self::start_config(config, dir).await;
+        s.pg = pg;
+        s
     }
 
     pub async fn stop(mut self) {
