@@ -4,9 +4,11 @@
 mod accounts;
 mod authz_seam;
 mod bootstrap;
+mod cluster;
 mod decide;
 mod input;
 mod login;
+mod migrations;
 mod plugins;
 mod runtime;
 mod users;

@@ -119,8 +119,24 @@ pub async fn run(store: &Store, config: &Config) -> anyhow::Result<Bootstrapped>
                 tracing::info!(file = %iact_path(config).display(), "no user exists yet; the initial admin creation token is unchanged");
                 return Ok(Bootstrapped { iact: Some(token) });
             }
+            if store.live_iact().await?.is_some() {
+                // Created by another server sharing this database (or this data directory
+                // lost its copy): keep it; it stays exactly-once wherever it is redeemed.
+                tracing::warn!(
+                    "no user exists yet and an initial admin creation token is live, but this data directory does not hold it: \
+                     retrieve it on the server that created it, or create the first admin with `portcullis server recover-admin-user`"
+                );
+                return Ok(Bootstrapped::default());
+            }
             let token = keys::random_token(IACT_LEN);
-            store.put_iact(&keys::digest(&token)).await?;
+            if !store.put_iact(&keys::digest(&token)).await? {
+                if store.live_iact().await?.is_some() {
+                    tracing::warn!("another server created the initial admin creation token at the same moment; retrieve it there");
+                } else {
+                    tracing::warn!("the initial admin creation token was used already and no user is left: create an admin with `portcullis server recover-admin-user`");
+                }
+                return Ok(Bootstrapped::default());
+            }
             let path = iact_path(config);
             write_secret_file(&path, &token)?;
             audit(store, "iact.create", "initial-admin-token").await;

@@ -135,6 +135,27 @@ impl Store {
         Ok(())
     }
 
+    /// The migrations applied to this database, in order.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        let rows =
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("version"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The migrations this build carries for its backend (the latest schema).
+    pub fn known_migrations(&self) -> Vec<i64> {
+        let m = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        m.iter().map(|m| m.version).collect()
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -152,12 +173,6 @@ impl Store {
 
     pub fn is_closed(&self) -> bool {
         self.pool.is_closed()
-    }
-
-    /// Is the database reachable?
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
     }
 
     async fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
@@ -696,18 +711,17 @@ impl Store {
 
     // --------------------------------------------------------------------- IACT
 
-    /// Store a new Initial Admin Creation Token digest (replacing an unused one).
-    pub async fn put_iact(&self, digest: &str) -> Result<()> {
+    /// Store an Initial Admin Creation Token digest unless one exists already (another
+    /// server sharing the database may have created it); returns whether this one was
+    /// stored.
+    pub async fn put_iact(&self, digest: &str) -> Result<bool> {
         let _g = self.write_guard().await;
-        sqlx::query(
-            "INSERT INTO iact (id, digest, created_at, used_at) VALUES (1, $1, $2, NULL)
-             ON CONFLICT (id) DO UPDATE SET digest = excluded.digest, created_at = excluded.created_at WHERE iact.used_at IS NULL",
-        )
-        .bind(digest)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let r = sqlx::query("INSERT INTO iact (id, digest, created_at, used_at) VALUES (1, $1, $2, NULL) ON CONFLICT (id) DO NOTHING")
+            .bind(digest)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// The IACT digest while it is unused.

@@ -10,14 +10,18 @@ pub async fn health() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
-/// Ready when the store answers and an authorizer is loaded.
+/// Ready when the store answers (with the schema this build expects) and an authorizer is
+/// loaded.
 pub async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (
+    match state.store.applied_migrations().await {
+        Ok(applied) => (
             StatusCode::OK,
-            axum::Json(
-                json!({ "status": "ready", "store": "ok", "authorizer": state.authorizer_name() }),
-            ),
+            axum::Json(json!({
+                "status": "ready",
+                "store": state.store.backend_name(),
+                "schema_version": applied.last().copied().unwrap_or(0),
+                "authorizer": state.authorizer_name(),
+            })),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: store unreachable");
