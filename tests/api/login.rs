@@ -83,7 +83,12 @@ portcullis_tests::both!(
             assert_eq!((a.status, &a.text), (first.status, &first.text), "{what}");
         }
         // The audit log says why.
-        let entries = s.state.store.list_audit(0, 1000).await.unwrap();
+        let entries = s
+            .state
+            .store
+            .list_audit(0, 1000, &Default::default())
+            .await
+            .unwrap();
         for reason in [
             "unknown user",
             "wrong password",

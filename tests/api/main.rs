@@ -10,5 +10,6 @@ mod input;
 mod login;
 mod migrations;
 mod plugins;
+mod reana;
 mod runtime;
 mod users;

@@ -126,6 +126,59 @@ impl Client {
         }
     }
 
+    /// GET a non-JSON body (CSV).
+    pub fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.agent.get(&url);
+        if let Some(k) = &self.key {
+            req = req.set("Authorization", &format!("Bearer {k}"));
+        }
+        match req.call() {
+            Ok(resp) => Ok(resp.into_string()?),
+            Err(ureq::Error::Status(status, resp)) => Err(error_of(status, resp)),
+            Err(ureq::Error::Transport(t)) => bail!("cannot reach {}: {t}", self.base),
+        }
+    }
+
+    /// POST a CSV body, reporting upload progress on stderr when `progress` is set. A 422
+    /// with an import report prints each refused row before failing.
+    pub fn post_csv(&self, path: &str, bytes: Vec<u8>, progress: bool) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let total = bytes.len();
+        let mut req = self.agent.post(&url).set("Content-Type", "text/csv");
+        if let Some(k) = &self.key {
+            req = req.set("Authorization", &format!("Bearer {k}"));
+        }
+        let reader = Progress {
+            inner: std::io::Cursor::new(bytes),
+            sent: 0,
+            total,
+            shown: 0,
+            enabled: progress,
+        };
+        match req.send(reader) {
+            Ok(resp) => {
+                if progress {
+                    eprintln!("uploaded; the server imported it");
+                }
+                Ok(serde_json::from_str(&resp.into_string()?)?)
+            }
+            Err(ureq::Error::Status(422, resp)) => {
+                let text = resp.into_string().unwrap_or_default();
+                let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                if let Some(errors) = v["errors"].as_array() {
+                    for e in errors {
+                        eprintln!("row {}: {}", e["row"], e["error"].as_str().unwrap_or(""));
+                    }
+                    bail!("{} rows refused; nothing was imported", errors.len());
+                }
+                bail!("{}", v["error"]["message"].as_str().unwrap_or(&text))
+            }
+            Err(ureq::Error::Status(status, resp)) => Err(error_of(status, resp)),
+            Err(ureq::Error::Transport(t)) => bail!("cannot reach {}: {t}", self.base),
+        }
+    }
+
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
         Ok(self.request("GET", path, None)?.unwrap_or(Value::Null))
     }
@@ -133,6 +186,41 @@ impl Client {
         Ok(self
             .request("POST", path, Some(body))?
             .unwrap_or(Value::Null))
+    }
+}
+
+fn error_of(status: u16, resp: ureq::Response) -> anyhow::Error {
+    let v: Value =
+        serde_json::from_str(&resp.into_string().unwrap_or_default()).unwrap_or(Value::Null);
+    ServerError {
+        status,
+        code: v["error"]["code"].as_str().unwrap_or("error").into(),
+        message: v["error"]["message"].as_str().unwrap_or("").into(),
+    }
+    .into()
+}
+
+/// A reader that prints how much of a large upload has been sent.
+struct Progress {
+    inner: std::io::Cursor<Vec<u8>>,
+    sent: usize,
+    total: usize,
+    shown: usize,
+    enabled: bool,
+}
+
+impl std::io::Read for Progress {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sent += n;
+        if self.enabled && self.total > 0 {
+            let pct = self.sent * 100 / self.total;
+            if pct >= self.shown + 10 || (n == 0 && self.shown < 100) {
+                self.shown = pct - pct % 10;
+                eprintln!("  sent {pct}% ({} of {} bytes)", self.sent, self.total);
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -316,6 +316,30 @@ pub enum UsersCmd {
     Describe { username: String },
     /// Delete a user and every key of it.
     Delete { username: String },
+    /// Create a user by email (REANA); prints ID EMAIL ACCESS_TOKEN.
+    CreateByEmail {
+        email: String,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        username: Option<String>,
+        /// Grant an access token at once (printed once).
+        #[arg(long)]
+        grant_token: bool,
+    },
+    /// Write all users as CSV to stdout.
+    Export {
+        /// Add the password_hash column (admins only).
+        #[arg(long)]
+        include_password_hashes: bool,
+    },
+    /// Import users from CSV (all-or-nothing).
+    Import {
+        #[arg(long)]
+        file: std::path::PathBuf,
+        #[arg(long, value_parser = ["fail", "skip", "update"], default_value = "fail")]
+        on_conflict: String,
+    },
     /// Change your own password, or (admin) another user's.
     SetPassword {
         username: Option<String>,
@@ -408,6 +432,78 @@ pub fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
         UsersCmd::Delete { username } => {
             client.request("DELETE", &format!("/v1/users/{}", enc(&username)), None)?;
             println!("user {username} deleted with all its keys");
+        }
+        UsersCmd::CreateByEmail {
+            email,
+            account,
+            username,
+            grant_token,
+        } => {
+            let mut body = json!({ "email": email, "grant_access_token": grant_token });
+            if let Some(a) = account {
+                body["account"] = json!(a);
+            }
+            if let Some(u) = username {
+                body["username"] = json!(u);
+            }
+            let v = client.post("/v1/users", &body)?;
+            match g.output {
+                Format::Json => output::json(&v),
+                Format::Table => output::table(
+                    std::slice::from_ref(&v),
+                    &[
+                        ("ID", "id"),
+                        ("EMAIL", "email"),
+                        ("ACCESS_TOKEN", "access_token"),
+                    ],
+                ),
+            }
+        }
+        UsersCmd::Export {
+            include_password_hashes,
+        } => {
+            let q = if include_password_hashes {
+                "?include_password_hashes=true"
+            } else {
+                ""
+            };
+            let text = client.get_text(&format!("/v1/users/export{q}"))?;
+            print!("{text}");
+        }
+        UsersCmd::Import { file, on_conflict } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let rows = bytes
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                .saturating_sub(1);
+            let show = g.output == Format::Table;
+            if show {
+                eprintln!(
+                    "importing {} ({} bytes, about {rows} rows)…",
+                    file.display(),
+                    bytes.len()
+                );
+            }
+            let v = client.post_csv(
+                &format!("/v1/users/import?on_conflict={on_conflict}"),
+                bytes,
+                show,
+            )?;
+            match g.output {
+                Format::Json => output::json(&v),
+                Format::Table => println!(
+                    "created {}, updated {}, skipped {}, accounts created {}",
+                    output::cell(&v["created"]),
+                    output::cell(&v["updated"]),
+                    output::cell(&v["skipped"]),
+                    v["accounts_created"]
+                        .as_array()
+                        .map(|a| a.len())
+                        .unwrap_or(0)
+                ),
+            }
         }
         UsersCmd::SetPassword {
             username,
@@ -658,6 +754,83 @@ pub fn decisions(g: &Global, a: DecisionsArgs) -> anyhow::Result<()> {
             ("OUTCOME", "outcome"),
             ("REASONS", "reasons"),
             ("US", "duration_us"),
+        ],
+    );
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum TokensCmd {
+    /// Ask for an access token (status requested).
+    Request { username: String },
+    /// Grant an access token (admin); printed once; any earlier one is revoked.
+    Grant { username: String },
+    /// Revoke the access token; it stops working at once.
+    Revoke { username: String },
+}
+
+pub fn tokens(g: &Global, cmd: TokensCmd) -> anyhow::Result<()> {
+    let client = Client::logged_in(&g.server)?;
+    let (verb, username) = match &cmd {
+        TokensCmd::Request { username } => ("request", username),
+        TokensCmd::Grant { username } => ("grant", username),
+        TokensCmd::Revoke { username } => ("revoke", username),
+    };
+    let v = client.post(
+        &format!("/v1/users/{}/access-token/{verb}", enc(username)),
+        &json!({}),
+    )?;
+    match g.output {
+        Format::Json => output::json(&v),
+        Format::Table => {
+            println!(
+                "{}: access token {}",
+                username,
+                output::cell(&v["access_token_status"])
+            );
+            if let Some(t) = v["access_token"].as_str() {
+                println!("access token (shown once, store it now): {t}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    #[arg(long)]
+    actor: Option<String>,
+    #[arg(long)]
+    action: Option<String>,
+    /// RFC 3339 time, e.g. 2026-11-22T00:00:00Z
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+}
+
+pub fn audit(g: &Global, a: AuditArgs) -> anyhow::Result<()> {
+    let mut q = format!("/v1/audit?limit={}", a.limit);
+    for (k, v) in [
+        ("actor", &a.actor),
+        ("action", &a.action),
+        ("since", &a.since),
+    ] {
+        if let Some(v) = v {
+            q.push_str(&format!("&{k}={}", enc(v)));
+        }
+    }
+    let v = Client::logged_in(&g.server)?.get(&q)?;
+    print(
+        g,
+        &v,
+        &[
+            ("TIME", "time"),
+            ("ACTOR", "actor"),
+            ("ACTION", "action"),
+            ("TARGET", "target"),
+            ("OUTCOME", "outcome"),
+            ("DETAIL", "detail"),
         ],
     );
     Ok(())

@@ -59,6 +59,11 @@ enum Command {
     Authorize(commands::AuthorizeArgs),
     /// Read the decision log.
     Decisions(commands::DecisionsArgs),
+    /// Access tokens (REANA): request, grant, revoke.
+    #[command(subcommand)]
+    Tokens(commands::TokensCmd),
+    /// Read the audit log.
+    Audit(commands::AuditArgs),
 }
 
 #[derive(Args)]
@@ -84,6 +89,8 @@ fn main() -> ExitCode {
         Command::Plugins(c) => plugins::run(&global, c),
         Command::Authorize(a) => commands::authorize(&global, a),
         Command::Decisions(a) => commands::decisions(&global, a),
+        Command::Tokens(c) => commands::tokens(&global, c),
+        Command::Audit(a) => commands::audit(&global, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -57,8 +57,9 @@ pub fn validate_username(name: &str) -> Result<(), NameError> {
     check(name, true)
 }
 
-/// A loose email check: something@something.tld, no whitespace or control characters,
-/// at most 254 bytes. Deliverability is not our business; forged log lines are.
+/// A loose email check: `local@domain` (a single-label domain such as `localhost` is
+/// allowed, as the bootstrap's default `admin@localhost` needs), no whitespace or control
+/// characters, at most 254 bytes. Deliverability is not our business; forged log lines are.
 pub fn validate_email(email: &str) -> Result<(), &'static str> {
     if email.len() > 254 {
         return Err("must be at most 254 characters");
@@ -69,7 +70,7 @@ pub fn validate_email(email: &str) -> Result<(), &'static str> {
     match email.split_once('@') {
         Some((local, domain))
             if !local.is_empty()
-                && domain.contains('.')
+                && !domain.is_empty()
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
                 && !domain.contains('@') =>
@@ -127,7 +128,10 @@ mod tests {
     #[test]
     fn emails() {
         assert!(validate_email("a@b.org").is_ok());
-        assert!(validate_email("a@b").is_err());
+        assert!(validate_email("admin@localhost").is_ok());
+        assert!(validate_email("a@").is_err());
+        assert!(validate_email("@b.org").is_err());
+        assert!(validate_email("a@b@c").is_err());
         assert!(validate_email("a b@c.org").is_err());
         assert!(validate_email("a@b.org\n").is_err());
     }

@@ -20,9 +20,39 @@ pub struct Config {
     /// Largest JSON body accepted, in bytes.
     #[serde(deserialize_with = "de_num")]
     pub max_body_bytes: u64,
+    /// Largest CSV accepted by `POST /v1/users/import`, in bytes.
+    #[serde(deserialize_with = "de_num")]
+    pub max_import_bytes: u64,
     pub bootstrap: BootstrapConfig,
     pub auth: AuthConfig,
     pub authorizer: AuthorizerConfig,
+    /// Single sign-on; absent = `POST /v1/login/oidc` answers 404.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// `[oidc]`: accept ID tokens from one issuer (§3.3).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud`.
+    pub audience: String,
+    /// A JWKS document on disk …
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// … or at a URL (fetched at start and when a token names an unknown key).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// The account new users are created in (created if missing, type `user`).
+    pub account: String,
+    /// The claim that becomes the username (lowercased).
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+}
+
+fn default_username_claim() -> String {
+    "email".into()
 }
 
 impl Default for Config {
@@ -33,9 +63,11 @@ impl Default for Config {
             database_url: String::new(),
             log_format: LogFormat::Text,
             max_body_bytes: 1024 * 1024,
+            max_import_bytes: 64 * 1024 * 1024,
             bootstrap: BootstrapConfig::default(),
             auth: AuthConfig::default(),
             authorizer: AuthorizerConfig::default(),
+            oidc: None,
         }
     }
 }
@@ -278,7 +310,7 @@ mod humantime_serde_compat {
 }
 
 /// The sections a `PORTCULLIS_<SECTION>_<KEY>` variable may name.
-const SECTIONS: &[&str] = &["bootstrap", "auth", "authorizer"];
+const SECTIONS: &[&str] = &["bootstrap", "auth", "authorizer", "oidc"];
 
 /// Environment variables with the prefix that are not server configuration (the CLI's
 /// and the test suite's).

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod oidc;
 pub mod routes;
 pub mod state;
 
@@ -224,7 +225,10 @@ pub async fn prepare(config: Config) -> anyhow::Result<SharedState> {
         Some(s) => build_shadow(&runtime, &store, &config, s).await,
         None => None,
     };
-    let state = Arc::new(AppState::new(store, config, runtime, initial));
+    let sso = config.oidc.clone().map(oidc::Sso::new).transpose()?;
+    let mut state = AppState::new(store, config, runtime, initial);
+    state.sso = sso;
+    let state = Arc::new(state);
     state.authz.set_shadow(shadow);
     if let Some(s) = &stored {
         state

@@ -29,6 +29,8 @@ pub struct AppState {
     /// The plaintext IACT this server created or loaded at start (iact mode only), served
     /// by `GET /admin/retrieve-iact` while it is still live in the store.
     pub iact_token: RwLock<Option<String>>,
+    /// Single sign-on, when `[oidc]` is configured.
+    pub sso: Option<crate::oidc::Sso>,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             started: Instant::now(),
             hashing: Semaphore::new(cores),
             iact_token: RwLock::new(None),
+            sso: None,
         }
     }
 

@@ -790,13 +790,25 @@ impl Store {
         Ok(())
     }
 
-    /// Audit entries in order, after id `after`.
-    pub async fn list_audit(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query("SELECT id, at, actor, action, target, outcome, detail FROM audit WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+    /// Audit entries in order, after id `after`, matching the filter.
+    pub async fn list_audit(
+        &self,
+        after: i64,
+        limit: i64,
+        f: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, outcome, detail FROM audit
+             WHERE id > $1 AND ($2 = '' OR actor = $2) AND ($3 = '' OR action = $3) AND at >= $4
+             ORDER BY id LIMIT $5",
+        )
+        .bind(after)
+        .bind(f.actor.as_deref().unwrap_or(""))
+        .bind(f.action.as_deref().unwrap_or(""))
+        .bind(f.since.unwrap_or(0))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(AuditEntry {
@@ -810,6 +822,199 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    // ------------------------------------------------------------ access tokens
+
+    /// A user asks for an access token: status `requested` unless one is active.
+    /// Returns the status after the call.
+    pub async fn request_access_token(&self, username: &str) -> Result<String> {
+        let _g = self.write_guard().await;
+        let r = sqlx::query(
+            "UPDATE users SET access_token_status = 'requested' WHERE username = $1 AND (access_token_status IS NULL OR access_token_status <> 'active')",
+        )
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 && self.get_user(username).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let user = self.get_user(username).await?.ok_or(StoreError::NotFound)?;
+        Ok(user.access_token_status.unwrap_or_default())
+    }
+
+    /// Grant an access token: in one transaction, lock the user row (its status update
+    /// comes first, so a concurrent grant on any server waits), revoke every active
+    /// access-token key of the user, insert the new one. At most one stays active.
+    pub async fn grant_access_token(&self, key: &NewKeyRecord<'_>) -> Result<ApiKey> {
+        let _g = self.write_guard().await;
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("UPDATE users SET access_token_status = 'active' WHERE username = $1")
+            .bind(key.username)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE username = $2 AND kind = 'access-token' AND revoked_at IS NULL")
+            .bind(now)
+            .bind(key.username)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO api_keys (id, username, name, kind, digest, created_at, expires_at) VALUES ($1, $2, $3, 'access-token', $4, $5, $6)")
+            .bind(key.id)
+            .bind(key.username)
+            .bind(key.name)
+            .bind(key.digest)
+            .bind(now)
+            .bind(key.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ApiKey {
+            id: key.id.into(),
+            username: key.username.into(),
+            name: key.name.into(),
+            kind: KeyKind::AccessToken,
+            created_at: now,
+            last_used_at: None,
+            expires_at: key.expires_at,
+            revoked_at: None,
+        })
+    }
+
+    /// Revoke the user's access token: status `revoked`, every access-token key revoked.
+    /// Returns the number of keys revoked.
+    pub async fn revoke_access_token(&self, username: &str) -> Result<u64> {
+        let _g = self.write_guard().await;
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("UPDATE users SET access_token_status = 'revoked' WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let n = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE username = $2 AND kind = 'access-token' AND revoked_at IS NULL")
+            .bind(now)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Every user with its password hash, ordered by username (for the CSV export).
+    pub async fn all_users(&self) -> Result<Vec<User>> {
+        let sql = format!("SELECT {} FROM users u JOIN accounts a ON a.name = u.account WHERE a.name <> 'system' ORDER BY u.username", Self::USER_COLUMNS);
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(Self::user_from_row).collect()
+    }
+
+    /// Import users all-or-nothing: every row is applied in one transaction; any row error
+    /// rolls everything back and is reported with its row number.
+    pub async fn import_users(&self, rows: &[ImportRow], mode: OnConflict) -> Result<ImportReport> {
+        let _g = self.write_guard().await;
+        let now = now_ms();
+        let mut report = ImportReport::default();
+        let mut tx = self.pool.begin().await?;
+        let mut known_accounts: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
+        for row in rows {
+            let state = match known_accounts.get(&row.account) {
+                Some(s) => s.clone(),
+                None => {
+                    let found: Option<String> =
+                        sqlx::query("SELECT state FROM accounts WHERE name = $1")
+                            .bind(&row.account)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .map(|r| r.try_get("state"))
+                            .transpose()?;
+                    let state = match found {
+                        Some(s) => s,
+                        None => {
+                            sqlx::query("INSERT INTO accounts (name, email, type, state, created_at) VALUES ($1, NULL, 'user', 'enabled', $2)")
+                                .bind(&row.account)
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                            report.accounts_created.push(row.account.clone());
+                            "enabled".to_string()
+                        }
+                    };
+                    known_accounts.insert(row.account.clone(), state.clone());
+                    state
+                }
+            };
+            if state == "deleting" {
+                report.errors.push(RowError {
+                    row: row.row,
+                    error: format!("account {} is being deleted", row.account),
+                });
+                continue;
+            }
+            let existing: Option<String> =
+                sqlx::query("SELECT account FROM users WHERE username = $1")
+                    .bind(&row.username)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get("account"))
+                    .transpose()?;
+            match (existing, mode) {
+                (None, _) => {
+                    sqlx::query(
+                        "INSERT INTO users (username, account, email, roles, attributes, password_hash, must_change_password, created_at)
+                         VALUES ($1, $2, $3, $4, '{}', $5, 0, $6)",
+                    )
+                    .bind(&row.username)
+                    .bind(&row.account)
+                    .bind(row.email.as_deref())
+                    .bind(json_list(&row.roles))
+                    .bind(row.password_hash.as_deref())
+                    .bind(row.created_at.unwrap_or(now))
+                    .execute(&mut *tx)
+                    .await?;
+                    report.created += 1;
+                }
+                (Some(_), OnConflict::Fail) => {
+                    report.errors.push(RowError {
+                        row: row.row,
+                        error: format!("username {} already exists", row.username),
+                    });
+                }
+                (Some(_), OnConflict::Skip) => report.skipped += 1,
+                (Some(account), OnConflict::Update) if account != row.account => {
+                    report.errors.push(RowError {
+                        row: row.row,
+                        error: format!("username {} belongs to account {account}; an import does not move users", row.username),
+                    });
+                }
+                (Some(_), OnConflict::Update) => {
+                    sqlx::query("UPDATE users SET email = $1, roles = $2, password_hash = COALESCE($3, password_hash) WHERE username = $4")
+                        .bind(row.email.as_deref())
+                        .bind(json_list(&row.roles))
+                        .bind(row.password_hash.as_deref())
+                        .bind(&row.username)
+                        .execute(&mut *tx)
+                        .await?;
+                    report.updated += 1;
+                }
+            }
+        }
+        if report.errors.is_empty() {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+            report.created = 0;
+            report.updated = 0;
+            report.skipped = 0;
+            report.accounts_created.clear();
+        }
+        Ok(report)
     }
 }
 

@@ -123,3 +123,46 @@ pub struct AuthorizerState {
     pub shadow_since: Option<i64>,
     pub changed_by: String,
 }
+
+/// Filters of `GET /v1/audit`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<i64>,
+}
+
+/// One row of a user import, already validated.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    /// The row's line number in the file (the header is row 1).
+    pub row: usize,
+    pub username: String,
+    pub email: Option<String>,
+    pub account: String,
+    pub roles: Vec<String>,
+    pub created_at: Option<i64>,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnConflict {
+    Fail,
+    Skip,
+    Update,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ImportReport {
+    pub created: u64,
+    pub skipped: u64,
+    pub updated: u64,
+    pub accounts_created: Vec<String>,
+    pub errors: Vec<RowError>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RowError {
+    pub row: usize,
+    pub error: String,
+}

@@ -2,10 +2,13 @@
 
 mod accounts;
 mod admin;
+mod audit;
+mod csv;
 mod decide;
 mod health;
 mod plugins;
 mod session;
+mod tokens;
 mod users;
 
 use crate::error::ApiError;
@@ -85,8 +88,10 @@ pub fn timestamp(ms: i64) -> String {
 pub fn router(state: SharedState) -> Router {
     let max_body = state.config.max_body_bytes as usize;
     let max_plugin = state.config.authorizer.max_plugin_bytes as usize;
+    let max_import = state.config.max_import_bytes as usize;
     let v1 = Router::new()
         .route("/login", post(session::login))
+        .route("/login/oidc", post(session::login_oidc))
         .route("/logout", post(session::logout))
         .route("/whoami", get(session::whoami))
         .route("/accounts", get(accounts::list).post(accounts::create))
@@ -99,7 +104,22 @@ pub fn router(state: SharedState) -> Router {
             "/accounts/{name}/users",
             get(users::list_in_account).post(users::create_in_account),
         )
-        .route("/users", get(users::list_all))
+        .route("/users", get(users::list_all).post(tokens::create_by_email))
+        .route(
+            "/users/{username}/access-token/request",
+            post(tokens::request),
+        )
+        .route("/users/{username}/access-token/grant", post(tokens::grant))
+        .route(
+            "/users/{username}/access-token/revoke",
+            post(tokens::revoke),
+        )
+        .route("/audit", get(audit::list))
+        .route("/users/export", get(csv::export))
+        .route(
+            "/users/import",
+            post(csv::import).layer(DefaultBodyLimit::max(max_import)),
+        )
         .route(
             "/users/{username}",
             get(users::describe)

@@ -212,3 +212,126 @@ pub async fn whoami(State(state): State<SharedState>, caller: Caller) -> ApiResu
         },
     })))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcBody {
+    id_token: String,
+}
+
+/// `POST /v1/login/oidc`: a verified ID token logs its user in; a user who does not exist
+/// yet is created on the spot in `oidc.account` (REANA's "created on first sign-in").
+pub async fn login_oidc(
+    State(state): State<SharedState>,
+    Json(body): Json<OidcBody>,
+) -> ApiResult<Json<Value>> {
+    let Some(sso) = &state.sso else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "sso_not_configured",
+            "single sign-on is not configured on this server ([oidc])",
+        ));
+    };
+    let refused = |reason: String| {
+        let state = state.clone();
+        async move {
+            state
+                .audit("anonymous", "login.oidc", "-", "failure", &reason)
+                .await;
+            state.metrics.login("failure");
+            tracing::info!(reason = %reason, "SSO login refused");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the ID token was not accepted",
+            )
+        }
+    };
+    let id = match sso.verify(&body.id_token).await {
+        Ok(id) => id,
+        Err(r) => return Err(refused(r.to_string()).await),
+    };
+    let user = match state.store.get_user(&id.username).await? {
+        Some(u) if u.account != portcullis_core::names::SYSTEM_ACCOUNT => u,
+        Some(_) => return Err(refused(format!("{} is reserved", id.username)).await),
+        None => {
+            let account = &sso.config.account;
+            if state
+                .store
+                .ensure_account(account, None, portcullis_core::AccountType::User)
+                .await?
+            {
+                state
+                    .audit(
+                        "sso",
+                        "accounts.create",
+                        account,
+                        "success",
+                        "first single sign-on into it",
+                    )
+                    .await;
+            }
+            let new = portcullis_store::NewUser {
+                username: id.username.clone(),
+                account: account.clone(),
+                email: id.email.clone(),
+                ..Default::default()
+            };
+            match state.store.create_user(&new).await {
+                Ok(u) => {
+                    state
+                        .audit(
+                            "sso",
+                            "users.create",
+                            &u.username,
+                            "success",
+                            &format!("first single sign-on; account {account}"),
+                        )
+                        .await;
+                    state
+                        .notify(portcullis_core::authz::Event::UserCreated(
+                            crate::state::principal_of(&u),
+                        ))
+                        .await;
+                    u
+                }
+                // Created by a concurrent first sign-in.
+                Err(portcullis_store::StoreError::Conflict(_)) => state
+                    .store
+                    .get_user(&id.username)
+                    .await?
+                    .ok_or_else(ApiError::internal)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    if user.account_state != AccountState::Enabled {
+        return Err(refused(format!("account of {} not enabled", user.username)).await);
+    }
+    let last_login = state
+        .store
+        .record_login_success(&user.username, None)
+        .await?;
+    let ttl = state.config.auth.login_key_ttl.as_millis() as i64;
+    let (secret, key) = issue_key(
+        &state,
+        &user.username,
+        "login",
+        KeyKind::Login,
+        Some(now_ms() + ttl),
+    )
+    .await?;
+    state
+        .audit(&user.username, "login", &user.username, "success", "oidc")
+        .await;
+    state.metrics.login("success");
+    let mut user = state
+        .store
+        .get_user(&user.username)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    user.last_login_at = Some(last_login);
+    Ok(Json(
+        json!({ "api_key": secret, "expires_at": key.expires_at.map(timestamp), "user": user_view(&user) }),
+    ))
+}

@@ -76,7 +76,7 @@ fn user_target(username: &str, account: Option<&str>) -> Target {
 
 /// Load a user for `action`, asking the authorizer first. An unknown user is asked about
 /// with no account, so a caller who may not see it learns nothing from a 404.
-async fn load_user(
+pub(crate) async fn load_user(
     state: &SharedState,
     caller: &Caller,
     username: &str,

@@ -1,0 +1,78 @@
+//! `GET /v1/audit`: the audit log, filtered by actor, action and time, paginated by id.
+
+use super::{timestamp, Json, Query};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::SharedState;
+use axum::extract::State;
+use portcullis_core::authz::{actions, Target};
+use portcullis_store::AuditFilter;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    limit: Option<i64>,
+    after: Option<i64>,
+    actor: Option<String>,
+    action: Option<String>,
+    /// RFC 3339 time; entries at or after it.
+    since: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    state
+        .require(
+            &caller.principal,
+            actions::AUDIT_READ,
+            Target::new("audit", "*", None),
+        )
+        .await?;
+    let limit = super::Page {
+        limit: q.limit,
+        after: None,
+    }
+    .limit()?;
+    let since = match &q.since {
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|e| {
+                    ApiError::invalid("since", format!("{t:?} is not an RFC 3339 time: {e}"))
+                })?
+                .timestamp_millis(),
+        ),
+        None => None,
+    };
+    let filter = AuditFilter {
+        actor: q.actor,
+        action: q.action,
+        since,
+    };
+    let entries = state
+        .store
+        .list_audit(q.after.unwrap_or(0), limit, &filter)
+        .await?;
+    let next = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.id.to_string()))
+        .flatten();
+    let items: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "time": timestamp(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "outcome": e.outcome,
+                "detail": e.detail,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items, "next": next })))
+}

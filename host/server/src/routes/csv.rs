@@ -1,0 +1,371 @@
+//! Export users to CSV and import them back (REANA's workflow), all-or-nothing.
+//!
+//! Columns: `username,email,account,roles,created_at,access_token_status` (roles joined
+//! with `;`), plus `password_hash` with `?include_password_hashes=true`. A field starting
+//! with `=`, `+`, `-`, `@`, tab or CR is written with a leading `'` so a spreadsheet never
+//! runs it; import strips that quote again. Row numbers count the header as row 1.
+
+use super::{timestamp, Query};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::SharedState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::authz::{actions, Target};
+use portcullis_core::{names, password};
+use portcullis_store::{ImportReport, ImportRow, OnConflict, RowError};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+pub const COLUMNS: &[&str] = &[
+    "username",
+    "email",
+    "account",
+    "roles",
+    "created_at",
+    "access_token_status",
+];
+const HASH_COLUMN: &str = "password_hash";
+
+fn needs_quote(field: &str) -> bool {
+    matches!(
+        field.chars().next(),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r')
+    )
+}
+
+/// Make a field safe for spreadsheets.
+pub fn escape(field: &str) -> String {
+    if needs_quote(field) {
+        format!("'{field}")
+    } else {
+        field.to_string()
+    }
+}
+
+/// Undo [`escape`].
+pub fn unescape(field: &str) -> &str {
+    match field.strip_prefix('\'') {
+        Some(rest) if needs_quote(rest) => rest,
+        _ => field,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    #[serde(default)]
+    include_password_hashes: bool,
+}
+
+pub async fn export(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(q): Query<ExportQuery>,
+) -> ApiResult<Response> {
+    let mut target = Target::new("account", "*", None);
+    target.attributes = vec![(
+        "password_hashes".into(),
+        q.include_password_hashes.to_string(),
+    )];
+    state
+        .require(&caller.principal, actions::USERS_EXPORT, target)
+        .await?;
+    let users = state.store.all_users().await?;
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    let mut header: Vec<&str> = COLUMNS.to_vec();
+    if q.include_password_hashes {
+        header.push(HASH_COLUMN);
+    }
+    let internal = |e: csv::Error| {
+        tracing::error!(error = %e, "writing CSV");
+        ApiError::internal()
+    };
+    w.write_record(&header).map_err(internal)?;
+    for u in &users {
+        let mut record = vec![
+            escape(&u.username),
+            escape(u.email.as_deref().unwrap_or("")),
+            escape(&u.account),
+            escape(&u.roles.join(";")),
+            timestamp(u.created_at),
+            escape(u.access_token_status.as_deref().unwrap_or("")),
+        ];
+        if q.include_password_hashes {
+            record.push(escape(u.password_hash.as_deref().unwrap_or("")));
+        }
+        w.write_record(&record).map_err(internal)?;
+    }
+    let body = w.into_inner().map_err(|_| ApiError::internal())?;
+    let detail = format!(
+        "{} users{}",
+        users.len(),
+        if q.include_password_hashes {
+            ", with password hashes"
+        } else {
+            ""
+        }
+    );
+    state
+        .audit(
+            &caller.user.username,
+            "users.export",
+            "*",
+            "success",
+            &detail,
+        )
+        .await;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"users.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    on_conflict: Option<String>,
+}
+
+fn report_response(status: StatusCode, report: &ImportReport) -> Response {
+    (status, axum::Json(report)).into_response()
+}
+
+/// Parse and check every row; errors carry their row numbers.
+fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(body);
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            return Err(vec![RowError {
+                row: 1,
+                error: format!("header: {e}"),
+            }])
+        }
+    };
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, name) in headers.iter().enumerate() {
+        if !COLUMNS.contains(&name) && name != HASH_COLUMN {
+            return Err(vec![RowError {
+                row: 1,
+                error: format!(
+                    "header: unknown column {name:?} (expected {})",
+                    COLUMNS.join(",")
+                ),
+            }]);
+        }
+        if index.insert(name, i).is_some() {
+            return Err(vec![RowError {
+                row: 1,
+                error: format!("header: column {name:?} appears twice"),
+            }]);
+        }
+    }
+    for required in ["username", "account"] {
+        if !index.contains_key(required) {
+            return Err(vec![RowError {
+                row: 1,
+                error: format!("header: the column {required:?} is required"),
+            }]);
+        }
+    }
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let row = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                errors.push(RowError {
+                    row,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let row = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        let get = |name: &str| {
+            index
+                .get(name)
+                .and_then(|&i| record.get(i))
+                .map(unescape)
+                .unwrap_or("")
+        };
+        let mut fail = |error: String| errors.push(RowError { row, error });
+        let username = get("username").to_string();
+        if let Err(e) = names::validate_username(&username) {
+            fail(format!("username: {e}"));
+            continue;
+        }
+        if let Some(first) = seen.insert(username.clone(), row) {
+            fail(format!("username {username} also appears in row {first}"));
+            continue;
+        }
+        let account = get("account").to_string();
+        if let Err(e) = names::validate_account_name(&account) {
+            fail(format!("account: {e}"));
+            continue;
+        }
+        if account == names::SYSTEM_ACCOUNT {
+            fail("account: system is reserved".into());
+            continue;
+        }
+        let email = Some(get("email").to_string()).filter(|e| !e.is_empty());
+        if let Some(e) = &email {
+            if let Err(problem) = names::validate_email(e) {
+                fail(format!("email: {problem}"));
+                continue;
+            }
+        }
+        let roles: Vec<String> = get("roles")
+            .split(';')
+            .filter(|r| !r.is_empty())
+            .map(String::from)
+            .collect();
+        if let Some(bad) = roles
+            .iter()
+            .find(|r| names::validate_label(r, 256).is_err())
+        {
+            fail(format!("roles: {bad:?} is not a valid role"));
+            continue;
+        }
+        let created_at = match get("created_at") {
+            "" => None,
+            t => match chrono::DateTime::parse_from_rfc3339(t) {
+                Ok(d) => Some(d.timestamp_millis()),
+                Err(_) => {
+                    fail(format!("created_at: {t:?} is not an RFC 3339 time"));
+                    continue;
+                }
+            },
+        };
+        let password_hash = Some(get(HASH_COLUMN).to_string()).filter(|h| !h.is_empty());
+        if let Some(h) = &password_hash {
+            if let Err(e) = password::check_hash(h) {
+                fail(format!("password_hash: {e}"));
+                continue;
+            }
+        }
+        rows.push(ImportRow {
+            row,
+            username,
+            email,
+            account,
+            roles,
+            created_at,
+            password_hash,
+        });
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}
+
+pub async fn import(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(q): Query<ImportQuery>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let mode = match q.on_conflict.as_deref().unwrap_or("fail") {
+        "fail" => OnConflict::Fail,
+        "skip" => OnConflict::Skip,
+        "update" => OnConflict::Update,
+        other => {
+            return Err(ApiError::invalid(
+                "on_conflict",
+                format!("{other:?} must be fail, skip or update"),
+            ))
+        }
+    };
+    state
+        .require(
+            &caller.principal,
+            actions::USERS_IMPORT,
+            Target::new("account", "*", None),
+        )
+        .await?;
+    let rows = match parse(&body) {
+        Ok(rows) => rows,
+        Err(errors) => {
+            let report = ImportReport {
+                errors,
+                ..Default::default()
+            };
+            state
+                .audit(
+                    &caller.user.username,
+                    "users.import",
+                    "*",
+                    "failure",
+                    &format!("{} malformed rows; nothing written", report.errors.len()),
+                )
+                .await;
+            return Ok(report_response(StatusCode::UNPROCESSABLE_ENTITY, &report));
+        }
+    };
+    let report = state.store.import_users(&rows, mode).await?;
+    if !report.errors.is_empty() {
+        state
+            .audit(
+                &caller.user.username,
+                "users.import",
+                "*",
+                "failure",
+                &format!("{} rows refused; nothing written", report.errors.len()),
+            )
+            .await;
+        return Ok(report_response(StatusCode::UNPROCESSABLE_ENTITY, &report));
+    }
+    let detail = format!(
+        "created {}, updated {}, skipped {}, accounts created {}",
+        report.created,
+        report.updated,
+        report.skipped,
+        report.accounts_created.len()
+    );
+    state
+        .audit(
+            &caller.user.username,
+            "users.import",
+            "*",
+            "success",
+            &detail,
+        )
+        .await;
+    Ok(report_response(StatusCode::OK, &report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_escaping_round_trips() {
+        for f in ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(escape(f).starts_with('\''));
+            assert_eq!(unescape(&escape(f)), f);
+        }
+        assert_eq!(escape("plain"), "plain");
+        assert_eq!(
+            unescape("'quoted"),
+            "'quoted",
+            "a quote before an ordinary character is data"
+        );
+    }
+}
