@@ -12,4 +12,5 @@ mod migrations;
 mod plugins;
 mod reana;
 mod runtime;
+mod sso;
 mod users;
