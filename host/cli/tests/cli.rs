@@ -777,3 +777,147 @@ fn plugins_upload_activate_status_decisions_and_reset_authorizer() {
     );
     server.stop();
 }
+
+#[test]
+fn tokens_users_by_email_csv_and_audit_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("PORTCULLIS_BOOTSTRAP_MODE", "configured"),
+            (
+                "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+                "cli admin passphrase",
+            ),
+        ],
+    );
+    let base = server.base.clone();
+    ok(&cli(
+        &home,
+        &base,
+        &["login", "admin", "--password-stdin"],
+        "cli admin passphrase\n",
+    ));
+    ok(&cli(&home, &base, &["accounts", "add", "acme"], ""));
+    // create-by-email prints ID EMAIL ACCESS_TOKEN.
+    let out = ok(&cli(
+        &home,
+        &base,
+        &[
+            "users",
+            "create-by-email",
+            "ann@example.org",
+            "--account",
+            "acme",
+            "--grant-token",
+        ],
+        "",
+    ));
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        vec!["ID", "EMAIL", "ACCESS_TOKEN"]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(&row[..2], &["ann@example.org", "ann@example.org"]);
+    let token = row[2].to_string();
+    assert_eq!(
+        http("GET", &format!("{base}/v1/whoami"), Some(&token), None).0,
+        200
+    );
+    // tokens revoke / grant; users get shows the TOKEN STATUS column.
+    ok(&cli(
+        &home,
+        &base,
+        &["tokens", "revoke", "ann@example.org"],
+        "",
+    ));
+    assert_eq!(
+        http("GET", &format!("{base}/v1/whoami"), Some(&token), None).0,
+        401
+    );
+    let list = ok(&cli(&home, &base, &["users", "get"], ""));
+    assert!(
+        list.contains("TOKEN STATUS") && list.contains("revoked"),
+        "{list}"
+    );
+    let out = ok(&cli(
+        &home,
+        &base,
+        &["tokens", "grant", "ann@example.org"],
+        "",
+    ));
+    assert!(out.contains("access token (shown once"), "{out}");
+    // Export to a file and import it into a fresh server with progress.
+    let csv = ok(&cli(
+        &home,
+        &base,
+        &["users", "export", "--include-password-hashes"],
+        "",
+    ));
+    assert!(csv
+        .starts_with("username,email,account,roles,created_at,access_token_status,password_hash"));
+    let file = dir.path().join("users.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let home2 = dir2.path().join("home");
+    let fresh = Server::start(
+        dir2.path(),
+        &[
+            ("PORTCULLIS_BOOTSTRAP_MODE", "configured"),
+            (
+                "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+                "other admin passphrase",
+            ),
+        ],
+    );
+    ok(&cli(
+        &home2,
+        &fresh.base,
+        &["login", "admin", "--password-stdin"],
+        "other admin passphrase\n",
+    ));
+    let out = cli(
+        &home2,
+        &fresh.base,
+        &[
+            "users",
+            "import",
+            "--file",
+            file.to_str().unwrap(),
+            "--on-conflict",
+            "skip",
+        ],
+        "",
+    );
+    let text = ok(&out);
+    assert!(
+        text.contains("created 1, updated 0, skipped 1, accounts created 1"),
+        "{text}"
+    );
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(progress.contains("sent 100%"), "{progress}");
+    // A bad file: each refused row on stderr, one error line, non-zero exit.
+    std::fs::write(&file, "username,account\nGood,acme\n").unwrap();
+    let err = fails(&cli(
+        &home2,
+        &fresh.base,
+        &["users", "import", "--file", file.to_str().unwrap()],
+        "",
+    ));
+    assert!(err.contains("row 2: username"), "{err}");
+    // The audit log from the CLI.
+    let audit = ok(&cli(
+        &home,
+        &base,
+        &["audit", "--action", "access-tokens.revoke"],
+        "",
+    ));
+    assert!(
+        audit.starts_with("TIME") && audit.contains("ann@example.org"),
+        "{audit}"
+    );
+    fresh.stop();
+    server.stop();
+}
