@@ -10,6 +10,7 @@ mod input;
 mod login;
 mod migrations;
 mod plugins;
+mod ratelimit;
 mod reana;
 mod runtime;
 mod sso;

@@ -28,6 +28,27 @@ pub struct Config {
     pub authorizer: AuthorizerConfig,
     /// Single sign-on; absent = `POST /v1/login/oidc` answers 404.
     pub oidc: Option<OidcConfig>,
+    pub rate_limit: RateLimitConfig,
+}
+
+/// `[rate_limit]`: attempts per client address on login, SSO login and the IACT endpoints.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    #[serde(deserialize_with = "de_num")]
+    pub login_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDRs); empty = none.
+    #[serde(deserialize_with = "de_list")]
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            login_per_minute: 120,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 /// `[oidc]`: accept ID tokens from one issuer (§3.3).
@@ -68,6 +89,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             authorizer: AuthorizerConfig::default(),
             oidc: None,
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -310,7 +332,7 @@ mod humantime_serde_compat {
 }
 
 /// The sections a `PORTCULLIS_<SECTION>_<KEY>` variable may name.
-const SECTIONS: &[&str] = &["bootstrap", "auth", "authorizer", "oidc"];
+const SECTIONS: &[&str] = &["bootstrap", "auth", "authorizer", "oidc", "rate_limit"];
 
 /// Environment variables with the prefix that are not server configuration (the CLI's
 /// and the test suite's).
@@ -381,6 +403,9 @@ impl Config {
                 "listen: {:?} is not an address like 127.0.0.1:8700",
                 self.listen
             );
+        }
+        if self.rate_limit.login_per_minute == 0 {
+            bail!("rate_limit.login_per_minute must be at least 1");
         }
         if self.auth.lockout_threshold == 0 {
             bail!("auth.lockout_threshold must be at least 1");

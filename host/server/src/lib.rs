@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod oidc;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
 
@@ -134,14 +135,20 @@ pub async fn apply_state(state: &SharedState, s: &AuthorizerState) -> anyhow::Re
 }
 
 /// Follow the authorizer state in the database: an activation on another server, or
-/// `server reset-authorizer`, takes effect here within about a second.
+/// `server reset-authorizer`, takes effect here within about a second. (The same loop
+/// trims the rate limiter's memory once a minute.)
 fn spawn_state_poller(state: std::sync::Weak<state::AppState>) {
     tokio::spawn(async move {
+        let mut ticks: u64 = 0;
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             let Some(state) = state.upgrade() else { return };
             if state.store.is_closed() {
                 return;
+            }
+            ticks += 1;
+            if ticks % 120 == 0 {
+                state.limiter.forget_idle();
             }
             let applied = state
                 .authz

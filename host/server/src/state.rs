@@ -31,6 +31,7 @@ pub struct AppState {
     pub iact_token: RwLock<Option<String>>,
     /// Single sign-on, when `[oidc]` is configured.
     pub sso: Option<crate::oidc::Sso>,
+    pub limiter: crate::ratelimit::Limiter,
 }
 
 impl AppState {
@@ -45,6 +46,10 @@ impl AppState {
             .unwrap_or(2);
         let log_size = config.authorizer.decision_log_size as usize;
         let cache_size = config.authorizer.cache_entries as usize;
+        let limiter = crate::ratelimit::Limiter::new(
+            config.rate_limit.login_per_minute,
+            config.rate_limit.trusted_proxies.clone(),
+        );
         AppState {
             store,
             config: Arc::new(config),
@@ -55,6 +60,7 @@ impl AppState {
             hashing: Semaphore::new(cores),
             iact_token: RwLock::new(None),
             sso: None,
+            limiter,
         }
     }
 

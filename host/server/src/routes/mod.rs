@@ -90,8 +90,20 @@ pub fn router(state: SharedState) -> Router {
     let max_plugin = state.config.authorizer.max_plugin_bytes as usize;
     let max_import = state.config.max_import_bytes as usize;
     let v1 = Router::new()
-        .route("/login", post(session::login))
-        .route("/login/oidc", post(session::login_oidc))
+        .route(
+            "/login",
+            post(session::login).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                rate_limited,
+            )),
+        )
+        .route(
+            "/login/oidc",
+            post(session::login_oidc).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                rate_limited,
+            )),
+        )
         .route("/logout", post(session::logout))
         .route("/whoami", get(session::whoami))
         .route("/accounts", get(accounts::list).post(accounts::create))
@@ -150,8 +162,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .route("/admin/retrieve-iact", get(admin::retrieve_iact))
-        .route("/admin/initial-admin-user", post(admin::initial_admin_user))
+        .route("/admin/retrieve-iact", get(admin::retrieve_iact).route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limited)))
+        .route("/admin/initial-admin-user", post(admin::initial_admin_user).route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limited)))
         .route("/access/v1/evaluation", post(decide::evaluation))
         .route("/access/v1/evaluations", post(decide::evaluations))
         .nest("/v1", v1)
@@ -196,4 +208,34 @@ async fn track(
         .get_or_create(&crate::metrics::RouteLabels { route })
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// 429 once a client address has used up `rate_limit.login_per_minute`.
+async fn rate_limited(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let ip = state.limiter.client_ip(peer.ip(), req.headers());
+    match state.limiter.check(ip) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => {
+            let secs = wait.as_secs().max(1);
+            tracing::warn!(client = %ip, path = %req.uri().path(), "rate limited");
+            let message = format!("too many attempts from this address; retry in {secs} s");
+            let body = if req.uri().path().starts_with("/admin/") {
+                serde_json::json!({ "status": "error", "error": message })
+            } else {
+                serde_json::json!({ "error": { "code": "rate_limited", "message": message } })
+            };
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                axum::Json(body),
+            )
+                .into_response()
+        }
+    }
 }

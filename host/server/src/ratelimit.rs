@@ -1,0 +1,109 @@
+//! Per-client-address rate limiting of the endpoints that guess secrets (login, SSO login,
+//! the IACT endpoints). The client address is the peer's, or — only when the peer is a
+//! configured trusted proxy — the right-most `X-Forwarded-For` entry that is not itself a
+//! trusted proxy. A client cannot dodge the limit by forging the header.
+
+use axum::http::HeaderMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+pub struct Limiter {
+    inner: DefaultKeyedRateLimiter<IpAddr>,
+    trusted: Vec<IpNet>,
+    clock: DefaultClock,
+}
+
+impl Limiter {
+    pub fn new(per_minute: u32, trusted: Vec<IpNet>) -> Limiter {
+        let quota = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).expect("non-zero"));
+        Limiter {
+            inner: RateLimiter::keyed(quota),
+            trusted,
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The address the limit applies to.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
+        if !self.is_trusted(peer) {
+            return peer;
+        }
+        let mut chain: Vec<IpAddr> = Vec::new();
+        for value in headers.get_all("x-forwarded-for") {
+            let Ok(text) = value.to_str() else {
+                return peer;
+            };
+            for part in text.split(',') {
+                match part.trim().parse::<IpAddr>() {
+                    Ok(ip) => chain.push(ip.to_canonical()),
+                    // A garbled header from a trusted proxy: fall back to the proxy itself.
+                    Err(_) => return peer,
+                }
+            }
+        }
+        chain
+            .into_iter()
+            .rev()
+            .find(|ip| !self.is_trusted(*ip))
+            .unwrap_or(peer)
+    }
+
+    /// `Err(wait)` when `ip` has used up its attempts.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.inner
+            .check_key(&ip)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Forget addresses that have not been limited lately (keeps memory bounded).
+    pub fn forget_idle(&self) {
+        self.inner.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forged_headers_from_untrusted_peers_are_ignored() {
+        let l = Limiter::new(10, vec!["10.0.0.0/8".parse().unwrap()]);
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(l.client_ip(peer, &headers("1.2.3.4")), peer);
+        // From a trusted proxy: the right-most untrusted hop.
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        assert_eq!(
+            l.client_ip(proxy, &headers("1.2.3.4, 198.51.100.7, 10.0.0.9")),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(l.client_ip(proxy, &headers("garbage")), proxy);
+        assert_eq!(l.client_ip(proxy, &HeaderMap::new()), proxy);
+    }
+
+    #[test]
+    fn the_quota_runs_out_per_address() {
+        let l = Limiter::new(3, vec![]);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..3 {
+            assert!(l.check(a).is_ok());
+        }
+        assert!(l.check(a).is_err());
+        assert!(l.check(b).is_ok());
+    }
+}
