@@ -67,6 +67,11 @@ enum HostCmd {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Check the database: integrity (SQLite) and schema version. Exit non-zero on trouble.
+    CheckDb {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
 fn load_config(args: &CommonArgs) -> anyhow::Result<Config> {
@@ -112,6 +117,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         }) => recover_admin_user(&common, password_stdin),
         Some(HostCmd::RetrieveIact { common }) => retrieve_iact(&common),
         Some(HostCmd::ResetAuthorizer { common }) => reset_authorizer(&common),
+        Some(HostCmd::CheckDb { common }) => check_db(&common),
         None if args.recover_admin_user => recover_admin_user(&args.common, args.password_stdin),
         None => serve(&args.common),
     }
@@ -252,6 +258,29 @@ fn reset_authorizer(args: &CommonArgs) -> anyhow::Result<()> {
             .await?;
         store.close().await;
         println!("builtin:native is the active authorizer (state version {version}); running servers switch within 2 seconds");
+        Ok(())
+    })
+}
+
+fn check_db(args: &CommonArgs) -> anyhow::Result<()> {
+    let config = load_config(args)?;
+    runtime()?.block_on(async move {
+        let store = Store::connect(&config.database_url())
+            .await
+            .context("opening the database")?;
+        let report = store.integrity_check().await?;
+        let applied = store.applied_migrations().await?;
+        let known = store.known_migrations();
+        store.close().await;
+        println!("integrity: {report}");
+        println!(
+            "schema: {} of {} migrations applied",
+            applied.len(),
+            known.len()
+        );
+        if report != "ok" {
+            bail!("the database failed its integrity check");
+        }
         Ok(())
     })
 }

@@ -74,6 +74,19 @@ impl Server {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// A line of /proc/<pid>/status in KiB (VmRSS, VmHWM).
+    fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// SIGKILL: no shutdown of any kind.
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// SIGTERM and wait: a graceful stop exits 0.
     fn stop(mut self) -> String {
         send_sigterm(self.child.id());
@@ -919,5 +932,144 @@ fn tokens_users_by_email_csv_and_audit_from_the_cli() {
         "{audit}"
     );
     fresh.stop();
+    server.stop();
+}
+
+fn admin_key(base: &str, password: &str) -> String {
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/v1/login"),
+        None,
+        Some(json!({"username": "admin", "password": password})),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["api_key"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn sigkill_during_a_write_burst_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("PORTCULLIS_BOOTSTRAP_MODE", "configured"),
+        (
+            "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+            "crash admin passphrase",
+        ),
+    ];
+    let server = Server::start(dir.path(), &env);
+    let key = admin_key(&server.base, "crash admin passphrase");
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for t in 0..4 {
+        let (base, key, acked, stop) = (
+            server.base.clone(),
+            key.clone(),
+            acked.clone(),
+            stop.clone(),
+        );
+        writers.push(std::thread::spawn(move || {
+            let agent = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(5))
+                .build();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let name = format!("crash-{t}-{i}");
+                i += 1;
+                let r = agent
+                    .post(&format!("{base}/v1/accounts"))
+                    .set("Authorization", &format!("Bearer {key}"))
+                    .send_json(json!({"name": name}));
+                match r {
+                    Ok(resp) if resp.status() == 201 => acked.lock().unwrap().push(name),
+                    Ok(_) | Err(ureq::Error::Status(..)) => {}
+                    Err(_) => return, // the server is gone
+                }
+            }
+        }));
+    }
+    // Kill the server in the middle of the burst.
+    while acked.lock().unwrap().len() < 100 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill9();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 100);
+
+    // Restart on the same data directory: every acknowledged write is there.
+    let server = Server::start(dir.path(), &env);
+    let key = admin_key(&server.base, "crash admin passphrase");
+    for name in &acked {
+        let (status, _) = http(
+            "GET",
+            &format!("{}/v1/accounts/{name}", server.base),
+            Some(&key),
+            None,
+        );
+        assert_eq!(
+            status, 200,
+            "acknowledged account {name} is missing after the crash"
+        );
+    }
+    let data = server.data.clone();
+    server.stop();
+    let mut cmd = clean_command(dir.path());
+    cmd.args(["server", "check-db", "--data-dir"]).arg(&data);
+    let text = ok(&cmd.output().unwrap());
+    assert!(text.contains("integrity: ok"), "{text}");
+}
+
+#[test]
+fn two_hundred_concurrent_bad_logins_do_not_exhaust_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("PORTCULLIS_BOOTSTRAP_MODE", "configured"),
+            (
+                "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+                "memory admin passphrase",
+            ),
+            ("PORTCULLIS_RATE_LIMIT_LOGIN_PER_MINUTE", "100000"),
+        ],
+    );
+    let idle = server.memory_kib("VmRSS:");
+    let threads: Vec<_> = (0..200)
+        .map(|i| {
+            let base = server.base.clone();
+            std::thread::spawn(move || {
+                let user = if i % 2 == 0 {
+                    "admin".to_string()
+                } else {
+                    format!("ghost{i}")
+                };
+                http(
+                    "POST",
+                    &format!("{base}/v1/login"),
+                    None,
+                    Some(json!({"username": user, "password": "not the password"})),
+                )
+                .0
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(statuses.iter().filter(|s| **s == 401).count() >= 100);
+    // Hashing is bounded by the core count: 200 unbounded argon2 runs would need 200 x 19 MiB.
+    let peak = server.memory_kib("VmHWM:");
+    eprintln!(
+        "idle RSS {} MiB, peak RSS after 200 concurrent bad logins {} MiB",
+        idle / 1024,
+        peak / 1024
+    );
+    assert!(peak < 512 * 1024, "peak RSS {} MiB", peak / 1024);
     server.stop();
 }

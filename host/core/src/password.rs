@@ -1,11 +1,13 @@
 //! Passwords: the policy for new passwords, argon2id hashing with OWASP's parameters, and
 //! verification that refuses stored hashes whose parameters could exhaust the server.
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::OnceLock;
+use subtle::ConstantTimeEq;
 use thiserror::Error;
 
 /// OWASP's minimum for argon2id: m = 19 MiB, t = 2, p = 1.
@@ -60,19 +62,71 @@ pub fn check_policy(password: &str) -> Result<(), PolicyError> {
     Ok(())
 }
 
-fn hasher() -> Argon2<'static> {
-    let params =
-        Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid argon2 params");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn ours() -> Params {
+    Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid argon2 params")
+}
+
+thread_local! {
+    /// argon2's working memory, kept per thread and reused: allocating and freeing 19 MiB
+    /// per hash fragments the allocator's arenas until a burst of logins costs hundreds of
+    /// MiB. Hashing runs on a fixed set of threads (the server's hash pool), so this is
+    /// bounded by threads × the largest `m` seen (≤ `MAX_MEMORY_KIB`).
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run argon2 into `out` with this thread's reusable memory.
+fn compute(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        let need = params.block_count();
+        if blocks.len() < need {
+            blocks.resize(need, Block::default());
+        }
+        Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+            password,
+            salt,
+            out,
+            &mut blocks[..need],
+        )
+    })
+}
+
+/// Give this thread's argon2 memory back; for threads that hash once (bootstrap, host-side
+/// commands) rather than the server's hashing pool.
+pub fn release_memory() {
+    BLOCKS.with(|cell| *cell.borrow_mut() = Vec::new());
 }
 
 /// Hash a password with argon2id and a fresh random salt; returns the PHC string.
 pub fn hash(password: &str) -> String {
-    let salt = SaltString::generate(&mut OsRng);
-    hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 hashing with valid parameters cannot fail")
-        .to_string()
+    let mut salt = [0u8; 16];
+    OsRng.fill_bytes(&mut salt);
+    let mut out = [0u8; 32];
+    compute(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        ours(),
+        password.as_bytes(),
+        &salt,
+        &mut out,
+    )
+    .expect("argon2 with valid parameters cannot fail");
+    let salt = SaltString::encode_b64(&salt).expect("16-byte salt");
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ours().try_into().expect("params encode"),
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).expect("32-byte output")),
+    };
+    phc.to_string()
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -123,12 +177,38 @@ pub enum Verified {
 /// never a verification.
 pub fn verify(password: &str, phc: &str) -> Result<Verified, HashError> {
     let (parsed, params) = parse_bounded(phc)?;
-    let weaker = parsed.algorithm.as_str() != "argon2id"
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|_| HashError::Algorithm)?;
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).map_err(|_| HashError::Format)?,
+        None => Version::V0x13,
+    };
+    let weaker = algorithm != Algorithm::Argon2id
         || params.m_cost() < MEMORY_KIB
         || params.t_cost() < ITERATIONS;
-    match Argon2::default().verify_password(password.as_bytes(), &parsed) {
-        Ok(()) => Ok(Verified::Match { rehash: weaker }),
-        Err(_) => Ok(Verified::Mismatch),
+    let expected = parsed.hash.ok_or(HashError::Format)?;
+    let mut salt_buf = [0u8; 64];
+    let salt = parsed
+        .salt
+        .ok_or(HashError::Format)?
+        .decode_b64(&mut salt_buf)
+        .map_err(|_| HashError::Format)?;
+    let mut out = vec![0u8; expected.len()];
+    if compute(
+        algorithm,
+        version,
+        params,
+        password.as_bytes(),
+        salt,
+        &mut out,
+    )
+    .is_err()
+    {
+        return Ok(Verified::Mismatch);
+    }
+    if bool::from(out.as_slice().ct_eq(expected.as_bytes())) {
+        Ok(Verified::Match { rehash: weaker })
+    } else {
+        Ok(Verified::Mismatch)
     }
 }
 
@@ -175,6 +255,7 @@ mod tests {
 
     #[test]
     fn weaker_hash_asks_for_rehash() {
+        use argon2::password_hash::PasswordHasher;
         let params = Params::new(8 * 1024, 1, 1, None).unwrap();
         let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
             .hash_password(b"a fine passphrase", &SaltString::generate(&mut OsRng))
@@ -182,6 +263,42 @@ mod tests {
             .to_string();
         assert_eq!(
             verify("a fine passphrase", &weak),
+            Ok(Verified::Match { rehash: true })
+        );
+    }
+
+    #[test]
+    fn hashes_from_the_reference_implementation_verify() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        // Made by the argon2 crate's own API: our buffer-reusing path must agree both ways.
+        let reference = Argon2::default()
+            .hash_password(b"interop passphrase", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            verify("interop passphrase", &reference),
+            Ok(Verified::Match { rehash: false })
+        );
+        assert_eq!(
+            verify("interop passphrasE", &reference),
+            Ok(Verified::Mismatch)
+        );
+        let ours = hash("interop passphrase");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"interop passphrase", &parsed)
+            .is_ok());
+        // Argon2i and v0x10 hashes (older imports) verify too, and ask for a rehash.
+        let old = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x10,
+            Params::new(8192, 3, 1, None).unwrap(),
+        )
+        .hash_password(b"old passphrase", &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            verify("old passphrase", &old),
             Ok(Verified::Match { rehash: true })
         );
     }

@@ -65,6 +65,13 @@ pub async fn live_iact_from_file(store: &Store, config: &Config) -> anyhow::Resu
 }
 
 pub async fn run(store: &Store, config: &Config) -> anyhow::Result<Bootstrapped> {
+    let result = run_modes(store, config).await;
+    // Bootstrap hashes on a runtime thread, once: do not keep argon2's 19 MiB there.
+    password::release_memory();
+    result
+}
+
+async fn run_modes(store: &Store, config: &Config) -> anyhow::Result<Bootstrapped> {
     store
         .ensure_account(SYSTEM_ACCOUNT, None, AccountType::Service)
         .await?;

@@ -6,6 +6,7 @@ pub mod authorizer;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod hashing;
 pub mod metrics;
 pub mod oidc;
 pub mod ratelimit;
@@ -147,7 +148,7 @@ fn spawn_state_poller(state: std::sync::Weak<state::AppState>) {
                 return;
             }
             ticks += 1;
-            if ticks % 120 == 0 {
+            if ticks.is_multiple_of(120) {
                 state.limiter.forget_idle();
             }
             let applied = state

@@ -10,9 +10,11 @@ use portcullis_core::password;
 use portcullis_store::{NewAudit, Store, User};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
-use tokio::sync::Semaphore;
 
 pub type SharedState = Arc<AppState>;
+
+/// How many password hashes may wait per core before new ones are refused with 503.
+pub const HASH_QUEUE_PER_CORE: usize = 128;
 
 pub struct AppState {
     pub store: Store,
@@ -23,9 +25,8 @@ pub struct AppState {
     pub authz: Arc<Authz>,
     pub metrics: Metrics,
     pub started: Instant,
-    /// Bounds concurrent argon2 work to the number of cores: each hash holds 19 MiB, so
-    /// an unbounded burst of logins would exhaust memory before it exhausted the CPU.
-    hashing: Semaphore,
+    /// argon2 work runs here: one thread per core, a bounded queue (see `hashing`).
+    hashing: crate::hashing::HashPool,
     /// The plaintext IACT this server created or loaded at start (iact mode only), served
     /// by `GET /admin/retrieve-iact` while it is still live in the store.
     pub iact_token: RwLock<Option<String>>,
@@ -57,7 +58,7 @@ impl AppState {
             runtime,
             metrics: Metrics::default(),
             started: Instant::now(),
-            hashing: Semaphore::new(cores),
+            hashing: crate::hashing::HashPool::new(cores, cores * HASH_QUEUE_PER_CORE),
             iact_token: RwLock::new(None),
             sso: None,
             limiter,
@@ -131,16 +132,21 @@ impl AppState {
         }
     }
 
-    /// Hash a password on the blocking pool, bounded by the hashing semaphore.
+    fn busy() -> ApiError {
+        tracing::warn!("password hashing queue full; refusing");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many password checks in progress; retry shortly",
+        )
+    }
+
+    /// Hash a password on the hashing pool.
     pub async fn hash_password(&self, plain: String) -> ApiResult<String> {
-        let _permit = self
-            .hashing
-            .acquire()
+        self.hashing
+            .run(move || password::hash(&plain))
             .await
-            .map_err(|_| ApiError::internal())?;
-        tokio::task::spawn_blocking(move || password::hash(&plain))
-            .await
-            .map_err(|_| ApiError::internal())
+            .map_err(|_| Self::busy())
     }
 
     /// Verify a password (or, with `phc = None`, spend the same time on a dummy hash).
@@ -149,27 +155,23 @@ impl AppState {
         plain: String,
         phc: Option<String>,
     ) -> ApiResult<Option<password::Verified>> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| ApiError::internal())?;
-        tokio::task::spawn_blocking(move || match phc {
-            Some(phc) => match password::verify(&plain, &phc) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    tracing::warn!(error = %e, "stored password hash refused");
+        self.hashing
+            .run(move || match phc {
+                Some(phc) => match password::verify(&plain, &phc) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "stored password hash refused");
+                        password::dummy_verify(&plain);
+                        None
+                    }
+                },
+                None => {
                     password::dummy_verify(&plain);
                     None
                 }
-            },
-            None => {
-                password::dummy_verify(&plain);
-                None
-            }
-        })
-        .await
-        .map_err(|_| ApiError::internal())
+            })
+            .await
+            .map_err(|_| Self::busy())
     }
 
     /// Append to the audit log. Values are stored as given (the store keeps them in

@@ -135,6 +135,27 @@ impl Store {
         Ok(())
     }
 
+    /// SQLite: `PRAGMA integrity_check` (returns its report, `ok` when sound); PostgreSQL:
+    /// the server answers (its own checks are the server's business).
+    pub async fn integrity_check(&self) -> Result<String> {
+        match self.backend {
+            Backend::Sqlite => {
+                let rows = sqlx::query("PRAGMA integrity_check")
+                    .fetch_all(&self.pool)
+                    .await?;
+                let lines: Vec<String> = rows
+                    .iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<Result<_, _>>()?;
+                Ok(lines.join("\n"))
+            }
+            Backend::Postgres => {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok("ok".into())
+            }
+        }
+    }
+
     /// The migrations applied to this database, in order.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
         let rows =
