@@ -128,3 +128,38 @@ mod tests {
         assert_eq!(parse(&"é".repeat(KEY_LEN / 2)), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Key parsing never panics, whatever it is handed.
+        #[test]
+        fn parse_never_panics(s in ".*") {
+            let _ = parse(&s);
+        }
+
+        /// Changing any one character of a valid key makes it invalid (the CRC32 catches
+        /// every single-character change), so a typo never reaches the database.
+        #[test]
+        fn any_single_character_change_is_refused(pos in 0usize..KEY_LEN, c in proptest::char::range('!', '~')) {
+            let key = generate().secret;
+            let mut bytes = key.clone().into_bytes();
+            prop_assume!(bytes[pos] != c as u8);
+            bytes[pos] = c as u8;
+            let changed = String::from_utf8(bytes).unwrap();
+            prop_assert_eq!(parse(&changed), None);
+        }
+
+        /// Strings shaped like keys (right prefix, lengths and alphabet) with random content
+        /// pass only with a matching checksum.
+        #[test]
+        fn random_key_shaped_strings_are_refused(id in "[A-Za-z0-9]{12}", secret in "[A-Za-z0-9]{32}", sum in "[A-Za-z0-9]{6}") {
+            let s = format!("{PREFIX}{id}_{secret}{sum}");
+            let body = &s[..KEY_LEN - CHECKSUM_LEN];
+            prop_assert_eq!(parse(&s).is_some(), checksum(body) == sum);
+        }
+    }
+}

@@ -586,3 +586,35 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any file content and any PORTCULLIS_* environment value is either a valid
+        /// configuration or an error message; never a panic.
+        #[test]
+        fn loading_never_panics(file in ".{0,300}", key in "[A-Z_]{1,30}", value in ".{0,40}") {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.toml");
+            std::fs::write(&path, &file).unwrap();
+            let _ = Config::load(Some(&path), vec![(format!("PORTCULLIS_{key}"), value.clone())], vec![]);
+            let _ = Config::load(None, vec![(format!("PORTCULLIS_{key}"), value)], vec![]);
+        }
+
+        /// Valid TOML of the right shape with random values: accepted or refused by name.
+        #[test]
+        fn wrong_values_are_named(threshold in any::<i64>(), ttl in "[a-z0-9 ]{0,8}") {
+            let text = format!("[auth]\nlockout_threshold = {threshold}\nlogin_key_ttl = \"{ttl}\"\n");
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.toml");
+            std::fs::write(&path, text).unwrap();
+            if let Err(e) = Config::load(Some(&path), vec![], vec![]) {
+                let e = e.to_string();
+                prop_assert!(e.contains("lockout_threshold") || e.contains("login_key_ttl") || e.contains("duration") || e.contains("number"), "{}", e);
+            }
+        }
+    }
+}

@@ -369,3 +369,40 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The import parser never panics on any bytes; it either yields rows or row errors.
+        #[test]
+        fn parse_never_panics(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = parse(&body);
+        }
+
+        /// Near-valid files (the right header, arbitrary cells) never panic either, and every
+        /// error names a row that exists.
+        #[test]
+        fn errors_name_existing_rows(cells in proptest::collection::vec(("[ -~]{0,20}", "[ -~]{0,20}", "[ -~]{0,12}"), 1..20)) {
+            let mut body = String::from("username,email,account\n");
+            for (u, e, a) in &cells {
+                body.push_str(&format!("\"{}\",\"{}\",\"{}\"\n", u.replace('"', "\"\""), e.replace('"', "\"\""), a.replace('"', "\"\"")));
+            }
+            if let Err(errors) = parse(body.as_bytes()) {
+                for e in errors {
+                    prop_assert!(e.row >= 2 && e.row <= cells.len() + 1, "row {} of {}", e.row, cells.len());
+                }
+            }
+        }
+
+        /// Escaping for spreadsheets always round-trips and never leaves a formula prefix.
+        #[test]
+        fn escaping_round_trips(s in ".*") {
+            let e = escape(&s);
+            prop_assert!(!needs_quote(&e));
+            prop_assert_eq!(unescape(&e), s.as_str());
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Property: any request — arbitrary Unicode in every string, empty and long lists — crosses
+//! the component boundary intact: the native plugin's answer equals the plain rules'.
+
+use portcullis_core::authz::{Principal, Request, Target};
+use portcullis_core::AccountType;
+use portcullis_plugin::{Limits, Runtime};
+use proptest::prelude::*;
+
+fn plain(r: &Request) -> (bool, String) {
+    use portcullis_native_rules::{decide, AccountType as A, Input};
+    let o = decide(&Input {
+        username: &r.principal.username,
+        account: &r.principal.account,
+        account_type: match r.principal.account_type {
+            AccountType::Admin => A::Admin,
+            AccountType::User => A::User,
+            AccountType::Service => A::Service,
+        },
+        roles: &r.principal.roles,
+        action: &r.action,
+        kind: &r.target.kind,
+        id: &r.target.id,
+        target_account: r.target.account.as_deref(),
+        changes: r
+            .target
+            .attributes
+            .iter()
+            .find(|(k, _)| k == "changes")
+            .map(|(_, v)| v.as_str()),
+        external: r.context_value("portcullis.origin") == Some("external"),
+    });
+    (o.allowed, o.reason)
+}
+
+fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
+    proptest::collection::vec((".{0,12}", ".{0,24}"), 0..6)
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    (
+        (
+            ".{0,16}",
+            ".{0,16}",
+            prop_oneof![
+                Just(AccountType::Admin),
+                Just(AccountType::User),
+                Just(AccountType::Service)
+            ],
+        ),
+        proptest::collection::vec(".{0,20}", 0..5),
+        pairs(),
+        (
+            ".{0,20}",
+            ".{0,10}",
+            ".{0,16}",
+            proptest::option::of(".{0,16}"),
+        ),
+        pairs(),
+        pairs(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(
+                (username, account, account_type),
+                roles,
+                attributes,
+                (action, kind, id, target_account),
+                target_attributes,
+                mut context,
+                external,
+            )| {
+                context.push((
+                    "portcullis.origin".into(),
+                    if external { "external" } else { "management" }.into(),
+                ));
+                Request {
+                    principal: Principal {
+                        username,
+                        account,
+                        account_type,
+                        roles,
+                        attributes,
+                    },
+                    action,
+                    target: Target {
+                        kind,
+                        id,
+                        account: target_account,
+                        attributes: target_attributes,
+                    },
+                    context,
+                }
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #[test]
+    fn requests_cross_the_boundary_intact(r in request()) {
+        thread_local! {
+            static RT: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            static PLUGIN: portcullis_plugin::Plugin = RT.with(|rt| rt.block_on(async {
+                Runtime::new().unwrap().load("builtin:native", portcullis_plugin::builtin("native").unwrap(), "{}", Limits::default()).await.unwrap()
+            }));
+        }
+        let d = PLUGIN.with(|p| RT.with(|rt| rt.block_on(p.decide(&r))));
+        let (allowed, reason) = plain(&r);
+        prop_assert_eq!(d.allowed, allowed);
+        prop_assert_eq!(&d.reasons[0], &reason);
+    }
+}

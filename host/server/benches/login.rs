@@ -1,0 +1,119 @@
+//! Login timing and throughput, side by side in one run (docs/security.md,
+//! docs/benchmarks.md):
+//!
+//! - `login_failure/*`: the four failure kinds of §3.2 — unknown user, wrong password,
+//!   disabled account, locked user — through the real router (no socket). They must take
+//!   the same time within noise: each does one argon2 verification.
+//! - `login_vs_argon2/*`: a successful login next to a raw argon2id verification.
+//!
+//! Run: `cargo bench -p portcullis-server --bench login`
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::Request;
+use criterion::{criterion_group, criterion_main, Criterion};
+use portcullis_core::{password, AccountState, AccountType};
+use portcullis_server::config::{BootstrapMode, Config};
+use portcullis_store::NewUser;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "benchmark passphrase";
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (router, phc) = rt.block_on(async {
+        let mut config = Config::load(None, Vec::new(), Vec::new()).unwrap();
+        config.data_dir = dir.path().join("data");
+        config.bootstrap.mode = BootstrapMode::Configured;
+        config.bootstrap.admin_password = PASSWORD.into();
+        config.auth.lockout_threshold = u32::MAX;
+        config.rate_limit.login_per_minute = u32::MAX;
+        let state = portcullis_server::prepare(config).await.unwrap();
+        let store = &state.store;
+        store
+            .create_account("acme", None, AccountType::User)
+            .await
+            .unwrap();
+        store
+            .create_account("off", None, AccountType::User)
+            .await
+            .unwrap();
+        let phc = password::hash(PASSWORD);
+        for (name, account) in [("jane", "acme"), ("locked", "acme"), ("bob", "off")] {
+            let new = NewUser {
+                username: name.into(),
+                account: account.into(),
+                password_hash: Some(phc.clone()),
+                ..Default::default()
+            };
+            store.create_user(&new).await.unwrap();
+        }
+        store
+            .set_account_state("off", AccountState::Disabled)
+            .await
+            .unwrap();
+        store
+            .record_login_failure("locked", 1, 24 * 3600 * 1000)
+            .await
+            .unwrap();
+        let router = portcullis_server::routes::router(state)
+            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+        (router, phc)
+    });
+    let login = |user: &'static str, pass: &'static str| {
+        let router = router.clone();
+        async move {
+            let body = serde_json::json!({ "username": user, "password": pass }).to_string();
+            let req = Request::post("/v1/login")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            router.oneshot(req).await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(rt.block_on(login("jane", PASSWORD)), 200);
+    for (u, p) in [
+        ("nobody", PASSWORD),
+        ("jane", "wrong password"),
+        ("bob", PASSWORD),
+        ("locked", PASSWORD),
+    ] {
+        assert_eq!(rt.block_on(login(u, p)), 401, "{u}");
+    }
+
+    let mut g = c.benchmark_group("login_failure");
+    g.sample_size(30).measurement_time(Duration::from_secs(8));
+    g.bench_function("unknown_user", |b| {
+        b.to_async(&rt).iter(|| login("nobody", PASSWORD))
+    });
+    g.bench_function("wrong_password", |b| {
+        b.to_async(&rt).iter(|| login("jane", "wrong password"))
+    });
+    g.bench_function("disabled_account", |b| {
+        b.to_async(&rt).iter(|| login("bob", PASSWORD))
+    });
+    g.bench_function("locked_user", |b| {
+        b.to_async(&rt).iter(|| login("locked", PASSWORD))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("login_vs_argon2");
+    g.sample_size(30).measurement_time(Duration::from_secs(8));
+    g.bench_function("raw_argon2id_verify", |b| {
+        b.iter(|| password::verify(PASSWORD, &phc).unwrap())
+    });
+    g.bench_function("login_success", |b| {
+        b.to_async(&rt).iter(|| login("jane", PASSWORD))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
