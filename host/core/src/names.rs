@@ -21,6 +21,8 @@ pub enum NameError {
     Start,
     #[error("may only contain lowercase letters, digits, '.', '_', '-'{0}")]
     Charset(&'static str),
+    #[error("is reserved")]
+    Reserved,
 }
 
 fn check(name: &str, allow_at: bool) -> Result<(), NameError> {
@@ -52,9 +54,16 @@ pub fn validate_account_name(name: &str) -> Result<(), NameError> {
     check(name, false)
 }
 
+/// Usernames that would collide with routes under `/v1/users/`.
+pub const RESERVED_USERNAMES: &[&str] = &["export", "import"];
+
 /// Same as account names, plus `@` so that an email address can serve as a username.
 pub fn validate_username(name: &str) -> Result<(), NameError> {
-    check(name, true)
+    check(name, true)?;
+    if RESERVED_USERNAMES.contains(&name) {
+        return Err(NameError::Reserved);
+    }
+    Ok(())
 }
 
 /// A loose email check: `local@domain` (a single-label domain such as `localhost` is
@@ -123,6 +132,8 @@ mod tests {
         assert!(validate_username("jane@example.org").is_ok());
         assert!(validate_username("@jane").is_err());
         assert!(validate_username("jane\r\nadmin").is_err());
+        assert_eq!(validate_username("export"), Err(NameError::Reserved));
+        assert_eq!(validate_username("import"), Err(NameError::Reserved));
     }
 
     #[test]
