@@ -65,3 +65,30 @@ portcullis_tests::both!(
         s.stop().await;
     }
 );
+
+portcullis_tests::both!(
+    async fn raw_bodies_over_their_limits_get_413_in_our_shape() {
+        let s = TestServer::start_with(|c| {
+            c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+            c.bootstrap.admin_password = portcullis_tests::ADMIN_PASSWORD.into();
+            c.max_import_bytes = 1000;
+            c.authorizer.max_plugin_bytes = 1000;
+        })
+        .await;
+        let k = s.admin_key().await;
+        for path in ["/v1/users/import", "/v1/plugins?name=big"] {
+            let r = s
+                .http
+                .post(format!("{}{path}", s.base))
+                .bearer_auth(&k)
+                .body(vec![b'a'; 5000])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 413, "{path}");
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["code"], "payload_too_large", "{path}");
+        }
+        s.stop().await;
+    }
+);

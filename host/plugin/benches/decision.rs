@@ -27,30 +27,11 @@ fn request() -> Request {
 }
 
 /// The plain-Rust peer reads the same `Request` the plugin is handed.
+#[path = "../tests/common/plain.rs"]
+mod common;
+
 fn plain(r: &Request) -> bool {
-    use portcullis_native_rules::{decide, AccountType as A, Input};
-    decide(&Input {
-        username: &r.principal.username,
-        account: &r.principal.account,
-        account_type: match r.principal.account_type {
-            AccountType::Admin => A::Admin,
-            AccountType::User => A::User,
-            AccountType::Service => A::Service,
-        },
-        roles: &r.principal.roles,
-        action: &r.action,
-        kind: &r.target.kind,
-        id: &r.target.id,
-        target_account: r.target.account.as_deref(),
-        changes: r
-            .target
-            .attributes
-            .iter()
-            .find(|(k, _)| k == "changes")
-            .map(|(_, v)| v.as_str()),
-        external: r.context_value("portcullis.origin") == Some("external"),
-    })
-    .allowed
+    common::plain(r).allowed
 }
 
 fn bench(c: &mut Criterion) {

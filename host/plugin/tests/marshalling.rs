@@ -6,31 +6,8 @@ use portcullis_core::AccountType;
 use portcullis_plugin::{Limits, Runtime};
 use proptest::prelude::*;
 
-fn plain(r: &Request) -> (bool, String) {
-    use portcullis_native_rules::{decide, AccountType as A, Input};
-    let o = decide(&Input {
-        username: &r.principal.username,
-        account: &r.principal.account,
-        account_type: match r.principal.account_type {
-            AccountType::Admin => A::Admin,
-            AccountType::User => A::User,
-            AccountType::Service => A::Service,
-        },
-        roles: &r.principal.roles,
-        action: &r.action,
-        kind: &r.target.kind,
-        id: &r.target.id,
-        target_account: r.target.account.as_deref(),
-        changes: r
-            .target
-            .attributes
-            .iter()
-            .find(|(k, _)| k == "changes")
-            .map(|(_, v)| v.as_str()),
-        external: r.context_value("portcullis.origin") == Some("external"),
-    });
-    (o.allowed, o.reason)
-}
+#[path = "common/plain.rs"]
+mod plain;
 
 fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
     proptest::collection::vec((".{0,12}", ".{0,24}"), 0..6)
@@ -105,8 +82,8 @@ proptest! {
             }));
         }
         let d = PLUGIN.with(|p| RT.with(|rt| rt.block_on(p.decide(&r))));
-        let (allowed, reason) = plain(&r);
-        prop_assert_eq!(d.allowed, allowed);
-        prop_assert_eq!(&d.reasons[0], &reason);
+        let expected = plain::plain(&r);
+        prop_assert_eq!(d.allowed, expected.allowed);
+        prop_assert_eq!(&d.reasons[0], &expected.reason);
     }
 }

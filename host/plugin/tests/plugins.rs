@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+#[path = "common/plain.rs"]
+mod plain;
+
 fn runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| Runtime::new().expect("runtime"))
@@ -133,27 +136,7 @@ async fn native_plugin_and_plain_rules_agree() {
     for case in &file.cases {
         let r = case.request();
         let wasm = plugin.decide(&r).await;
-        let plain = portcullis_native_rules::decide(&portcullis_native_rules::Input {
-            username: &r.principal.username,
-            account: &r.principal.account,
-            account_type: match r.principal.account_type {
-                AccountType::Admin => portcullis_native_rules::AccountType::Admin,
-                AccountType::User => portcullis_native_rules::AccountType::User,
-                AccountType::Service => portcullis_native_rules::AccountType::Service,
-            },
-            roles: &r.principal.roles,
-            action: &r.action,
-            kind: &r.target.kind,
-            id: &r.target.id,
-            target_account: r.target.account.as_deref(),
-            changes: r
-                .target
-                .attributes
-                .iter()
-                .find(|(k, _)| k == "changes")
-                .map(|(_, v)| v.as_str()),
-            external: r.context_value("portcullis.origin") == Some("external"),
-        });
+        let plain = plain::plain(&r);
         assert_eq!(
             (wasm.allowed, &wasm.reasons[0]),
             (plain.allowed, &plain.reason),

@@ -1,7 +1,7 @@
 //! The one HTTP error type. Every failure a handler returns becomes
 //! `{"error":{"code","message"}}` with a stable snake_case code; 5xx never carry details.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -141,5 +141,23 @@ impl From<PathRejection> for ApiError {
             "invalid_request",
             format!("path: {}", r.body_text()),
         )
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body is too large",
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("body: {}", r.body_text()),
+            )
+        }
     }
 }

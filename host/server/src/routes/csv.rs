@@ -5,11 +5,10 @@
 //! with `=`, `+`, `-`, `@`, tab or CR is written with a leading `'` so a spreadsheet never
 //! runs it; import strips that quote again. Row numbers count the header as row 1.
 
-use super::{timestamp, Query};
+use super::{timestamp, Query, RawBody};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::SharedState;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -280,7 +279,7 @@ pub async fn import(
     State(state): State<SharedState>,
     caller: Caller,
     Query(q): Query<ImportQuery>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let mode = match q.on_conflict.as_deref().unwrap_or("fail") {
         "fail" => OnConflict::Fail,

@@ -1,12 +1,11 @@
 //! The plugin store and the active authorizer (§6): upload, list, describe, activate
 //! (enforce or shadow, with a self-check), `GET /v1/authorizer`, `GET /v1/decisions`.
 
-use super::{timestamp, Json, List, Page, Path, Query};
+use super::{timestamp, Json, List, Page, Path, Query, RawBody};
 use crate::auth::Caller;
 use crate::authorizer::Logged;
 use crate::error::{ApiError, ApiResult};
 use crate::state::SharedState;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use portcullis_core::authz::{self, actions, Target, CONTEXT_ORIGIN};
@@ -61,7 +60,7 @@ pub async fn upload(
     State(state): State<SharedState>,
     caller: Caller,
     Query(q): Query<UploadQuery>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = q.name.unwrap_or_else(|| "plugin".into());
     names::validate_label(&name, 128).map_err(|e| ApiError::invalid("name", e))?;

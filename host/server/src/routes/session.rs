@@ -128,30 +128,7 @@ pub async fn login(
         .store
         .record_login_success(&user.username, rehashed.as_deref())
         .await?;
-    let ttl = state.config.auth.login_key_ttl.as_millis() as i64;
-    let (secret, key) = issue_key(
-        &state,
-        &user.username,
-        "login",
-        KeyKind::Login,
-        Some(now + ttl),
-    )
-    .await?;
-    state
-        .audit(&user.username, "login", &user.username, "success", "")
-        .await;
-    state.metrics.login("success");
-    let mut user = state
-        .store
-        .get_user(&user.username)
-        .await?
-        .ok_or_else(ApiError::internal)?;
-    user.last_login_at = Some(last_login);
-    Ok(Json(json!({
-        "api_key": secret,
-        "expires_at": key.expires_at.map(timestamp),
-        "user": user_view(&user),
-    })))
+    finish_login(&state, &user.username, last_login, "").await
 }
 
 /// Revoke the key used for this call.
@@ -312,26 +289,38 @@ pub async fn login_oidc(
         .store
         .record_login_success(&user.username, None)
         .await?;
+    finish_login(&state, &user.username, last_login, "oidc").await
+}
+
+/// The end of every successful login: a login key, the audit entry, the answer.
+async fn finish_login(
+    state: &SharedState,
+    username: &str,
+    last_login: i64,
+    detail: &str,
+) -> ApiResult<Json<Value>> {
     let ttl = state.config.auth.login_key_ttl.as_millis() as i64;
     let (secret, key) = issue_key(
-        &state,
-        &user.username,
+        state,
+        username,
         "login",
         KeyKind::Login,
         Some(now_ms() + ttl),
     )
     .await?;
     state
-        .audit(&user.username, "login", &user.username, "success", "oidc")
+        .audit(username, "login", username, "success", detail)
         .await;
     state.metrics.login("success");
     let mut user = state
         .store
-        .get_user(&user.username)
+        .get_user(username)
         .await?
         .ok_or_else(ApiError::internal)?;
     user.last_login_at = Some(last_login);
-    Ok(Json(
-        json!({ "api_key": secret, "expires_at": key.expires_at.map(timestamp), "user": user_view(&user) }),
-    ))
+    Ok(Json(json!({
+        "api_key": secret,
+        "expires_at": key.expires_at.map(timestamp),
+        "user": user_view(&user),
+    })))
 }

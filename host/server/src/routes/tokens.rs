@@ -10,8 +10,8 @@ use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use portcullis_core::authz::{actions, Target};
-use portcullis_core::{keys, names, AccountState};
-use portcullis_store::{NewKeyRecord, NewUser, StoreError};
+use portcullis_core::{keys, names};
+use portcullis_store::{NewKeyRecord, NewUser};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -136,37 +136,14 @@ pub async fn create_by_email(
             )
             .await?;
     }
-    let acct = super::accounts::visible_account(&state, &account).await?;
-    if acct.state == AccountState::Deleting {
-        return Err(ApiError::conflict(
-            "invalid_state_transition",
-            format!("account {account} is being deleted"),
-        ));
-    }
+    super::users::open_account(&state, &account).await?;
     let new = NewUser {
         username: username.clone(),
         account,
         email: Some(body.email.clone()),
         ..Default::default()
     };
-    let user = state.store.create_user(&new).await.map_err(|e| match e {
-        StoreError::Conflict(m) => ApiError::conflict("already_exists", m),
-        other => other.into(),
-    })?;
-    state
-        .audit(
-            &caller.user.username,
-            "users.create",
-            &user.username,
-            "success",
-            &format!("by email; account {}", user.account),
-        )
-        .await;
-    state
-        .notify(portcullis_core::authz::Event::UserCreated(
-            crate::state::principal_of(&user),
-        ))
-        .await;
+    let user = super::users::insert_user(&state, &caller.user.username, &new, "by email; ").await?;
     let token = if body.grant_access_token {
         let t = issue(&state, &user.username).await?;
         state

@@ -258,13 +258,7 @@ pub async fn create_in_account(
     state
         .require(&caller.principal, actions::USERS_CREATE, t)
         .await?;
-    let acct = visible_account(&state, &account).await?;
-    if acct.state == AccountState::Deleting {
-        return Err(ApiError::conflict(
-            "invalid_state_transition",
-            format!("account {account} is being deleted"),
-        ));
-    }
+    open_account(&state, &account).await?;
     let password_hash = match body.password {
         Some(p) => Some(state.hash_password(p).await?),
         None => None,
@@ -278,18 +272,41 @@ pub async fn create_in_account(
         password_hash,
         must_change_password: body.temporary_password,
     };
-    let user = state.store.create_user(&new).await.map_err(|e| match e {
+    let user = insert_user(&state, &caller.user.username, &new, "").await?;
+    Ok((StatusCode::CREATED, Json(user_view(&user))))
+}
+
+/// The account a new user goes into must be visible and not being deleted.
+pub(crate) async fn open_account(state: &SharedState, account: &str) -> ApiResult<()> {
+    let acct = visible_account(state, account).await?;
+    if acct.state == AccountState::Deleting {
+        return Err(ApiError::conflict(
+            "invalid_state_transition",
+            format!("account {account} is being deleted"),
+        ));
+    }
+    Ok(())
+}
+
+/// Insert a user (409 when the name is taken anywhere), audit it and tell the plugin.
+pub(crate) async fn insert_user(
+    state: &SharedState,
+    actor: &str,
+    new: &NewUser,
+    how: &str,
+) -> ApiResult<User> {
+    let user = state.store.create_user(new).await.map_err(|e| match e {
         StoreError::Conflict(m) => ApiError::conflict("already_exists", m),
         StoreError::NotFound => ApiError::not_found(format!("account {}", new.account)),
         other => other.into(),
     })?;
     state
         .audit(
-            &caller.user.username,
+            actor,
             "users.create",
             &user.username,
             "success",
-            &format!("account {}", user.account),
+            &format!("{how}account {}", user.account),
         )
         .await;
     state
@@ -297,7 +314,7 @@ pub async fn create_in_account(
             crate::state::principal_of(&user),
         ))
         .await;
-    Ok((StatusCode::CREATED, Json(user_view(&user))))
+    Ok(user)
 }
 
 /// Describe: the user plus the number of active keys.
