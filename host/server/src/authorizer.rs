@@ -227,10 +227,8 @@ impl Authz {
                 metrics
                     .decision_latency
                     .observe(started.elapsed().as_secs_f64());
-                if d.ttl_ms > 0
-                    && !outcome(&d).starts_with("plugin")
-                    && matches!(outcome(&d), "allow" | "deny")
-                {
+                // Only genuine answers are cached, never a failure turned into a deny.
+                if d.ttl_ms > 0 && matches!(outcome(&d), "allow" | "deny") {
                     self.remember(key, &d);
                 }
                 (d, false)

@@ -253,18 +253,21 @@ pub async fn activate(
         e.reasons = verdict.reasons;
         return Err(e);
     }
-    let current = state.store.authorizer_state().await?;
     let active = state.authz.active();
-    let mut next = current.clone().unwrap_or(AuthorizerState {
-        version: 0,
-        active_id: active.id.clone(),
-        active_settings: active.settings.to_string(),
-        active_since: active.since,
-        shadow_id: None,
-        shadow_settings: None,
-        shadow_since: None,
-        changed_by: caller.user.username.clone(),
-    });
+    let mut next = state
+        .store
+        .authorizer_state()
+        .await?
+        .unwrap_or(AuthorizerState {
+            version: 0,
+            active_id: active.id.clone(),
+            active_settings: active.settings.to_string(),
+            active_since: active.since,
+            shadow_id: None,
+            shadow_settings: None,
+            shadow_since: None,
+            changed_by: caller.user.username.clone(),
+        });
     next.changed_by = caller.user.username.clone();
     match body.mode {
         Mode::Enforce => {
