@@ -718,6 +718,17 @@ pub fn authorize(g: &Global, args: AuthorizeArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `path?limit=N` plus `&key=value` for each filter that is set.
+fn filtered(path: &str, limit: u32, filters: &[(&str, &Option<String>)]) -> String {
+    let mut q = format!("{path}?limit={limit}");
+    for (k, v) in filters {
+        if let Some(v) = v {
+            q.push_str(&format!("&{k}={}", enc(v)));
+        }
+    }
+    q
+}
+
 #[derive(Args)]
 pub struct DecisionsArgs {
     #[arg(long)]
@@ -732,16 +743,15 @@ pub struct DecisionsArgs {
 }
 
 pub fn decisions(g: &Global, a: DecisionsArgs) -> anyhow::Result<()> {
-    let mut q = format!("/v1/decisions?limit={}", a.limit);
-    for (k, v) in [
-        ("username", &a.user),
-        ("action", &a.action),
-        ("outcome", &a.outcome),
-    ] {
-        if let Some(v) = v {
-            q.push_str(&format!("&{k}={}", enc(v)));
-        }
-    }
+    let q = filtered(
+        "/v1/decisions",
+        a.limit,
+        &[
+            ("username", &a.user),
+            ("action", &a.action),
+            ("outcome", &a.outcome),
+        ],
+    );
     let v = Client::logged_in(&g.server)?.get(&q)?;
     print(
         g,
@@ -810,16 +820,15 @@ pub struct AuditArgs {
 }
 
 pub fn audit(g: &Global, a: AuditArgs) -> anyhow::Result<()> {
-    let mut q = format!("/v1/audit?limit={}", a.limit);
-    for (k, v) in [
-        ("actor", &a.actor),
-        ("action", &a.action),
-        ("since", &a.since),
-    ] {
-        if let Some(v) = v {
-            q.push_str(&format!("&{k}={}", enc(v)));
-        }
-    }
+    let q = filtered(
+        "/v1/audit",
+        a.limit,
+        &[
+            ("actor", &a.actor),
+            ("action", &a.action),
+            ("since", &a.since),
+        ],
+    );
     let v = Client::logged_in(&g.server)?.get(&q)?;
     print(
         g,

@@ -214,9 +214,14 @@ impl Authz {
     /// too (in the background; only the active answer counts).
     pub async fn evaluate(self: &Arc<Self>, request: &Request, metrics: &Metrics) -> Decision {
         let active = self.active();
-        let key = Self::cache_key(active.plugin.digest(), request);
         let started = Instant::now();
-        let (decision, cached) = match self.cached(&key) {
+        // Building a key clones the request: only when the cache holds something.
+        let hit = if self.cache.lock().expect("cache lock").is_empty() {
+            None
+        } else {
+            self.cached(&Self::cache_key(active.plugin.digest(), request))
+        };
+        let (decision, cached) = match hit {
             Some(d) => {
                 self.counts.cache_hits.fetch_add(1, Ordering::Relaxed);
                 metrics.cache_hits.inc();
@@ -229,7 +234,7 @@ impl Authz {
                     .observe(started.elapsed().as_secs_f64());
                 // Only genuine answers are cached, never a failure turned into a deny.
                 if d.ttl_ms > 0 && matches!(outcome(&d), "allow" | "deny") {
-                    self.remember(key, &d);
+                    self.remember(Self::cache_key(active.plugin.digest(), request), &d);
                 }
                 (d, false)
             }
