@@ -576,23 +576,7 @@ fn plugins_check_reports_each_case_and_fails_on_a_mismatch() {
 fn authorize_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let server = Server::start(
-        dir.path(),
-        &[
-            ("PORTCULLIS_BOOTSTRAP_MODE", "configured"),
-            (
-                "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
-                "cli admin passphrase",
-            ),
-        ],
-    );
-    let base = server.base.clone();
-    ok(&cli(
-        &home,
-        &base,
-        &["login", "admin", "--password-stdin"],
-        "cli admin passphrase\n",
-    ));
+    let (server, base) = configured_and_logged_in(dir.path(), &home);
     ok(&cli(&home, &base, &["accounts", "add", "acme"], ""));
     ok(&cli(
         &home,
@@ -795,23 +779,7 @@ fn plugins_upload_activate_status_decisions_and_reset_authorizer() {
 fn tokens_users_by_email_csv_and_audit_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let server = Server::start(
-        dir.path(),
-        &[
-            ("PORTCULLIS_BOOTSTRAP_MODE", "configured"),
-            (
-                "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
-                "cli admin passphrase",
-            ),
-        ],
-    );
-    let base = server.base.clone();
-    ok(&cli(
-        &home,
-        &base,
-        &["login", "admin", "--password-stdin"],
-        "cli admin passphrase\n",
-    ));
+    let (server, base) = configured_and_logged_in(dir.path(), &home);
     ok(&cli(&home, &base, &["accounts", "add", "acme"], ""));
     // create-by-email prints ID EMAIL ACCESS_TOKEN.
     let out = ok(&cli(
@@ -933,6 +901,28 @@ fn tokens_users_by_email_csv_and_audit_from_the_cli() {
     );
     fresh.stop();
     server.stop();
+}
+
+/// A server in `configured` mode, and the CLI (HOME = `home`) logged in to it as admin.
+fn configured_and_logged_in(dir: &Path, home: &Path) -> (Server, String) {
+    let server = Server::start(
+        dir,
+        &[
+            ("PORTCULLIS_BOOTSTRAP_MODE", "configured"),
+            (
+                "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+                "cli admin passphrase",
+            ),
+        ],
+    );
+    let base = server.base.clone();
+    ok(&cli(
+        home,
+        &base,
+        &["login", "admin", "--password-stdin"],
+        "cli admin passphrase\n",
+    ));
+    (server, base)
 }
 
 fn admin_key(base: &str, password: &str) -> String {
