@@ -9,6 +9,7 @@ mod decide;
 mod input;
 mod login;
 mod migrations;
+mod openapi;
 mod plugins;
 mod ratelimit;
 mod reana;

@@ -39,8 +39,8 @@ impl Active {
     }
 }
 
-/// One entry of the decision log.
-#[derive(Debug, Clone, Serialize)]
+/// One entry of the decision log (`GET /v1/decisions`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Logged {
     pub seq: u64,
     pub id: String,
@@ -60,7 +60,7 @@ pub struct Logged {
     pub cached: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Disagreement {
     pub time: String,
     pub username: String,

@@ -1,6 +1,7 @@
 //! Accounts: create, list, get, set state, delete (§2, §4). The hidden `system` account
 //! answers 404 everywhere.
 
+use super::openapi;
 use super::{timestamp, Json, List, Page, Path, Query};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -42,6 +43,7 @@ pub async fn visible_account(state: &SharedState, name: &str) -> ApiResult<Accou
         .ok_or_else(|| ApiError::not_found(format!("account {name}")))
 }
 
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", params(Page), responses((status = 200, description = "Accounts by name", body = openapi::AccountList)))]
 pub async fn list(
     State(state): State<SharedState>,
     caller: Caller,
@@ -66,15 +68,24 @@ pub async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
+    /// `admin` and `system` are reserved.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")]
     name: String,
+    #[schema(
+        pattern = r"^[!-?A-~]+@([!-\-/-?A-~]|[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~])$",
+        max_length = 254
+    )]
     email: Option<String>,
+    /// Default `user`.
     #[serde(rename = "type")]
+    #[schema(value_type = Option<openapi::AccountType>, inline)]
     kind: Option<AccountType>,
 }
 
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = CreateAccount, responses((status = 201, description = "Created", body = openapi::Account), (status = 409, description = "The name exists", body = openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<SharedState>,
     caller: Caller,
@@ -123,6 +134,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(account_view(&account))))
 }
 
+#[utoipa::path(get, path = "/v1/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "Account name", pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")), responses((status = 200, description = "The account", body = openapi::Account)))]
 pub async fn get(
     State(state): State<SharedState>,
     caller: Caller,
@@ -135,9 +147,10 @@ pub async fn get(
     Ok(Json(account_view(&account)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetState {
+    #[schema(value_type = openapi::SettableAccountState, inline)]
     state: AccountState,
 }
 
@@ -145,6 +158,7 @@ fn transition_error(e: TransitionError) -> ApiError {
     ApiError::conflict("invalid_state_transition", e.to_string())
 }
 
+#[utoipa::path(put, path = "/v1/accounts/{name}/state", tag = "accounts", params(("name" = String, Path, description = "Account name", pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")), request_body = SetState, responses((status = 200, description = "The account in its new state (idempotent)", body = openapi::Account), (status = 409, description = "Refused transition (the admin account, or an account being deleted)", body = openapi::ErrorBody)))]
 pub async fn set_state(
     State(state): State<SharedState>,
     caller: Caller,
@@ -183,6 +197,7 @@ pub async fn set_state(
 
 /// Delete a disabled account: its users and their keys go at once (202), a background
 /// task removes the rest and the account row.
+#[utoipa::path(delete, path = "/v1/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "Account name", pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")), responses((status = 202, description = "Users and keys are gone; the rest is removed in the background", body = openapi::AccountDeleting), (status = 409, description = "Only a disabled account can be deleted", body = openapi::ErrorBody)))]
 pub async fn delete(
     State(state): State<SharedState>,
     caller: Caller,

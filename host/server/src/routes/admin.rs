@@ -1,6 +1,7 @@
 //! Terraform Enterprise's initial admin bootstrap (§3.1, `iact` mode). These endpoints
 //! keep PTFE's own response shapes rather than the `/v1` error shape.
 
+use super::openapi;
 use crate::config::TimeLimit;
 use crate::state::SharedState;
 use axum::body::Bytes;
@@ -33,6 +34,7 @@ fn ptfe_error(status: StatusCode, message: String) -> Response {
 
 /// The IACT as text/plain, to clients in `iact_subnets` while the time limit since this
 /// server started has not passed and the token is still live; 404 otherwise.
+#[utoipa::path(get, path = "/admin/retrieve-iact", tag = "bootstrap", security(()), responses((status = 200, description = "The IACT, to clients in `iact_subnets` within the time limit", content_type = "text/plain", body = String), (status = 404, description = "No live token, or the client is outside the subnets or the time limit", body = openapi::PtfeError), (status = 429, description = "Rate limited", body = openapi::PtfeError)))]
 pub async fn retrieve_iact(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -66,16 +68,23 @@ pub async fn retrieve_iact(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct InitialAdmin {
+pub struct InitialAdmin {
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")]
     username: String,
+    #[schema(
+        pattern = r"^[!-?A-~]+@([!-\-/-?A-~]|[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~])$",
+        max_length = 254
+    )]
     email: String,
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }
 
 /// `POST /admin/initial-admin-user?token=IACT`. The token is checked before the body so
 /// nothing about the body is revealed to a caller without it.
+#[utoipa::path(post, path = "/admin/initial-admin-user", tag = "bootstrap", security(()), params(("token" = String, Query, description = "The IACT")), request_body = InitialAdmin, responses((status = 200, description = "The first admin was created; its API key", body = openapi::IactCreated), (status = 404, description = "Missing, wrong or dead token, or an admin exists already", body = openapi::PtfeError), (status = 429, description = "Rate limited", body = openapi::PtfeError), (status = 503, description = "Password hashing is saturated; retry", body = openapi::PtfeError)))]
 pub async fn initial_admin_user(
     State(state): State<SharedState>,
     Query(query): Query<HashMap<String, String>>,
@@ -130,11 +139,9 @@ pub async fn initial_admin_user(
     if let Err(e) = password::check_policy(&input.password) {
         return ptfe_error(StatusCode::UNPROCESSABLE_ENTITY, format!("password: {e}"));
     }
-    let Ok(phc) = state.hash_password(input.password).await else {
-        return ptfe_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal server error".into(),
-        );
+    let phc = match state.hash_password(input.password).await {
+        Ok(phc) => phc,
+        Err(e) => return ptfe_error(e.status, e.message),
     };
     let new = NewUser {
         username: input.username.clone(),

@@ -1,5 +1,6 @@
 //! `GET /v1/audit`: the audit log, filtered by actor, action and time, paginated by id.
 
+use super::openapi;
 use super::{timestamp, Json, Query};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -10,10 +11,13 @@ use portcullis_store::AuditFilter;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// The `next` cursor of the previous page.
     after: Option<i64>,
     actor: Option<String>,
     action: Option<String>,
@@ -21,6 +25,7 @@ pub struct AuditQuery {
     since: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, description = "Audit entries, oldest first", body = openapi::AuditList)))]
 pub async fn list(
     State(state): State<SharedState>,
     caller: Caller,

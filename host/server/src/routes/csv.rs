@@ -5,6 +5,7 @@
 //! with `=`, `+`, `-`, `@`, tab or CR is written with a leading `'` so a spreadsheet never
 //! runs it; import strips that quote again. Row numbers count the header as row 1.
 
+use super::openapi;
 use super::{timestamp, Query, RawBody};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -52,13 +53,16 @@ pub fn unescape(field: &str) -> &str {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
+    /// Add a `password_hash` column (admins only).
     #[serde(default)]
     include_password_hashes: bool,
 }
 
+#[utoipa::path(get, path = "/v1/users/export", tag = "users", params(ExportQuery), responses((status = 200, description = "CSV: username,email,account,roles,created_at,access_token_status[,password_hash]", content_type = "text/csv", body = String)))]
 pub async fn export(
     State(state): State<SharedState>,
     caller: Caller,
@@ -129,9 +133,12 @@ pub async fn export(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
+    /// `fail` (default), `skip` or `update`.
+    #[param(pattern = "^(fail|skip|update)$")]
     on_conflict: Option<String>,
 }
 
@@ -275,6 +282,7 @@ fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
     }
 }
 
+#[utoipa::path(post, path = "/v1/users/import", tag = "users", params(ImportQuery), request_body(content = String, content_type = "text/csv", description = "CSV with the export's header row"), responses((status = 200, description = "Every row applied", body = openapi::ImportReport), (status = 413, description = "The body is larger than `max_import_bytes`", body = openapi::ErrorBody), (status = 422, description = "Nothing written: the report names each bad row (or a query field is invalid)", body = openapi::ImportReport), (status = 503, description = "Password hashing is saturated; retry", body = openapi::ErrorBody)))]
 pub async fn import(
     State(state): State<SharedState>,
     caller: Caller,

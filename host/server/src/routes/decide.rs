@@ -6,6 +6,7 @@
 //! `portcullis.` are the host's: a caller's are dropped, and `portcullis.origin` is set to
 //! `external`.
 
+use super::openapi;
 use super::Json;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -113,32 +114,41 @@ fn check_pairs(field: &str, pairs: &[(String, String)]) -> ApiResult<()> {
 
 // ------------------------------------------------------------------ /v1/authorize
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Subject {
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 254)]
     username: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resource {
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 128)]
     kind: String,
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 1024)]
     id: String,
+    /// The owning account, if any.
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 128)]
     account: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = openapi::pairs)]
     attributes: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeBody {
     subject: Subject,
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 256)]
     action: String,
     resource: Resource,
     #[serde(default)]
+    #[schema(schema_with = openapi::pairs)]
     context: BTreeMap<String, String>,
 }
 
+#[utoipa::path(post, path = "/v1/authorize", tag = "authorization", request_body = AuthorizeBody, responses((status = 200, description = "The plugin's decision", body = openapi::Authorized)))]
 pub async fn authorize(
     State(state): State<SharedState>,
     caller: Caller,
@@ -308,6 +318,7 @@ fn authzen_result(d: &Decision, id: &str) -> Value {
     json!({ "decision": d.allowed, "context": { "id": id, "reasons": d.reasons } })
 }
 
+#[utoipa::path(post, path = "/access/v1/evaluation", tag = "authorization", request_body = openapi::ZenEvaluation, responses((status = 200, description = "AuthZEN 1.0 decision", body = openapi::ZenDecision)))]
 pub async fn evaluation(
     State(state): State<SharedState>,
     caller: Caller,
@@ -335,6 +346,7 @@ enum Semantic {
     PermitOnFirstPermit,
 }
 
+#[utoipa::path(post, path = "/access/v1/evaluations", tag = "authorization", request_body = openapi::ZenEvaluations, responses((status = 200, description = "AuthZEN 1.0 batch decisions", body = openapi::ZenDecisions)))]
 pub async fn evaluations(
     State(state): State<SharedState>,
     caller: Caller,

@@ -6,6 +6,7 @@ mod audit;
 mod csv;
 mod decide;
 mod health;
+pub mod openapi;
 mod plugins;
 mod session;
 mod tokens;
@@ -15,7 +16,7 @@ use crate::error::ApiError;
 use crate::state::SharedState;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
 use axum::http::Request;
-use axum::routing::{get, post, put};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
@@ -53,10 +54,14 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 /// `?limit=&after=` for list endpoints.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
+    /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// The `next` cursor of the previous page.
     pub after: Option<String>,
 }
 
@@ -98,88 +103,120 @@ pub fn timestamp(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-pub fn router(state: SharedState) -> Router {
-    let max_body = state.config.max_body_bytes as usize;
+/// Every route is added through [`Routes::route`], which records its path: the
+/// route-coverage test (`tests/api/openapi.rs`) probes each recorded path with every method
+/// and checks that what answers is exactly what `/openapi.json` documents.
+struct Routes {
+    router: Router<SharedState>,
+    paths: Vec<&'static str>,
+}
+
+impl Routes {
+    fn route(mut self, path: &'static str, methods: MethodRouter<SharedState>) -> Self {
+        self.paths.push(path);
+        self.router = self.router.route(path, methods);
+        self
+    }
+}
+
+fn routes(state: &SharedState) -> Routes {
     let max_plugin = state.config.authorizer.max_plugin_bytes as usize;
     let max_import = state.config.max_import_bytes as usize;
-    let v1 = Router::new()
-        .route(
-            "/login",
-            post(session::login).route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                rate_limited,
-            )),
-        )
-        .route(
-            "/login/oidc",
-            post(session::login_oidc).route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                rate_limited,
-            )),
-        )
-        .route("/logout", post(session::logout))
-        .route("/whoami", get(session::whoami))
-        .route("/accounts", get(accounts::list).post(accounts::create))
-        .route(
-            "/accounts/{name}",
-            get(accounts::get).delete(accounts::delete),
-        )
-        .route("/accounts/{name}/state", put(accounts::set_state))
-        .route(
-            "/accounts/{name}/users",
-            get(users::list_in_account).post(users::create_in_account),
-        )
-        .route("/users", get(users::list_all).post(tokens::create_by_email))
-        .route(
-            "/users/{username}/access-token/request",
-            post(tokens::request),
-        )
-        .route("/users/{username}/access-token/grant", post(tokens::grant))
-        .route(
-            "/users/{username}/access-token/revoke",
-            post(tokens::revoke),
-        )
-        .route("/audit", get(audit::list))
-        .route("/users/export", get(csv::export))
-        .route(
-            "/users/import",
-            post(csv::import).layer(DefaultBodyLimit::max(max_import)),
-        )
-        .route(
-            "/users/{username}",
-            get(users::describe)
-                .patch(users::patch)
-                .delete(users::delete),
-        )
-        .route("/users/{username}/password", put(users::set_password))
-        .route(
-            "/users/{username}/keys",
-            get(users::list_keys).post(users::create_key),
-        )
-        .route(
-            "/users/{username}/keys/{id}",
-            axum::routing::delete(users::revoke_key),
-        )
-        .route("/authorize", post(decide::authorize))
-        .route(
-            "/plugins",
-            get(plugins::list)
-                .post(plugins::upload)
-                .layer(DefaultBodyLimit::max(max_plugin)),
-        )
-        .route("/plugins/{id}", get(plugins::get))
-        .route("/plugins/{id}/activate", post(plugins::activate))
-        .route("/authorizer", get(plugins::authorizer))
-        .route("/decisions", get(plugins::decisions));
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
-        .route("/admin/retrieve-iact", get(admin::retrieve_iact).route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limited)))
-        .route("/admin/initial-admin-user", post(admin::initial_admin_user).route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limited)))
-        .route("/access/v1/evaluation", post(decide::evaluation))
-        .route("/access/v1/evaluations", post(decide::evaluations))
-        .nest("/v1", v1)
+    let limited = || axum::middleware::from_fn_with_state(state.clone(), rate_limited);
+    Routes {
+        router: Router::new(),
+        paths: Vec::new(),
+    }
+    .route("/health", get(health::health))
+    .route("/ready", get(health::ready))
+    .route("/metrics", get(health::metrics))
+    .route("/openapi.json", get(openapi::openapi_json))
+    .route(
+        "/admin/retrieve-iact",
+        get(admin::retrieve_iact).route_layer(limited()),
+    )
+    .route(
+        "/admin/initial-admin-user",
+        post(admin::initial_admin_user).route_layer(limited()),
+    )
+    .route("/access/v1/evaluation", post(decide::evaluation))
+    .route("/access/v1/evaluations", post(decide::evaluations))
+    .route("/v1/login", post(session::login).route_layer(limited()))
+    .route(
+        "/v1/login/oidc",
+        post(session::login_oidc).route_layer(limited()),
+    )
+    .route("/v1/logout", post(session::logout))
+    .route("/v1/whoami", get(session::whoami))
+    .route("/v1/accounts", get(accounts::list).post(accounts::create))
+    .route(
+        "/v1/accounts/{name}",
+        get(accounts::get).delete(accounts::delete),
+    )
+    .route("/v1/accounts/{name}/state", put(accounts::set_state))
+    .route(
+        "/v1/accounts/{name}/users",
+        get(users::list_in_account).post(users::create_in_account),
+    )
+    .route(
+        "/v1/users",
+        get(users::list_all).post(tokens::create_by_email),
+    )
+    .route(
+        "/v1/users/{username}/access-token/request",
+        post(tokens::request),
+    )
+    .route(
+        "/v1/users/{username}/access-token/grant",
+        post(tokens::grant),
+    )
+    .route(
+        "/v1/users/{username}/access-token/revoke",
+        post(tokens::revoke),
+    )
+    .route("/v1/audit", get(audit::list))
+    .route("/v1/users/export", get(csv::export))
+    .route(
+        "/v1/users/import",
+        post(csv::import).layer(DefaultBodyLimit::max(max_import)),
+    )
+    .route(
+        "/v1/users/{username}",
+        get(users::describe)
+            .patch(users::patch)
+            .delete(users::delete),
+    )
+    .route("/v1/users/{username}/password", put(users::set_password))
+    .route(
+        "/v1/users/{username}/keys",
+        get(users::list_keys).post(users::create_key),
+    )
+    .route(
+        "/v1/users/{username}/keys/{id}",
+        axum::routing::delete(users::revoke_key),
+    )
+    .route("/v1/authorize", post(decide::authorize))
+    .route(
+        "/v1/plugins",
+        get(plugins::list)
+            .post(plugins::upload)
+            .layer(DefaultBodyLimit::max(max_plugin)),
+    )
+    .route("/v1/plugins/{id}", get(plugins::get))
+    .route("/v1/plugins/{id}/activate", post(plugins::activate))
+    .route("/v1/authorizer", get(plugins::authorizer))
+    .route("/v1/decisions", get(plugins::decisions))
+}
+
+/// The path templates of every route (for the route-coverage test).
+pub fn route_paths(state: &SharedState) -> Vec<&'static str> {
+    routes(state).paths
+}
+
+pub fn router(state: SharedState) -> Router {
+    let max_body = state.config.max_body_bytes as usize;
+    routes(&state)
+        .router
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(max_body))

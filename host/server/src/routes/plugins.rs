@@ -1,6 +1,7 @@
 //! The plugin store and the active authorizer (§6): upload, list, describe, activate
 //! (enforce or shadow, with a self-check), `GET /v1/authorizer`, `GET /v1/decisions`.
 
+use super::openapi;
 use super::{timestamp, Json, List, Page, Path, Query, RawBody};
 use crate::auth::Caller;
 use crate::authorizer::Logged;
@@ -49,13 +50,16 @@ fn plugin_target(id: &str) -> Target {
     Target::new("plugin", id, None)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
+    /// A label for the stored plugin (default: the component's name).
     name: Option<String>,
 }
 
 /// `POST /v1/plugins?name=` with the component's bytes as the body.
+#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/wasm", description = "A WebAssembly component implementing the authorizer world"), responses((status = 201, description = "Stored", body = openapi::PluginRecord), (status = 200, description = "The same component was stored before", body = openapi::PluginRecord), (status = 413, description = "Larger than `authorizer.max_plugin_bytes`", body = openapi::ErrorBody)))]
 pub async fn upload(
     State(state): State<SharedState>,
     caller: Caller,
@@ -113,6 +117,7 @@ pub async fn upload(
     Ok((status, Json(record_view(&stored))))
 }
 
+#[utoipa::path(get, path = "/v1/plugins", tag = "plugins", params(Page), responses((status = 200, description = "Built-in and stored plugins", body = openapi::PluginList)))]
 pub async fn list(
     State(state): State<SharedState>,
     caller: Caller,
@@ -139,6 +144,7 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(get, path = "/v1/plugins/{id}", tag = "plugins", params(("id" = String, Path, description = "`builtin:NAME` or a stored plugin id")), responses((status = 200, description = "The plugin", body = openapi::PluginDescribed)))]
 pub async fn get(
     State(state): State<SharedState>,
     caller: Caller,
@@ -163,7 +169,7 @@ pub async fn get(
     Ok(Json(view))
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]
@@ -171,11 +177,14 @@ pub enum Mode {
     Shadow,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Activate {
+    /// A JSON object handed to the plugin's `configure` (default `{}`).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     settings: Option<Value>,
+    /// `enforce` (default) or `shadow`.
     #[serde(default)]
     mode: Mode,
 }
@@ -183,6 +192,7 @@ pub struct Activate {
 /// Activate a plugin: `configure(settings)` must succeed, and the new plugin must still let
 /// the caller `plugins.activate` (no locking yourself out); otherwise 409 and nothing
 /// changes. Enforce swaps atomically; shadow runs the candidate beside the active plugin.
+#[utoipa::path(post, path = "/v1/plugins/{id}/activate", tag = "plugins", params(("id" = String, Path, description = "`builtin:NAME` or a stored plugin id")), request_body = Activate, responses((status = 200, description = "Active (or shadowing); the authorizer now", body = openapi::Authorizer), (status = 409, description = "`configure` or the self-check refused: nothing changed", body = openapi::ErrorBody)))]
 pub async fn activate(
     State(state): State<SharedState>,
     caller: Caller,
@@ -340,6 +350,7 @@ fn authorizer_view(state: &SharedState) -> Value {
 }
 
 /// `GET /v1/authorizer`: the active plugin, the shadow plugin, counts, disagreements.
+#[utoipa::path(get, path = "/v1/authorizer", tag = "plugins", responses((status = 200, description = "The active and shadow plugins with their counts", body = openapi::Authorizer)))]
 pub async fn authorizer(
     State(state): State<SharedState>,
     caller: Caller,
@@ -354,10 +365,13 @@ pub async fn authorizer(
     Ok(Json(authorizer_view(&state)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionQuery {
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// The `next` cursor of the previous page.
     after: Option<u64>,
     username: Option<String>,
     action: Option<String>,
@@ -365,6 +379,7 @@ pub struct DecisionQuery {
 }
 
 /// `GET /v1/decisions`: the in-memory decision log, oldest first, `?after=` a cursor.
+#[utoipa::path(get, path = "/v1/decisions", tag = "plugins", params(DecisionQuery), responses((status = 200, description = "The decision log, oldest first", body = openapi::DecisionList)))]
 pub async fn decisions(
     State(state): State<SharedState>,
     caller: Caller,

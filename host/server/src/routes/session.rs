@@ -1,5 +1,6 @@
 //! Login, logout, whoami (§3.2).
 
+use super::openapi;
 use super::{timestamp, Json};
 use crate::auth::{AnyCaller, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -14,16 +15,19 @@ use portcullis_store::now_ms;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     username: String,
     password: String,
+    /// Required when the password is temporary: the new one (8 to 1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     new_password: Option<String>,
 }
 
 /// Every way a login can fail answers the same 401 after the same amount of hashing work;
 /// only the audit log says why.
+#[utoipa::path(post, path = "/v1/login", tag = "session", security(()), request_body = LoginBody, responses((status = 200, description = "A login key for the user", body = openapi::LoggedIn), (status = 401, description = "Invalid username or password (the same answer for every cause)", body = openapi::ErrorBody), (status = 403, description = "The password is temporary: log in again with `new_password`", body = openapi::ErrorBody), (status = 429, description = "Rate limited per client address", body = openapi::ErrorBody), (status = 503, description = "Password hashing is saturated; retry", body = openapi::ErrorBody)))]
 pub async fn login(
     State(state): State<SharedState>,
     Json(body): Json<LoginBody>,
@@ -132,6 +136,7 @@ pub async fn login(
 }
 
 /// Revoke the key used for this call.
+#[utoipa::path(post, path = "/v1/logout", tag = "session", responses((status = 204, description = "The calling key is revoked")))]
 pub async fn logout(
     State(state): State<SharedState>,
     AnyCaller(caller): AnyCaller,
@@ -158,6 +163,7 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/v1/whoami", tag = "session", responses((status = 200, description = "The caller", body = openapi::WhoAmI)))]
 pub async fn whoami(State(state): State<SharedState>, caller: Caller) -> ApiResult<Json<Value>> {
     let u = &caller.user;
     state
@@ -190,7 +196,7 @@ pub async fn whoami(State(state): State<SharedState>, caller: Caller) -> ApiResu
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcBody {
     id_token: String,
@@ -198,6 +204,7 @@ pub struct OidcBody {
 
 /// `POST /v1/login/oidc`: a verified ID token logs its user in; a user who does not exist
 /// yet is created on the spot in `oidc.account` (REANA's "created on first sign-in").
+#[utoipa::path(post, path = "/v1/login/oidc", tag = "session", security(()), request_body = OidcBody, responses((status = 200, description = "A login key for the (possibly new) user", body = openapi::LoggedIn), (status = 401, description = "The ID token is not valid", body = openapi::ErrorBody), (status = 404, description = "Single sign-on is not configured", body = openapi::ErrorBody), (status = 429, description = "Rate limited per client address", body = openapi::ErrorBody)))]
 pub async fn login_oidc(
     State(state): State<SharedState>,
     Json(body): Json<OidcBody>,

@@ -1,6 +1,7 @@
 //! REANA's user management: access tokens (request → grant → revoke) and users created by
 //! email with an optional token.
 
+use super::openapi;
 use super::users::load_user;
 use super::Json;
 use super::Path;
@@ -15,6 +16,7 @@ use portcullis_store::{NewKeyRecord, NewUser};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+#[utoipa::path(post, path = "/v1/users/{username}/access-token/request", tag = "access-tokens", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), responses((status = 200, description = "Status `requested` (unchanged when a token is active)", body = openapi::AccessToken)))]
 pub async fn request(
     State(state): State<SharedState>,
     caller: Caller,
@@ -51,6 +53,7 @@ pub async fn issue(state: &SharedState, username: &str) -> ApiResult<String> {
     Ok(key.secret)
 }
 
+#[utoipa::path(post, path = "/v1/users/{username}/access-token/grant", tag = "access-tokens", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), responses((status = 200, description = "The new token, shown once; any earlier one is revoked", body = openapi::AccessToken)))]
 pub async fn grant(
     State(state): State<SharedState>,
     caller: Caller,
@@ -76,6 +79,7 @@ pub async fn grant(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/users/{username}/access-token/revoke", tag = "access-tokens", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), responses((status = 200, description = "Status `revoked`; the token fails at once", body = openapi::AccessToken)))]
 pub async fn revoke(
     State(state): State<SharedState>,
     caller: Caller,
@@ -101,11 +105,19 @@ pub async fn revoke(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateByEmail {
+    #[schema(
+        pattern = r"^[!-?A-~]+@([!-\-/-?A-~]|[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~])$",
+        max_length = 254
+    )]
     email: String,
+    /// Default: the caller's account.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")]
     account: Option<String>,
+    /// Default: the email.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")]
     username: Option<String>,
     #[serde(default)]
     grant_access_token: bool,
@@ -113,6 +125,7 @@ pub struct CreateByEmail {
 
 /// `POST /v1/users`: REANA-style creation by email. The username defaults to the email
 /// (lowercased), the account to the caller's; the user has no password.
+#[utoipa::path(post, path = "/v1/users", tag = "access-tokens", request_body = CreateByEmail, responses((status = 201, description = "Created (REANA shape)", body = openapi::CreatedByEmail), (status = 409, description = "The username exists, or the account is not enabled", body = openapi::ErrorBody)))]
 pub async fn create_by_email(
     State(state): State<SharedState>,
     caller: Caller,

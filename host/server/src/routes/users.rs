@@ -1,6 +1,7 @@
 //! Users, their passwords and their personal API keys (§2, §4).
 
 use super::accounts::visible_account;
+use super::openapi;
 use super::{timestamp, Json, List, Page, Path, Query};
 use crate::auth::Caller;
 use crate::bootstrap::ADMIN_USER;
@@ -157,6 +158,7 @@ fn page_of_users(users: Vec<User>, limit: i64) -> List<Value> {
     }
 }
 
+#[utoipa::path(get, path = "/v1/accounts/{name}/users", tag = "users", params(("name" = String, Path, description = "Account name", pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$"), Page), responses((status = 200, description = "Users of the account", body = openapi::UserList)))]
 pub async fn list_in_account(
     State(state): State<SharedState>,
     caller: Caller,
@@ -181,6 +183,7 @@ pub async fn list_in_account(
 
 /// All users the caller may see: everyone if it may list across accounts, else the users
 /// of its own account.
+#[utoipa::path(get, path = "/v1/users", tag = "users", params(Page), responses((status = 200, description = "Every user the caller may see", body = openapi::UserList)))]
 pub async fn list_all(
     State(state): State<SharedState>,
     caller: Caller,
@@ -218,20 +221,32 @@ pub async fn list_all(
     Ok(Json(page_of_users(users, limit)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// `export` and `import` are reserved.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")]
     username: String,
+    /// Absent: the user can only use keys, access tokens or single sign-on.
+    #[schema(min_length = 8, max_length = 1024)]
     password: Option<String>,
+    /// The user must change the password at first login.
     #[serde(default)]
     temporary_password: bool,
+    #[schema(
+        pattern = r"^[!-?A-~]+@([!-\-/-?A-~]|[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~])$",
+        max_length = 254
+    )]
     email: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = openapi::roles)]
     roles: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = openapi::attributes)]
     attributes: BTreeMap<String, String>,
 }
 
+#[utoipa::path(post, path = "/v1/accounts/{name}/users", tag = "users", params(("name" = String, Path, description = "Account name", pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")), request_body = CreateUser, responses((status = 201, description = "Created", body = openapi::User), (status = 409, description = "The username exists (in any account), or the account is not enabled", body = openapi::ErrorBody), (status = 503, description = "Password hashing is saturated; retry", body = openapi::ErrorBody)))]
 pub async fn create_in_account(
     State(state): State<SharedState>,
     caller: Caller,
@@ -318,6 +333,7 @@ pub(crate) async fn insert_user(
 }
 
 /// Describe: the user plus the number of active keys.
+#[utoipa::path(get, path = "/v1/users/{username}", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), responses((status = 200, description = "The user", body = openapi::UserDescribed)))]
 pub async fn describe(
     State(state): State<SharedState>,
     caller: Caller,
@@ -333,16 +349,20 @@ fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
     /// Absent: unchanged; `null`: cleared.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, nullable, pattern = r"^[!-?A-~]+@([!-\-/-?A-~]|[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~])$", max_length = 254)]
     email: Option<Option<String>>,
+    #[schema(schema_with = openapi::roles_or_null)]
     roles: Option<Vec<String>>,
+    #[schema(schema_with = openapi::attributes_or_null)]
     attributes: Option<BTreeMap<String, String>>,
 }
 
+#[utoipa::path(patch, path = "/v1/users/{username}", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), request_body = PatchUser, responses((status = 200, description = "The updated user", body = openapi::User)))]
 pub async fn patch(
     State(state): State<SharedState>,
     caller: Caller,
@@ -398,6 +418,7 @@ pub async fn patch(
     Ok(Json(user_view(&user)))
 }
 
+#[utoipa::path(delete, path = "/v1/users/{username}", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), responses((status = 204, description = "The user and all its keys are gone"), (status = 409, description = "The built-in admin user cannot be deleted", body = openapi::ErrorBody)))]
 pub async fn delete(
     State(state): State<SharedState>,
     caller: Caller,
@@ -428,17 +449,21 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
+    /// Required when changing one's own password.
     current_password: Option<String>,
+    /// An admin setting another user's password: force a change at next login.
     #[serde(default)]
     temporary: bool,
 }
 
 /// Self: needs the current password, keeps the calling key. Another user (admin): sets
 /// it, optionally as temporary. Every other key of the user is revoked.
+#[utoipa::path(put, path = "/v1/users/{username}/password", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), request_body = SetPassword, responses((status = 200, description = "Set; the user's other keys are revoked", body = openapi::PasswordSet), (status = 503, description = "Password hashing is saturated; retry", body = openapi::ErrorBody)))]
 pub async fn set_password(
     State(state): State<SharedState>,
     caller: Caller,
@@ -515,6 +540,7 @@ pub async fn set_password(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/users/{username}/keys", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), responses((status = 200, description = "The user's keys (never their secrets)", body = openapi::KeyList)))]
 pub async fn list_keys(
     State(state): State<SharedState>,
     caller: Caller,
@@ -528,16 +554,18 @@ pub async fn list_keys(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ExpiresIn {
     Seconds(u64),
+    /// A duration such as `"30d"` or `"12h 30m"`.
     Text(String),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 128)]
     name: String,
     /// Seconds, or a duration like `"30d"`; absent = never expires.
     expires_in: Option<ExpiresIn>,
@@ -545,6 +573,7 @@ pub struct CreateKey {
 
 const MAX_KEY_LIFETIME_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
 
+#[utoipa::path(post, path = "/v1/users/{username}/keys", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), request_body = CreateKey, responses((status = 201, description = "The key; `key` is the secret, shown once", body = openapi::KeyCreated)))]
 pub async fn create_key(
     State(state): State<SharedState>,
     caller: Caller,
@@ -599,6 +628,7 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[utoipa::path(delete, path = "/v1/users/{username}/keys/{id}", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$"), ("id" = String, Path, description = "Key id")), responses((status = 204, description = "Revoked; it fails from the next request on")))]
 pub async fn revoke_key(
     State(state): State<SharedState>,
     caller: Caller,
