@@ -27,7 +27,6 @@ portcullis_tests::both!(
         for (bad, field) in [
             (json!({"name":"Acme"}), "name"),
             (json!({"name":"-x"}), "name"),
-            (json!({"name":"admin"}), "name"),
             (json!({"name":"ok","type":"root"}), "type"),
             (json!({"name":"ok","email":"nope"}), "email"),
             (json!({"name":"ok","colour":"red"}), "colour"),
@@ -38,6 +37,10 @@ portcullis_tests::both!(
             assert_eq!(a.status, 422, "{bad}: {}", a.text);
             assert!(a.message().contains(field), "{bad}: {}", a.message());
         }
+        // A reserved name is taken: 409, like any existing name.
+        let a = s.post("/v1/accounts", &k, json!({"name":"admin"})).await;
+        assert_eq!((a.status, a.code()), (409, "already_exists"), "{}", a.text);
+        assert!(a.message().contains("reserved"), "{}", a.message());
         let one = s.get("/v1/accounts/acme", &k).await;
         assert_eq!(one.body["email"], "ops@acme.io");
         assert_eq!(s.get("/v1/accounts/nope", &k).await.status, 404);

@@ -141,7 +141,7 @@ portcullis_tests::both!(
             .await;
         assert_eq!(a.status, 404);
         let a = s.post("/v1/accounts", &key, json!({"name":"system"})).await;
-        assert_eq!(a.status, 422);
+        assert_eq!((a.status, a.code()), (409, "already_exists"));
         s.stop().await;
     }
 );

@@ -192,7 +192,7 @@ portcullis_tests::both!(
                 json!({"password":"jane passphrase 2"}),
             )
             .await;
-        assert_eq!(a.status, 422);
+        assert_eq!((a.status, a.code()), (403, "current_password_required"));
         assert!(a.message().contains("current_password"));
         let a = s
             .put(

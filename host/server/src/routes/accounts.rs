@@ -102,10 +102,11 @@ pub async fn create(
             target(&body.name),
         )
         .await?;
+    // The reserved names are taken (by built-in accounts): a conflict, not a bad request.
     if RESERVED_ACCOUNT_NAMES.contains(&body.name.as_str()) {
-        return Err(ApiError::invalid(
-            "name",
-            format!("{} is reserved", body.name),
+        return Err(ApiError::conflict(
+            "already_exists",
+            format!("name: {} is reserved", body.name),
         ));
     }
     let kind = body.kind.unwrap_or(AccountType::User);

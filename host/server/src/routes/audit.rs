@@ -22,6 +22,7 @@ pub struct AuditQuery {
     actor: Option<String>,
     action: Option<String>,
     /// RFC 3339 time; entries at or after it.
+    #[param(format = DateTime)]
     since: Option<String>,
 }
 

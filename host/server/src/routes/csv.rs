@@ -282,7 +282,7 @@ fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
     }
 }
 
-#[utoipa::path(post, path = "/v1/users/import", tag = "users", params(ImportQuery), request_body(content = String, content_type = "text/csv", description = "CSV with the export's header row"), responses((status = 200, description = "Every row applied", body = openapi::ImportReport), (status = 413, description = "The body is larger than `max_import_bytes`", body = openapi::ErrorBody), (status = 422, description = "Nothing written: the report names each bad row (or a query field is invalid)", body = openapi::ImportReport), (status = 503, description = "Password hashing is saturated; retry", body = openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/users/import", tag = "users", params(ImportQuery), request_body(content = String, content_type = "text/csv", description = "CSV with the export's header row"), responses((status = 200, description = "Every row applied", body = openapi::ImportReport), (status = 413, description = "The body is larger than `max_import_bytes`", body = openapi::ErrorBody), (status = 422, description = "Nothing written: the report names each bad row (or a query field is invalid: the usual error body)", body = openapi::ImportRejected), (status = 503, description = "Password hashing is saturated; retry", body = openapi::ErrorBody)))]
 pub async fn import(
     State(state): State<SharedState>,
     caller: Caller,

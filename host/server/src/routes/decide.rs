@@ -210,6 +210,11 @@ fn flatten(field: &str, v: Option<&Map<String, Value>>) -> ApiResult<Vec<(String
     Ok(pairs)
 }
 
+/// A member that is there and not `null` (`null` counts as absent, as in most JSON APIs).
+fn present<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    m.get(key).filter(|v| !v.is_null())
+}
+
 fn object<'a>(v: &'a Value, field: &str) -> ApiResult<&'a Map<String, Value>> {
     v.as_object()
         .ok_or_else(|| ApiError::invalid(field, "must be an object"))
@@ -251,67 +256,82 @@ fn question(
     context: Option<&Value>,
     at: &str,
 ) -> ApiResult<Question> {
-    let s = object(subject, &format!("{at}subject"))?;
-    only_keys(s, &format!("{at}subject"), &["type", "id", "properties"])?;
-    let kind = string(s, &format!("{at}subject"), "type")?;
-    if kind != "user" {
-        return Err(ApiError::invalid(
-            &format!("{at}subject.type"),
-            "must be \"user\"",
-        ));
-    }
-    let username = string(s, &format!("{at}subject"), "id")?.to_string();
-    check_text(&format!("{at}subject.id"), &username, 254)?;
-
-    let a = object(action, &format!("{at}action"))?;
-    only_keys(a, &format!("{at}action"), &["name", "properties"])?;
-    let name = string(a, &format!("{at}action"), "name")?.to_string();
-    check_text(&format!("{at}action.name"), &name, 256)?;
-
-    let r = object(resource, &format!("{at}resource"))?;
-    only_keys(r, &format!("{at}resource"), &["type", "id", "properties"])?;
-    let rtype = string(r, &format!("{at}resource"), "type")?;
-    let rid = string(r, &format!("{at}resource"), "id")?;
-    check_text(&format!("{at}resource.type"), rtype, 128)?;
-    check_text(&format!("{at}resource.id"), rid, 1024)?;
-    let mut attributes = flatten(
-        &format!("{at}resource.properties"),
-        properties(r, &format!("{at}resource"))?,
-    )?;
-    // The resource's owning account travels as the property `account`.
-    let account = attributes
-        .iter()
-        .position(|(k, _)| k == "account")
-        .map(|i| attributes.remove(i).1);
-    let mut target = Target::new(rtype, rid, account.as_deref());
-    target.attributes = attributes;
-
-    let mut ctx = flatten(
-        &format!("{at}context"),
-        match context {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(object(v, &format!("{at}context"))?),
-        },
-    )?;
+    let (username, subject_props) = subject_of(subject, at)?;
+    let (name, action_props) = action_of(action, at)?;
+    let target = resource_of(resource, at)?;
+    let mut ctx = context_of(context, at)?;
     // Subject and action properties reach the plugin as context, prefixed.
-    for (k, v) in flatten(
-        &format!("{at}subject.properties"),
-        properties(s, &format!("{at}subject"))?,
-    )? {
-        ctx.push((format!("subject.{k}"), v));
-    }
-    for (k, v) in flatten(
-        &format!("{at}action.properties"),
-        properties(a, &format!("{at}action"))?,
-    )? {
-        ctx.push((format!("action.{k}"), v));
-    }
+    ctx.extend(
+        subject_props
+            .into_iter()
+            .map(|(k, v)| (format!("subject.{k}"), v)),
+    );
+    ctx.extend(
+        action_props
+            .into_iter()
+            .map(|(k, v)| (format!("action.{k}"), v)),
+    );
     Ok(Question {
         username,
         action: name,
         target,
         context: ctx,
     })
+}
+
+/// An AuthZEN subject: the username and its properties.
+fn subject_of(subject: &Value, at: &str) -> ApiResult<(String, Vec<(String, String)>)> {
+    let field = format!("{at}subject");
+    let s = object(subject, &field)?;
+    only_keys(s, &field, &["type", "id", "properties"])?;
+    if string(s, &field, "type")? != "user" {
+        return Err(ApiError::invalid(
+            &format!("{field}.type"),
+            "must be \"user\"",
+        ));
+    }
+    let username = string(s, &field, "id")?.to_string();
+    check_text(&format!("{field}.id"), &username, 254)?;
+    let props = flatten(&format!("{field}.properties"), properties(s, &field)?)?;
+    Ok((username, props))
+}
+
+/// An AuthZEN action: its name and properties.
+fn action_of(action: &Value, at: &str) -> ApiResult<(String, Vec<(String, String)>)> {
+    let field = format!("{at}action");
+    let a = object(action, &field)?;
+    only_keys(a, &field, &["name", "properties"])?;
+    let name = string(a, &field, "name")?.to_string();
+    check_text(&format!("{field}.name"), &name, 256)?;
+    let props = flatten(&format!("{field}.properties"), properties(a, &field)?)?;
+    Ok((name, props))
+}
+
+/// An AuthZEN resource as a target; the property `account` names the owning account.
+fn resource_of(resource: &Value, at: &str) -> ApiResult<Target> {
+    let field = format!("{at}resource");
+    let r = object(resource, &field)?;
+    only_keys(r, &field, &["type", "id", "properties"])?;
+    let rtype = string(r, &field, "type")?;
+    let rid = string(r, &field, "id")?;
+    check_text(&format!("{field}.type"), rtype, 128)?;
+    check_text(&format!("{field}.id"), rid, 1024)?;
+    let mut attributes = flatten(&format!("{field}.properties"), properties(r, &field)?)?;
+    let account = attributes
+        .iter()
+        .position(|(k, _)| k == "account")
+        .map(|i| attributes.remove(i).1);
+    let mut target = Target::new(rtype, rid, account.as_deref());
+    target.attributes = attributes;
+    Ok(target)
+}
+
+fn context_of(context: Option<&Value>, at: &str) -> ApiResult<Vec<(String, String)>> {
+    let field = format!("{at}context");
+    match context {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(v) => flatten(&field, Some(object(v, &field)?)),
+    }
 }
 
 fn authzen_result(d: &Decision, id: &str) -> Value {
@@ -326,12 +346,12 @@ pub async fn evaluation(
 ) -> ApiResult<Json<Value>> {
     let m = object(&body, "body")?;
     only_keys(m, "body", &["subject", "action", "resource", "context"])?;
-    let need = |k: &str| m.get(k).ok_or_else(|| ApiError::invalid(k, "is required"));
+    let need = |k: &str| present(m, k).ok_or_else(|| ApiError::invalid(k, "is required"));
     let q = question(
         need("subject")?,
         need("action")?,
         need("resource")?,
-        m.get("context"),
+        present(m, "context"),
         "",
     )?;
     require_evaluate(&state, &caller).await?;
@@ -346,7 +366,7 @@ enum Semantic {
     PermitOnFirstPermit,
 }
 
-#[utoipa::path(post, path = "/access/v1/evaluations", tag = "authorization", request_body = openapi::ZenEvaluations, responses((status = 200, description = "AuthZEN 1.0 batch decisions", body = openapi::ZenDecisions)))]
+#[utoipa::path(post, path = "/access/v1/evaluations", tag = "authorization", request_body = openapi::ZenEvaluations, responses((status = 200, description = "AuthZEN 1.0 batch decisions (one decision when `evaluations` is absent or empty)", body = openapi::ZenBatchAnswer)))]
 pub async fn evaluations(
     State(state): State<SharedState>,
     caller: Caller,
@@ -369,7 +389,8 @@ pub async fn evaluations(
         None | Some(Value::Null) => Semantic::ExecuteAll,
         Some(o) => {
             let o = object(o, "options")?;
-            match o.get("evaluations_semantic") {
+            only_keys(o, "options", &["evaluations_semantic"])?;
+            match present(o, "evaluations_semantic") {
                 None => Semantic::ExecuteAll,
                 Some(Value::String(s)) if s == "execute_all" => Semantic::ExecuteAll,
                 Some(Value::String(s)) if s == "deny_on_first_deny" => Semantic::DenyOnFirstDeny,
@@ -398,18 +419,30 @@ pub async fn evaluations(
     }
     // Without an `evaluations` array the request is a single evaluation (AuthZEN §7.1).
     if items.is_empty() {
-        let need = |k: &str| m.get(k).ok_or_else(|| ApiError::invalid(k, "is required"));
+        let need = |k: &str| present(m, k).ok_or_else(|| ApiError::invalid(k, "is required"));
         let q = question(
             need("subject")?,
             need("action")?,
             need("resource")?,
-            m.get("context"),
+            present(m, "context"),
             "",
         )?;
         require_evaluate(&state, &caller).await?;
         let (d, id) = answer(&state, q).await?;
         return Ok(Json(authzen_result(&d, &id)));
     }
+    // Parse everything first: a malformed item rejects the batch before any decision, and
+    // a malformed default at the top level does too, even where every item overrides it.
+    if let Some(v) = present(m, "subject") {
+        subject_of(v, "")?;
+    }
+    if let Some(v) = present(m, "action") {
+        action_of(v, "")?;
+    }
+    if let Some(v) = present(m, "resource") {
+        resource_of(v, "")?;
+    }
+    context_of(present(m, "context"), "")?;
     // Parse everything first: a malformed item rejects the batch before any decision.
     let mut questions = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -421,14 +454,14 @@ pub async fn evaluations(
             &["subject", "action", "resource", "context"],
         )?;
         let pick = |k: &str| {
-            e.get(k).or_else(|| m.get(k)).ok_or_else(|| {
+            present(e, k).or_else(|| present(m, k)).ok_or_else(|| {
                 ApiError::invalid(
                     &format!("{at}{k}"),
                     "is required (here or at the top level)",
                 )
             })
         };
-        let context = e.get("context").or_else(|| m.get("context"));
+        let context = present(e, "context").or_else(|| present(m, "context"));
         questions.push(question(
             pick("subject")?,
             pick("action")?,

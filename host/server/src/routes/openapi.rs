@@ -78,6 +78,43 @@ pub fn attributes() -> utoipa::openapi::Object {
         .build()
 }
 
+/// Key lifetimes in text (see `users::parse_lifetime`).
+pub const LIFETIME_PATTERN: &str =
+    r"^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d|[1-9][0-9]?w)$";
+
+/// `expires_in`: seconds (1 to ten years) or a duration like `"30d"`; `null` or absent:
+/// never expires.
+pub fn expires_in() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let one_of = utoipa::openapi::schema::OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(10 * 366 * 24 * 3600)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(LIFETIME_PATTERN)),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build();
+    utoipa::openapi::Schema::OneOf(one_of)
+}
+
+/// AuthZEN `properties` and `context`: at most 64 entries with label keys (≤ 128); values
+/// of any JSON type (non-strings reach the plugin as their JSON text, at most 4096
+/// characters).
+pub fn zen_properties() -> utoipa::openapi::Object {
+    let mut o = utoipa::openapi::ObjectBuilder::new()
+        .property_names(Some(label(128)))
+        .max_properties(Some(64))
+        .build();
+    o.schema_type = nullable(utoipa::openapi::Type::Object);
+    o
+}
+
 /// `/v1/authorize` resource attributes and context: at most 64 entries; keys are labels
 /// (≤ 128), values any text up to 4096 characters.
 pub fn pairs() -> utoipa::openapi::Object {
@@ -161,9 +198,58 @@ pub fn pairs() -> utoipa::openapi::Object {
 pub struct ApiDoc;
 
 /// The document, built once per process.
-pub fn document() -> &'static utoipa::openapi::OpenApi {
-    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
-    DOC.get_or_init(ApiDoc::openapi)
+pub fn document() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        refine(&mut doc);
+        doc
+    })
+}
+
+/// Rules JSON Schema can state but utoipa's attributes cannot (`if`/`then`).
+fn refine(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let schemas = &mut doc["components"]["schemas"];
+    // A temporary password needs a password.
+    schemas["CreateUser"]["if"] = json!({
+        "properties": { "temporary_password": { "const": true } },
+        "required": ["temporary_password"],
+    });
+    schemas["CreateUser"]["then"] = json!({
+        "required": ["password"],
+        "properties": { "password": { "type": "string" } },
+    });
+    // AuthZEN batches: without items the top level is the one evaluation, so it needs all
+    // three; with items, each takes what it lacks from the top level.
+    let zen = |name: &str| json!({ "$ref": format!("#/components/schemas/{name}") });
+    let mut rules = vec![json!({
+        "if": { "required": ["evaluations"], "properties": { "evaluations": { "type": "array", "minItems": 1 } } },
+        "else": {
+            "required": ["subject", "action", "resource"],
+            "properties": { "subject": zen("ZenSubject"), "action": zen("ZenAction"), "resource": zen("ZenResource") },
+        },
+    })];
+    for (key, name) in [
+        ("subject", "ZenSubject"),
+        ("action", "ZenAction"),
+        ("resource", "ZenResource"),
+    ] {
+        rules.push(json!({
+            "if": { "required": [key], "properties": { key: zen(name) } },
+            "else": {
+                "properties": { "evaluations": { "items": { "required": [key], "properties": { key: zen(name) } } } },
+            },
+        }));
+    }
+    schemas["ZenEvaluations"]["allOf"] = json!(rules);
+    // Without a username the lowercased email becomes it, so it must fit a username.
+    schemas["CreateByEmail"]["if"] = json!({
+        "not": { "required": ["username"], "properties": { "username": { "type": "string" } } },
+    });
+    schemas["CreateByEmail"]["then"] = json!({
+        "properties": { "email": { "pattern": "^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$" } },
+    });
 }
 
 /// This OpenAPI 3.1 document.
@@ -174,7 +260,7 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
     security(()),
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
 )]
-pub async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
+pub async fn openapi_json() -> axum::Json<&'static serde_json::Value> {
     axum::Json(document())
 }
 
@@ -559,42 +645,64 @@ pub struct Authorized {
     pub decision_id: String,
 }
 
-/// AuthZEN subject: `type` must be `user`, `id` the username.
 #[derive(ToSchema, Serialize)]
-#[schema(title = "AuthZEN subject")]
+#[schema(rename_all = "lowercase")]
+pub enum ZenSubjectType {
+    User,
+}
+
+/// AuthZEN subject: `type` is `user`, `id` the username. Properties reach the plugin as
+/// context entries `subject.NAME` (strings as they are, other values as JSON text).
+#[derive(ToSchema, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ZenSubject {
-    pub r#type: String,
+    #[schema(inline)]
+    pub r#type: ZenSubjectType,
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 254)]
     pub id: String,
+    #[schema(schema_with = zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(ToSchema, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ZenAction {
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 256)]
     pub name: String,
+    #[schema(schema_with = zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// AuthZEN resource; the property `account` names the owning account.
 #[derive(ToSchema, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ZenResource {
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 128)]
     pub r#type: String,
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 1024)]
     pub id: String,
+    #[schema(schema_with = zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(ToSchema, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ZenEvaluation {
     pub subject: ZenSubject,
     pub action: ZenAction,
     pub resource: ZenResource,
+    #[schema(schema_with = zen_properties)]
     pub context: Option<BTreeMap<String, serde_json::Value>>,
 }
 
+/// One item of a batch; what it omits comes from the request's top level.
 #[derive(ToSchema, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ZenItem {
     pub subject: Option<ZenSubject>,
     pub action: Option<ZenAction>,
     pub resource: Option<ZenResource>,
+    #[schema(schema_with = zen_properties)]
     pub context: Option<BTreeMap<String, serde_json::Value>>,
 }
 
@@ -607,19 +715,24 @@ pub enum ZenSemantic {
 }
 
 #[derive(ToSchema, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ZenOptions {
     #[schema(inline)]
     pub evaluations_semantic: Option<ZenSemantic>,
 }
 
-/// Top-level `subject`/`action`/`resource`/`context` are defaults for every item.
+/// Top-level `subject`/`action`/`resource`/`context` are defaults for every item; without
+/// items (absent or empty) the request is one evaluation of the top level.
 #[derive(ToSchema, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ZenEvaluations {
     pub subject: Option<ZenSubject>,
     pub action: Option<ZenAction>,
     pub resource: Option<ZenResource>,
+    #[schema(schema_with = zen_properties)]
     pub context: Option<BTreeMap<String, serde_json::Value>>,
-    pub evaluations: Vec<ZenItem>,
+    #[schema(max_items = 1000)]
+    pub evaluations: Option<Vec<ZenItem>>,
     pub options: Option<ZenOptions>,
 }
 
@@ -638,6 +751,13 @@ pub struct ZenDecision {
 #[derive(ToSchema, Serialize)]
 pub struct ZenDecisions {
     pub evaluations: Vec<ZenDecision>,
+}
+
+#[derive(ToSchema, Serialize)]
+#[serde(untagged)]
+pub enum ZenBatchAnswer {
+    Batch(ZenDecisions),
+    Single(ZenDecision),
 }
 
 #[derive(ToSchema, Serialize)]
@@ -717,6 +837,18 @@ pub struct ImportReport {
     pub accounts_created: Vec<String>,
     pub errors: Vec<RowError>,
 }
+
+#[derive(ToSchema, Serialize)]
+#[serde(untagged)]
+pub enum ImportRejected {
+    Report(ImportReport),
+    Error(ErrorBody),
+}
+
+/// A WebAssembly component (binary).
+#[derive(ToSchema, Serialize)]
+#[schema(value_type = String, format = Binary)]
+pub struct Wasm(Vec<u8>);
 
 #[derive(ToSchema, Serialize)]
 pub struct RowError {

@@ -55,11 +55,12 @@ fn plugin_target(id: &str) -> Target {
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// A label for the stored plugin (default: the component's name).
+    #[param(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 128)]
     name: Option<String>,
 }
 
 /// `POST /v1/plugins?name=` with the component's bytes as the body.
-#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/wasm", description = "A WebAssembly component implementing the authorizer world"), responses((status = 201, description = "Stored", body = openapi::PluginRecord), (status = 200, description = "The same component was stored before", body = openapi::PluginRecord), (status = 413, description = "Larger than `authorizer.max_plugin_bytes`", body = openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", params(UploadQuery), request_body(content = openapi::Wasm, content_type = "application/wasm", description = "A WebAssembly component implementing the authorizer world"), responses((status = 201, description = "Stored", body = openapi::PluginRecord), (status = 200, description = "The same component was stored before", body = openapi::PluginRecord), (status = 413, description = "Larger than `authorizer.max_plugin_bytes`", body = openapi::ErrorBody)))]
 pub async fn upload(
     State(state): State<SharedState>,
     caller: Caller,
@@ -372,7 +373,8 @@ pub struct DecisionQuery {
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// The `next` cursor of the previous page.
-    after: Option<u64>,
+    #[param(minimum = 0)]
+    after: Option<i64>,
     username: Option<String>,
     action: Option<String>,
     outcome: Option<String>,
@@ -397,7 +399,11 @@ pub async fn decisions(
         after: None,
     }
     .limit()? as usize;
-    let items: Vec<Logged> = state.authz.logged(q.after.unwrap_or(0), limit, |e| {
+    let after = match q.after {
+        Some(n) if n < 0 => return Err(ApiError::invalid("after", "must not be negative")),
+        n => n.unwrap_or(0) as u64,
+    };
+    let items: Vec<Logged> = state.authz.logged(after, limit, |e| {
         q.username.as_deref().is_none_or(|u| e.username == u)
             && q.action.as_deref().is_none_or(|a| e.action == a)
             && q.outcome.as_deref().is_none_or(|o| e.outcome == o)

@@ -125,7 +125,7 @@ pub struct CreateByEmail {
 
 /// `POST /v1/users`: REANA-style creation by email. The username defaults to the email
 /// (lowercased), the account to the caller's; the user has no password.
-#[utoipa::path(post, path = "/v1/users", tag = "access-tokens", request_body = CreateByEmail, responses((status = 201, description = "Created (REANA shape)", body = openapi::CreatedByEmail), (status = 409, description = "The username exists, or the account is not enabled", body = openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/users", tag = "access-tokens", request_body = CreateByEmail, responses((status = 201, description = "Created (REANA shape)", body = openapi::CreatedByEmail), (status = 404, description = "The account does not exist", body = openapi::ErrorBody), (status = 409, description = "The username exists, or the account is not enabled", body = openapi::ErrorBody)))]
 pub async fn create_by_email(
     State(state): State<SharedState>,
     caller: Caller,
@@ -134,6 +134,9 @@ pub async fn create_by_email(
     names::validate_email(&body.email).map_err(|e| ApiError::invalid("email", e))?;
     let username = body.username.unwrap_or_else(|| body.email.to_lowercase());
     names::validate_username(&username).map_err(|e| ApiError::invalid("username", e))?;
+    if let Some(account) = &body.account {
+        names::validate_account_name(account).map_err(|e| ApiError::invalid("account", e))?;
+    }
     let account = body.account.unwrap_or_else(|| caller.user.account.clone());
     let mut target = Target::new("user", &username, Some(&account));
     target.attributes = vec![("changes".into(), "email".into())];

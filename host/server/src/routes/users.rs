@@ -475,15 +475,18 @@ pub async fn set_password(
     password::check_policy(&body.password).map_err(|e| ApiError::invalid("password", e))?;
     if is_self {
         if body.temporary {
-            return Err(ApiError::invalid(
-                "temporary",
-                "cannot make your own password temporary",
+            // Not a malformed request: a permission the caller lacks on itself.
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "temporary: you cannot make your own password temporary",
             ));
         }
         let current = body.current_password.ok_or_else(|| {
-            ApiError::invalid(
-                "current_password",
-                "is required to change your own password",
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "current_password_required",
+                "current_password: is required to change your own password",
             )
         })?;
         let verdict = state
@@ -558,6 +561,8 @@ pub async fn list_keys(
 #[serde(untagged)]
 pub enum ExpiresIn {
     Seconds(u64),
+    /// JSON has one number type: `86400.0` is an integer too; a fraction is refused.
+    Float(f64),
     /// A duration such as `"30d"` or `"12h 30m"`.
     Text(String),
 }
@@ -568,10 +573,31 @@ pub struct CreateKey {
     #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 128)]
     name: String,
     /// Seconds, or a duration like `"30d"`; absent = never expires.
+    #[schema(schema_with = openapi::expires_in)]
     expires_in: Option<ExpiresIn>,
 }
 
 const MAX_KEY_LIFETIME_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
+
+/// A key lifetime in text: digits and one unit, `s`, `m`, `h`, `d` or `w` (`"30d"`), in
+/// milliseconds. Exactly what `openapi::LIFETIME_PATTERN` states (the number of digits per
+/// unit keeps every match within ten years); longer lifetimes are given in seconds.
+fn parse_lifetime(text: &str) -> Option<i64> {
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    let (max_digits, unit_ms) = match unit {
+        "s" => (8, 1_000),
+        "m" => (6, 60_000),
+        "h" => (4, 3_600_000),
+        "d" => (3, 86_400_000),
+        "w" => (2, 604_800_000),
+        _ => return None,
+    };
+    let well_formed = !digits.is_empty()
+        && digits.len() <= max_digits
+        && !digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit());
+    well_formed.then(|| digits.parse::<i64>().ok().map(|n| n * unit_ms))?
+}
 
 #[utoipa::path(post, path = "/v1/users/{username}/keys", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), request_body = CreateKey, responses((status = 201, description = "The key; `key` is the secret, shown once", body = openapi::KeyCreated)))]
 pub async fn create_key(
@@ -584,17 +610,21 @@ pub async fn create_key(
     let ttl_ms = match body.expires_in {
         None => None,
         Some(ExpiresIn::Seconds(s)) => Some(s.saturating_mul(1000).min(i64::MAX as u64) as i64),
-        Some(ExpiresIn::Text(t)) => Some(
-            humantime::parse_duration(&t)
-                .map_err(|e| {
-                    ApiError::invalid(
-                        "expires_in",
-                        format!("{t:?} is not a duration like \"30d\": {e}"),
-                    )
-                })?
-                .as_millis()
-                .min(i64::MAX as u128) as i64,
-        ),
+        Some(ExpiresIn::Float(f)) if f.fract() == 0.0 && f >= 0.0 => {
+            Some((f.min(1e15) * 1000.0) as i64)
+        }
+        Some(ExpiresIn::Float(_)) => {
+            return Err(ApiError::invalid(
+                "expires_in",
+                "must be a whole number of seconds",
+            ))
+        }
+        Some(ExpiresIn::Text(t)) => Some(parse_lifetime(&t).ok_or_else(|| {
+            ApiError::invalid(
+                "expires_in",
+                format!("{t:?} is not a duration like \"30d\" (a number and one of s, m, h, d, w)"),
+            )
+        })?),
     };
     if let Some(ms) = ttl_ms {
         if !(1000..=MAX_KEY_LIFETIME_MS).contains(&ms) {

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Schemathesis against a live server, with every check (scripts/schemathesis.toml), from
+# /openapi.json.
+#
+#   scripts/schemathesis.sh [MAX_EXAMPLES]     # default 30 generated cases per operation
+#
+# Builds the debug binary, starts it on a free loopback port with a fresh SQLite database in
+# `configured` bootstrap mode, installs schemathesis (pinned) into target/schemathesis-venv,
+# and runs `schemathesis run` with every check enabled, authenticated as the admin (scripts/
+# schemathesis_hooks.py). The login rate limit and the lockout threshold are lifted for the
+# run: both are tested on their own (tests/api/ratelimit.rs, tests/api/login.rs) and would
+# otherwise turn generated logins into 429s. Exits non-zero on any failure; the report is in
+# target/schemathesis-report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MAX_EXAMPLES="${1:-30}"
+SCHEMATHESIS_VERSION="4.32.5"
+VENV=target/schemathesis-venv
+
+cargo build -q -p portcullis
+if [ ! -x "$VENV/bin/schemathesis" ] || ! "$VENV/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION"; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+# (not PORTCULLIS_*: the server refuses environment variables it does not know)
+DATA="$(mktemp -d)"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+export ST_BASE_URL="http://127.0.0.1:$PORT"
+export ST_ADMIN_PASSWORD="schemathesis-admin-$RANDOM$RANDOM"
+PORTCULLIS_BOOTSTRAP_MODE=configured \
+PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD="$ST_ADMIN_PASSWORD" \
+PORTCULLIS_RATE_LIMIT_LOGIN_PER_MINUTE=1000000 \
+PORTCULLIS_AUTH_LOCKOUT_THRESHOLD=1000000 \
+  target/debug/portcullis server --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$DATA/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "$ST_BASE_URL/ready" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+status=0
+SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=scripts \
+  "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$ST_BASE_URL/openapi.json" \
+    --max-examples "$MAX_EXAMPLES" \
+    --seed "${SCHEMATHESIS_SEED:-1}" \
+    --workers 1 \
+    --request-timeout 30 \
+    --report junit,ndjson --report-dir target/schemathesis-report \
+    || status=$?
+
+if grep -q "panicked" "$DATA/server.log"; then
+  echo "the server panicked during the run:" >&2
+  grep -A5 "panicked" "$DATA/server.log" >&2
+  status=1
+fi
+if ! kill -0 "$SERVER" 2>/dev/null; then
+  echo "the server is no longer running" >&2
+  status=1
+fi
+exit $status
