@@ -7,6 +7,7 @@ mod bootstrap;
 mod cluster;
 mod decide;
 mod input;
+mod keycache;
 mod login;
 mod migrations;
 mod openapi;

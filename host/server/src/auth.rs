@@ -34,11 +34,25 @@ async fn authenticate(parts: &Parts, state: &SharedState) -> Result<Caller, ApiE
     let presented = bearer(parts).ok_or_else(ApiError::unauthorized)?;
     // Shape and checksum first: garbage never reaches the database.
     let id = keys::parse(presented).ok_or_else(ApiError::unauthorized)?;
-    let (key, digest, user) = state
-        .store
-        .lookup_key(id)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
+    // The epoch is read before the store, so a write that lands in between invalidates
+    // what this request caches.
+    let epoch = state.store.auth_epoch();
+    let (key, digest, user) = match state.verified.key(id, epoch) {
+        Some(record) => {
+            state.metrics.key_lookup("memory");
+            record
+        }
+        None => {
+            state.metrics.key_lookup("store");
+            let record = state
+                .store
+                .lookup_key(id)
+                .await?
+                .ok_or_else(ApiError::unauthorized)?;
+            state.verified.put_key(id, record.clone(), epoch);
+            record
+        }
+    };
     if !keys::digest_eq(&keys::digest(presented), &digest) {
         return Err(ApiError::unauthorized());
     }
@@ -50,6 +64,7 @@ async fn authenticate(parts: &Parts, state: &SharedState) -> Result<Caller, ApiE
         return Err(ApiError::unauthorized());
     }
     if key.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY_MS) {
+        state.verified.touched(&key.id, now);
         let store = state.store.clone();
         let id = key.id.clone();
         tokio::spawn(async move {

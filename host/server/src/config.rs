@@ -200,6 +200,12 @@ pub struct AuthConfig {
     pub lockout_threshold: u32,
     #[serde(with = "humantime_serde_compat")]
     pub lockout_duration: Duration,
+    /// How long a verified key (and an `/v1/authorize` subject) is served from memory
+    /// without a database round trip. Changes made through this server are seen at once;
+    /// changes made by another server or process within this time. `0s` turns it off; at
+    /// most 5 s (the bound `recover-admin-user` promises).
+    #[serde(with = "humantime_serde_compat")]
+    pub key_cache_ttl: Duration,
 }
 
 impl Default for AuthConfig {
@@ -208,6 +214,7 @@ impl Default for AuthConfig {
             login_key_ttl: Duration::from_secs(24 * 3600),
             lockout_threshold: 10,
             lockout_duration: Duration::from_secs(15 * 60),
+            key_cache_ttl: Duration::from_secs(2),
         }
     }
 }
@@ -406,6 +413,9 @@ impl Config {
         }
         if self.rate_limit.login_per_minute == 0 {
             bail!("rate_limit.login_per_minute must be at least 1");
+        }
+        if self.auth.key_cache_ttl > Duration::from_secs(5) {
+            bail!("auth.key_cache_ttl must be at most 5s (revocations by other servers must be seen within 5 s)");
         }
         if self.auth.lockout_threshold == 0 {
             bail!("auth.lockout_threshold must be at least 1");

@@ -12,6 +12,7 @@ pub mod oidc;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod verified;
 
 use anyhow::Context;
 use authorizer::Active;

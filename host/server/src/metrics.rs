@@ -45,6 +45,8 @@ pub struct Metrics {
     pub cache_hits: Counter,
     pub shadow_disagreements: Counter,
     pub logins: Family<OutcomeLabels, Counter>,
+    /// Key verifications by `outcome`: `memory` (no database round trip) or `store`.
+    pub key_lookups: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -59,6 +61,7 @@ impl Default for Metrics {
             cache_hits: Counter::default(),
             shadow_disagreements: Counter::default(),
             logins: Family::default(),
+            key_lookups: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -97,6 +100,11 @@ impl Default for Metrics {
             m.shadow_disagreements.clone(),
         );
         registry.register("logins", "Login attempts by outcome", m.logins.clone());
+        registry.register(
+            "key_lookups",
+            "Key verifications by where the key record came from (memory or store)",
+            m.key_lookups.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -107,6 +115,14 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+
+    pub fn key_lookup(&self, from: &str) {
+        self.key_lookups
+            .get_or_create(&OutcomeLabels {
+                outcome: from.into(),
+            })
+            .inc();
     }
 
     pub fn login(&self, outcome: &str) {

@@ -16,6 +16,9 @@ pub type SharedState = Arc<AppState>;
 /// How many password hashes may wait per core before new ones are refused with 503.
 pub const HASH_QUEUE_PER_CORE: usize = 128;
 
+/// Most keys (and, separately, subjects) kept verified in memory.
+const VERIFIED_ENTRIES: usize = 100_000;
+
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
@@ -33,6 +36,8 @@ pub struct AppState {
     /// Single sign-on, when `[oidc]` is configured.
     pub sso: Option<crate::oidc::Sso>,
     pub limiter: crate::ratelimit::Limiter,
+    /// Recently verified keys and subjects (`auth.key_cache_ttl`).
+    pub verified: crate::verified::Verified,
 }
 
 impl AppState {
@@ -47,6 +52,7 @@ impl AppState {
             .unwrap_or(2);
         let log_size = config.authorizer.decision_log_size as usize;
         let cache_size = config.authorizer.cache_entries as usize;
+        let verified = crate::verified::Verified::new(config.auth.key_cache_ttl, VERIFIED_ENTRIES);
         let limiter = crate::ratelimit::Limiter::new(
             config.rate_limit.login_per_minute,
             config.rate_limit.trusted_proxies.clone(),
@@ -62,6 +68,7 @@ impl AppState {
             iact_token: RwLock::new(None),
             sso: None,
             limiter,
+            verified,
         }
     }
 

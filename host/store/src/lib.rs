@@ -13,6 +13,7 @@ use portcullis_core::{AccountState, AccountType, KeyKind};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -51,6 +52,24 @@ pub struct Store {
     /// transaction tries to become a write transaction; serialising our own write
     /// transactions in-process avoids that. PostgreSQL needs no such lock.
     write_lock: Arc<Mutex<()>>,
+    /// Bumped after every write that may change who a key belongs to or whether it works
+    /// (see [`Store::auth_epoch`]).
+    epoch: Arc<AtomicU64>,
+}
+
+/// Held for the length of a write; on drop (after the write committed or failed) it bumps
+/// the store's auth epoch, so a cache entry read before the write can never outlive it.
+struct WriteGuard<'a> {
+    _lock: Option<MutexGuard<'a, ()>>,
+    epoch: Option<&'a AtomicU64>,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(epoch) = self.epoch {
+            epoch.fetch_add(1, Ordering::Release);
+        }
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -114,6 +133,7 @@ impl Store {
             pool,
             backend,
             write_lock: Arc::new(Mutex::new(())),
+            epoch: Arc::new(AtomicU64::new(0)),
         };
         store.migrate().await?;
         Ok(store)
@@ -196,7 +216,31 @@ impl Store {
         self.pool.is_closed()
     }
 
-    async fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
+    /// A counter that changes after every write made through this `Store` (this process)
+    /// to accounts, users or keys, except `last_used_at` and the audit log. Caches of
+    /// verified keys and subjects remember the epoch they read at and are valid only while it
+    /// is unchanged: revocation, deletion, disabling and role changes are seen on the next
+    /// request. Read the epoch *before* reading the store.
+    pub fn auth_epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    async fn write_guard(&self) -> WriteGuard<'_> {
+        WriteGuard {
+            _lock: self.write_lock_for_backend().await,
+            epoch: Some(&self.epoch),
+        }
+    }
+
+    /// A write that changes nothing a key's verification depends on (`last_used_at`, audit).
+    async fn quiet_write_guard(&self) -> WriteGuard<'_> {
+        WriteGuard {
+            _lock: self.write_lock_for_backend().await,
+            epoch: None,
+        }
+    }
+
+    async fn write_lock_for_backend(&self) -> Option<MutexGuard<'_, ()>> {
         match self.backend {
             Backend::Sqlite => Some(self.write_lock.lock().await),
             Backend::Postgres => None,
@@ -683,7 +727,7 @@ impl Store {
 
     /// Record use of a key; callers throttle this to once a minute per key.
     pub async fn touch_key(&self, id: &str, at: i64) -> Result<()> {
-        let _g = self.write_guard().await;
+        let _g = self.quiet_write_guard().await;
         sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
             .bind(at)
             .bind(id)
@@ -798,7 +842,7 @@ impl Store {
     // -------------------------------------------------------------------- audit
 
     pub async fn append_audit(&self, e: &NewAudit<'_>) -> Result<()> {
-        let _g = self.write_guard().await;
+        let _g = self.quiet_write_guard().await;
         sqlx::query("INSERT INTO audit (at, actor, action, target, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(now_ms())
             .bind(e.actor)

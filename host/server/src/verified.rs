@@ -1,0 +1,149 @@
+//! Recently verified keys and `/v1/authorize` subjects, served from memory so a busy key
+//! costs no database round trip (SPEC §9).
+//!
+//! An entry is used only while both hold:
+//! - it is younger than `auth.key_cache_ttl` (default 2 s): what *another* server or process
+//!   changed (a revocation on a second server, `recover-admin-user`) is seen within that;
+//! - the store's auth epoch is the one it was read at: every write this server makes to
+//!   accounts, users or keys bumps the epoch (`Store::auth_epoch`), so a revocation, a
+//!   deletion, a disabled account or a role change made here is seen on the very next
+//!   request.
+//!
+//! Only what the database said is cached, secrets never: a key entry holds the key's
+//! record with its SHA-256 digest, and the presented key is still hashed and compared on
+//! every request. Unknown key ids are not cached (each costs a lookup, as before).
+
+use portcullis_store::{ApiKey, User};
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+struct Entry<T> {
+    value: T,
+    epoch: u64,
+    at: Instant,
+}
+
+/// A small map whose entries expire by age and by epoch.
+struct Fresh<T> {
+    map: RwLock<HashMap<String, Entry<T>>>,
+}
+
+impl<T: Clone> Fresh<T> {
+    fn new() -> Self {
+        Fresh {
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, id: &str, epoch: u64, ttl: Duration) -> Option<T> {
+        let map = self.map.read().expect("verified cache lock");
+        let e = map.get(id)?;
+        (e.epoch == epoch && e.at.elapsed() < ttl).then(|| e.value.clone())
+    }
+
+    fn put(&self, id: &str, value: T, epoch: u64, ttl: Duration, max: usize) {
+        let mut map = self.map.write().expect("verified cache lock");
+        if map.len() >= max && !map.contains_key(id) {
+            map.retain(|_, e| e.at.elapsed() < ttl);
+            if map.len() >= max {
+                map.clear();
+            }
+        }
+        map.insert(
+            id.to_string(),
+            Entry {
+                value,
+                epoch,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut T)) {
+        if let Some(e) = self.map.write().expect("verified cache lock").get_mut(id) {
+            f(&mut e.value);
+        }
+    }
+}
+
+/// A key record as `Store::lookup_key` returns it: the key, its digest, its user.
+pub type KeyRecord = (ApiKey, String, User);
+
+pub struct Verified {
+    ttl: Duration,
+    max_entries: usize,
+    keys: Fresh<KeyRecord>,
+    subjects: Fresh<Option<User>>,
+}
+
+impl Verified {
+    pub fn new(ttl: Duration, max_entries: usize) -> Self {
+        Verified {
+            ttl,
+            max_entries,
+            keys: Fresh::new(),
+            subjects: Fresh::new(),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        !self.ttl.is_zero()
+    }
+
+    pub fn key(&self, id: &str, epoch: u64) -> Option<KeyRecord> {
+        self.enabled()
+            .then(|| self.keys.get(id, epoch, self.ttl))
+            .flatten()
+    }
+
+    pub fn put_key(&self, id: &str, record: KeyRecord, epoch: u64) {
+        if self.enabled() {
+            self.keys.put(id, record, epoch, self.ttl, self.max_entries);
+        }
+    }
+
+    /// The key's `last_used_at` was just recorded: remember it, so the next request does not
+    /// record it again.
+    pub fn touched(&self, id: &str, at: i64) {
+        self.keys
+            .update(id, |(key, _, _)| key.last_used_at = Some(at));
+    }
+
+    /// `Some(None)`: known not to exist (at `epoch`).
+    pub fn subject(&self, username: &str, epoch: u64) -> Option<Option<User>> {
+        self.enabled()
+            .then(|| self.subjects.get(username, epoch, self.ttl))
+            .flatten()
+    }
+
+    pub fn put_subject(&self, username: &str, user: Option<User>, epoch: u64) {
+        if self.enabled() {
+            self.subjects
+                .put(username, user, epoch, self.ttl, self.max_entries);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_by_epoch_and_by_age_and_the_map_stays_bounded() {
+        let v = Verified::new(Duration::from_millis(200), 3);
+        v.put_subject("a", None, 7);
+        assert!(matches!(v.subject("a", 7), Some(None)));
+        assert!(v.subject("a", 8).is_none(), "a newer epoch invalidates");
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(v.subject("a", 7).is_none(), "too old");
+        for name in ["a", "b", "c", "d", "e"] {
+            v.put_subject(name, None, 1);
+        }
+        assert!(v.subjects.map.read().unwrap().len() <= 3);
+        assert!(matches!(v.subject("e", 1), Some(None)));
+        let off = Verified::new(Duration::ZERO, 3);
+        off.put_subject("a", None, 1);
+        assert!(off.subject("a", 1).is_none(), "ttl 0 turns the cache off");
+    }
+}
