@@ -5,7 +5,6 @@
 
 use crate::metrics::{DecisionLabels, Metrics, OutcomeLabels};
 use portcullis_core::authz::{Decision, Request};
-use portcullis_core::keys;
 use portcullis_plugin::Plugin;
 use serde::Serialize;
 use serde_json::Value;
@@ -37,6 +36,17 @@ impl Active {
             "since": crate::routes::timestamp(self.since),
         })
     }
+}
+
+/// A decision id (`dec_` + 20 alphanumerics). Not a secret: drawn from the thread's RNG
+/// (seeded once from the OS), so a decision costs no `getrandom` system call — the profile
+/// of `POST /v1/authorize` showed 8 % of the server's CPU in it before.
+pub fn decision_id() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    format!(
+        "dec_{}",
+        Alphanumeric.sample_string(&mut rand::thread_rng(), 20)
+    )
 }
 
 /// One entry of the decision log (`GET /v1/decisions`).
@@ -310,7 +320,7 @@ impl Authz {
         let id = r
             .context_value("portcullis.decision-id")
             .map(String::from)
-            .unwrap_or_else(|| format!("dec_{}", keys::random_token(20)));
+            .unwrap_or_else(decision_id);
         let entry = Logged {
             seq,
             id,

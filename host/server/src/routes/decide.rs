@@ -25,12 +25,7 @@ pub const MAX_BATCH: usize = 1000;
 const MAX_CONTEXT_ENTRIES: usize = 64;
 
 fn decision_id() -> String {
-    // Not a secret: the thread's RNG (seeded once from the OS), no system call per decision.
-    use rand::distributions::{Alphanumeric, DistString};
-    format!(
-        "dec_{}",
-        Alphanumeric.sample_string(&mut rand::thread_rng(), 20)
-    )
+    crate::authorizer::decision_id()
 }
 
 /// One outside question before the principal is known.
