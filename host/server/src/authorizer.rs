@@ -316,13 +316,12 @@ impl Authz {
     }
 
     fn log(&self, r: &Request, d: &Decision, active: &Active, took: Duration, cached: bool) {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let id = r
             .context_value("portcullis.decision-id")
             .map(String::from)
             .unwrap_or_else(decision_id);
-        let entry = Logged {
-            seq,
+        let mut entry = Logged {
+            seq: 0,
             id,
             time: crate::routes::timestamp(portcullis_store::now_ms()),
             username: r.principal.username.clone(),
@@ -343,6 +342,8 @@ impl Authz {
             cached,
         };
         let mut log = self.log.lock().expect("log lock");
+        // Numbered under the lock: the ring holds consecutive sequence numbers in order.
+        entry.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         if log.len() >= self.log_size {
             log.pop_front();
         }
@@ -357,7 +358,13 @@ impl Authz {
         filter: impl Fn(&Logged) -> bool,
     ) -> Vec<Logged> {
         let log = self.log.lock().expect("log lock");
-        log.iter()
+        // Sequence numbers are consecutive in the ring: start right after `after` instead
+        // of walking the (up to `decision_log_size`) older entries.
+        let start = log
+            .front()
+            .map_or(0, |first| (after + 1).saturating_sub(first.seq))
+            .min(log.len() as u64) as usize;
+        log.range(start..)
             .filter(|e| e.seq > after && filter(e))
             .take(limit)
             .cloned()

@@ -360,13 +360,27 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         flags: Overrides,
     ) -> anyhow::Result<Config> {
+        let text = match file {
+            Some(path) => Some((
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?,
+                path,
+            )),
+            None => None,
+        };
+        Self::from_text(text.as_ref().map(|(t, p)| (t.as_str(), *p)), env, flags)
+    }
+
+    /// [`Config::load`] with the file's content already read (`(text, path for messages)`).
+    pub fn from_text(
+        file: Option<(&str, &Path)>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: Overrides,
+    ) -> anyhow::Result<Config> {
         let mut table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading config file {}", path.display()))?;
-                text.parse::<toml::Table>()
-                    .with_context(|| format!("parsing config file {}", path.display()))?
-            }
+            Some((text, path)) => text
+                .parse::<toml::Table>()
+                .with_context(|| format!("parsing config file {}", path.display()))?,
             None => toml::Table::new(),
         };
         let mut env_pairs = Vec::new();
@@ -396,7 +410,7 @@ impl Config {
         }
         let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| {
             let source = file
-                .map(|p| format!(" (file {}, environment and flags)", p.display()))
+                .map(|p| format!(" (file {}, environment and flags)", p.1.display()))
                 .unwrap_or_default();
             anyhow::anyhow!("invalid configuration{source}: {}", e.to_string().trim())
         })?;

@@ -6,6 +6,8 @@ pub mod authorizer;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hashing;
 pub mod metrics;
 pub mod oidc;

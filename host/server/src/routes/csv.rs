@@ -147,7 +147,7 @@ fn report_response(status: StatusCode, report: &ImportReport) -> Response {
 }
 
 /// Parse and check every row; errors carry their row numbers.
-fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
+pub(super) fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)

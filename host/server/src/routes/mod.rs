@@ -231,6 +231,14 @@ pub fn router(state: SharedState) -> Router {
 
 pub use accounts::spawn_reaper as accounts_reaper;
 
+/// The CSV import parser (for `crate::fuzzing`): the number of good rows, or each bad
+/// row's number and error.
+pub fn csv_parse(body: &[u8]) -> Result<usize, Vec<(usize, String)>> {
+    csv::parse(body)
+        .map(|rows| rows.len())
+        .map_err(|errors| errors.into_iter().map(|e| (e.row, e.error)).collect())
+}
+
 /// Count and time every routed request by its route template (never the concrete path:
 /// usernames stay out of metric labels).
 async fn track(
