@@ -8,7 +8,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(!errors.is_empty());
         let lines = data.split(|b| *b == b'\n').count().max(1);
         for (row, error) in errors {
-            assert!(row >= 1 && row <= lines + 1, "row {row} of {lines}: {error}");
+            assert!(
+                row >= 1 && row <= lines + 1,
+                "row {row} of {lines}: {error}"
+            );
             assert!(!error.is_empty());
         }
     }
