@@ -11,6 +11,12 @@ use clap::{Args, Parser, Subcommand};
 use output::Format;
 use std::process::ExitCode;
 
+/// jemalloc instead of glibc malloc: per-thread caches suit a server that allocates small
+/// request-scoped objects on every worker, and it returns freed memory to the OS over time
+/// (docs/benchmarks.md has the figures).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "portcullis",
