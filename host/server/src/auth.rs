@@ -39,11 +39,11 @@ async fn authenticate(parts: &Parts, state: &SharedState) -> Result<Caller, ApiE
     let epoch = state.store.auth_epoch();
     let (key, digest, user) = match state.verified.key(id, epoch) {
         Some(record) => {
-            state.metrics.key_lookup("memory");
+            state.metrics.key_lookups_memory.inc();
             record
         }
         None => {
-            state.metrics.key_lookup("store");
+            state.metrics.key_lookups_store.inc();
             let record = state
                 .store
                 .lookup_key(id)

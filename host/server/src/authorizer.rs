@@ -25,6 +25,8 @@ pub struct Active {
     pub plugin: Arc<Plugin>,
     pub settings: Value,
     pub since: i64,
+    /// `id` and the plugin's digest as decision-log entries share them.
+    labels: Labels,
 }
 
 /// The id and digest of a plugin as decision-log entries share them (one allocation per
@@ -36,6 +38,20 @@ struct Labels {
 }
 
 impl Active {
+    pub fn new(id: String, plugin: Plugin, settings: Value, since: i64) -> Active {
+        let labels = Labels {
+            id: Arc::from(id.as_str()),
+            digest: Arc::from(plugin.digest()),
+        };
+        Active {
+            id,
+            plugin: Arc::new(plugin),
+            settings,
+            since,
+            labels,
+        }
+    }
+
     pub fn view(&self) -> Value {
         serde_json::json!({
             "id": self.id,
@@ -185,8 +201,6 @@ pub struct Authz {
     cache: Mutex<HashMap<CacheKey, (Decision, Instant)>>,
     cache_size: usize,
     log: Mutex<VecDeque<Entry>>,
-    /// The labels of the plugin the last entry was logged for.
-    labels: Mutex<Option<Labels>>,
     log_size: usize,
     seq: AtomicU64,
     pub counts: Counts,
@@ -202,7 +216,6 @@ impl Authz {
             cache: Mutex::new(HashMap::new()),
             cache_size,
             log: Mutex::new(VecDeque::with_capacity(log_size.min(4096))),
-            labels: Mutex::new(None),
             log_size,
             seq: AtomicU64::new(0),
             counts: Counts::default(),
@@ -377,20 +390,6 @@ impl Authz {
             .context_value("portcullis.decision-id")
             .map(String::from)
             .unwrap_or_else(decision_id);
-        let plugin = {
-            let mut labels = self.labels.lock().expect("labels lock");
-            match labels.as_ref() {
-                Some(l) if *l.id == *active.id && *l.digest == *active.plugin.digest() => l.clone(),
-                _ => {
-                    let l = Labels {
-                        id: Arc::from(active.id.as_str()),
-                        digest: Arc::from(active.plugin.digest()),
-                    };
-                    *labels = Some(l.clone());
-                    l
-                }
-            }
-        };
         let mut entry = Entry {
             seq: 0,
             id: CompactString::from(id),
@@ -412,7 +411,7 @@ impl Authz {
                 .iter()
                 .map(|r| CompactString::from(r.as_str()))
                 .collect(),
-            plugin,
+            plugin: active.labels.clone(),
             duration_us: took.as_micros() as u64,
             cached,
         };

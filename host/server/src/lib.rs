@@ -77,12 +77,7 @@ pub async fn build_active(
         .load(id, &bytes, &settings.to_string(), plugin_limits(config))
         .await
         .map_err(|e| anyhow::anyhow!("authorizer plugin {id}: {e}"))?;
-    Ok(Active {
-        id: id.to_string(),
-        plugin: Arc::new(plugin),
-        settings: settings.clone(),
-        since,
-    })
+    Ok(Active::new(id.to_string(), plugin, settings.clone(), since))
 }
 
 fn settings_of(text: &str) -> serde_json::Value {

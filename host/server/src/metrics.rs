@@ -45,8 +45,10 @@ pub struct Metrics {
     pub cache_hits: Counter,
     pub shadow_disagreements: Counter,
     pub logins: Family<OutcomeLabels, Counter>,
-    /// Key verifications by `outcome`: `memory` (no database round trip) or `store`.
-    pub key_lookups: Family<OutcomeLabels, Counter>,
+    /// Key verifications by `outcome`: `memory` (no database round trip) or `store`;
+    /// the two counters are taken out of the family once, not looked up per request.
+    pub key_lookups_memory: Counter,
+    pub key_lookups_store: Counter,
 }
 
 impl Default for Metrics {
@@ -61,7 +63,8 @@ impl Default for Metrics {
             cache_hits: Counter::default(),
             shadow_disagreements: Counter::default(),
             logins: Family::default(),
-            key_lookups: Family::default(),
+            key_lookups_memory: Counter::default(),
+            key_lookups_store: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -100,10 +103,27 @@ impl Default for Metrics {
             m.shadow_disagreements.clone(),
         );
         registry.register("logins", "Login attempts by outcome", m.logins.clone());
+        let key_lookups = Family::<OutcomeLabels, Counter>::default();
+        // One statement each: the family's guard must be gone before the next lookup.
+        let memory = key_lookups
+            .get_or_create(&OutcomeLabels {
+                outcome: "memory".into(),
+            })
+            .clone();
+        let store = key_lookups
+            .get_or_create(&OutcomeLabels {
+                outcome: "store".into(),
+            })
+            .clone();
+        let m = Metrics {
+            key_lookups_memory: memory,
+            key_lookups_store: store,
+            ..m
+        };
         registry.register(
             "key_lookups",
             "Key verifications by where the key record came from (memory or store)",
-            m.key_lookups.clone(),
+            key_lookups,
         );
         Metrics { registry, ..m }
     }
@@ -115,14 +135,6 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
-    }
-
-    pub fn key_lookup(&self, from: &str) {
-        self.key_lookups
-            .get_or_create(&OutcomeLabels {
-                outcome: from.into(),
-            })
-            .inc();
     }
 
     pub fn login(&self, outcome: &str) {

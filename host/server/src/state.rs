@@ -81,12 +81,12 @@ impl AppState {
     /// activation endpoint persists). Calls in flight finish on the old plugin.
     pub fn set_authorizer(&self, plugin: portcullis_plugin::Plugin) {
         let id = plugin.name().to_string();
-        self.authz.set_active(Active {
+        self.authz.set_active(Active::new(
             id,
-            plugin: Arc::new(plugin),
-            settings: serde_json::json!({}),
-            since: portcullis_store::now_ms(),
-        });
+            plugin,
+            serde_json::json!({}),
+            portcullis_store::now_ms(),
+        ));
     }
 
     /// Ask the active authorizer about one management action. The single decision path:

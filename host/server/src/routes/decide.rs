@@ -24,10 +24,6 @@ use std::collections::BTreeMap;
 pub const MAX_BATCH: usize = 1000;
 const MAX_CONTEXT_ENTRIES: usize = 64;
 
-fn decision_id() -> String {
-    crate::authorizer::decision_id()
-}
-
 /// One outside question before the principal is known.
 struct Question {
     username: String,
@@ -39,7 +35,7 @@ struct Question {
 /// Answer one question: the store fills in the principal; missing or disabled subjects
 /// are denied without asking the plugin.
 async fn answer(state: &SharedState, q: Question) -> ApiResult<(Decision, String)> {
-    let id = decision_id();
+    let id = crate::authorizer::decision_id();
     let epoch = state.store.auth_epoch();
     let user = match state.verified.subject(&q.username, epoch) {
         Some(user) => user,
