@@ -2,7 +2,6 @@
 
 use portcullis_tests::TestServer;
 use serde_json::json;
-use std::time::Duration;
 
 portcullis_tests::both!(
     async fn create_get_list_and_conflicts() {
@@ -141,15 +140,12 @@ portcullis_tests::both!(
         // While deleting (or once gone), nothing can bring it back.
         let a = set("enabled").await;
         assert!(a.status == 409 || a.status == 404, "{}", a.text);
-        let mut gone = false;
-        for _ in 0..100 {
-            if s.get("/v1/accounts/acme", &k).await.status == 404 {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(gone, "the background task removes the account row");
+        portcullis_tests::wait_until(
+            "the background task removes the account row",
+            portcullis_tests::PATIENCE,
+            || async { s.get("/v1/accounts/acme", &k).await.status == 404 },
+        )
+        .await;
         assert_eq!(s.delete("/v1/accounts/acme", &k).await.status, 404);
         // Enable it again after deletion is impossible, and its old key is dead.
         assert_eq!(s.get("/v1/whoami", &jane).await.status, 401);

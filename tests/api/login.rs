@@ -113,7 +113,9 @@ portcullis_tests::both!(
             c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
             c.bootstrap.admin_password = ADMIN_PASSWORD.into();
             c.auth.lockout_threshold = 3;
-            c.auth.lockout_duration = Duration::from_secs(1);
+            // Long enough that no machine is slow enough to see the lock end by itself
+            // during the test; its end is shown by moving `locked_until` into the past.
+            c.auth.lockout_duration = Duration::from_secs(3600);
         })
         .await;
         let admin = s.admin_key().await;
@@ -138,7 +140,19 @@ portcullis_tests::both!(
         assert_eq!(try_login(&s, "jane", "jane passphrase 1").await.status, 401);
         let d = s.get("/v1/users/jane", &admin).await;
         assert_eq!(d.body["locked"], true);
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // The lock lasts `lockout_duration` from the third failure…
+        let locked_until = s.state.store.get_user("jane").await.unwrap().unwrap().locked_until;
+        let now = portcullis_store::now_ms();
+        assert!(
+            locked_until.is_some_and(|t| t > now + 3_000_000 && t <= now + 3_600_000),
+            "locked until {locked_until:?}, now {now}"
+        );
+        // … and once that time has passed, the right password works again.
+        s.sql(&format!(
+            "UPDATE users SET locked_until = {} WHERE username = 'jane'",
+            now - 1
+        ))
+        .await;
         s.login("jane", "jane passphrase 1").await;
         let d = s.get("/v1/users/jane", &admin).await;
         assert_eq!(d.body["locked"], false);

@@ -2,6 +2,7 @@
 //! port) and talks HTTP to it.
 
 mod accounts;
+mod attacks;
 mod authz_seam;
 mod bootstrap;
 mod cluster;

@@ -2,9 +2,8 @@
 //! load, shadow mode, decision cache and log, metrics.
 
 use portcullis_plugin::programs::paths;
-use portcullis_tests::{Answer, TestServer, ADMIN_PASSWORD};
+use portcullis_tests::{Answer, TestServer, ADMIN_PASSWORD, PATIENCE};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 async fn upload(s: &TestServer, key: &str, path: &str, name: &str) -> Answer {
     let bytes = std::fs::read(path).unwrap();
@@ -174,13 +173,23 @@ portcullis_tests::both!(
             .as_str()
             .unwrap()
             .to_string();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        const WORKERS: u64 = 4;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        // Answers so far, by outcome: the swap loop waits on these, never on the clock.
+        let answered = std::sync::Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let mut workers = Vec::new();
-        for _ in 0..4 {
-            let (http, base, key, stop) = (s.http.clone(), s.base.clone(), k.clone(), stop.clone());
+        for _ in 0..WORKERS {
+            let (http, base, key, stop, answered) = (
+                s.http.clone(),
+                s.base.clone(),
+                k.clone(),
+                stop.clone(),
+                answered.clone(),
+            );
             workers.push(tokio::spawn(async move {
-                let (mut allowed, mut denied, mut bad) = (0, 0, Vec::new());
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut bad = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
                     let r = http
                         .get(format!("{base}/v1/accounts/acme"))
                         .bearer_auth(&key)
@@ -191,11 +200,11 @@ portcullis_tests::both!(
                             let status = r.status().as_u16();
                             let text = r.text().await.unwrap_or_default();
                             if status == 200 {
-                                allowed += 1;
+                                answered[0].fetch_add(1, Ordering::Relaxed);
                             } else if status == 403
                                 && text.contains("hostile plugin denies accounts.read")
                             {
-                                denied += 1;
+                                answered[1].fetch_add(1, Ordering::Relaxed);
                             } else {
                                 bad.push(format!("{status} {text}"));
                             }
@@ -203,9 +212,10 @@ portcullis_tests::both!(
                         Err(e) => bad.push(e.to_string()),
                     }
                 }
-                (allowed, denied, bad)
+                bad
             }));
         }
+        let total = || answered[0].load(Ordering::Relaxed) + answered[1].load(Ordering::Relaxed);
         for i in 0..20 {
             let a = if i % 2 == 0 {
                 activate(
@@ -220,16 +230,23 @@ portcullis_tests::both!(
                 activate(&s, &k, "builtin:native", json!({}), "enforce").await
             };
             assert_eq!(a.status, 200, "swap {i}: {}", a.text);
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Each worker has at most one request in flight at the swap, so once WORKERS + 1
+            // more have been answered, at least one was asked of the new plugin.
+            let seen = total();
+            portcullis_tests::wait_until("requests answered after a swap", PATIENCE, || async {
+                total() > seen + WORKERS
+            })
+            .await;
         }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let (mut allowed, mut denied) = (0, 0);
+        stop.store(true, Ordering::Relaxed);
         for w in workers {
-            let (a, d, bad) = w.await.unwrap();
+            let bad = w.await.unwrap();
             assert!(bad.is_empty(), "failed or mis-decided requests: {bad:?}");
-            allowed += a;
-            denied += d;
         }
+        let (allowed, denied) = (
+            answered[0].load(Ordering::Relaxed),
+            answered[1].load(Ordering::Relaxed),
+        );
         assert!(
             allowed > 0 && denied > 0,
             "both plugins answered: {allowed} allowed, {denied} denied"
@@ -260,18 +277,16 @@ portcullis_tests::both!(
             assert_eq!(s.get("/v1/whoami", &k).await.status, 200);
         }
         // The shadow answers in the background: wait until it has answered all eight.
-        for _ in 0..100 {
+        portcullis_tests::wait_until("the shadow answered all eight", PATIENCE, || async {
             let c = &s.state.authz.counts;
             let seen = c
                 .shadow_agreements
                 .load(std::sync::atomic::Ordering::Relaxed)
                 + c.shadow_disagreements
                     .load(std::sync::atomic::Ordering::Relaxed);
-            if seen >= 8 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+            seen >= 8
+        })
+        .await;
         let a = s.get("/v1/authorizer", &k).await;
         assert_eq!(a.body["shadow_disagreements"], 5, "{}", a.text);
         let sample = &a.body["disagreement_samples"][0];
@@ -430,14 +445,10 @@ portcullis_tests::both!(
             })
             .await
             .unwrap();
-        let started = std::time::Instant::now();
-        while s.get("/v1/whoami", &k).await.status != 200 {
-            assert!(
-                started.elapsed() < Duration::from_secs(2),
-                "not recovered within 2 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        portcullis_tests::wait_until("recovered after the reset", PATIENCE, || async {
+            s.get("/v1/whoami", &k).await.status == 200
+        })
+        .await;
         s.stop().await;
     }
 );

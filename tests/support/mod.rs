@@ -5,10 +5,40 @@ use portcullis_server::config::Config;
 use portcullis_server::state::SharedState;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// The password every test admin ends up with.
 pub const ADMIN_PASSWORD: &str = "admin passphrase for tests";
+
+/// The plugin deadline of test servers (the product's default is 50 ms): a busy machine can
+/// hold a thread off the CPU for longer than that, and only deadline tests may depend on it.
+pub const PATIENT_PLUGIN_TIMEOUT_MS: u64 = 30_000;
+
+/// How long a test waits for something that should happen "soon" (a background task, a
+/// cache expiring, another server catching up) before calling it a failure. Generous on
+/// purpose: the verdict is whether it happens, never how fast; speed is for benchmarks.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Poll `condition` until it holds; panic naming `what` if it still does not after
+/// `bound`. The poll interval grows from 10 ms to 200 ms so a slow machine is not flooded.
+pub async fn wait_until<F, Fut>(what: &str, bound: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(10);
+    while !condition().await {
+        assert!(
+            started.elapsed() < bound,
+            "{what}: still not true after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
 
 /// Which database a test's servers use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +236,9 @@ impl TestServer {
         if let Some(db) = &pg {
             config.database_url = db.url.clone();
         }
+        // A deadline no well-behaved decision reaches on a loaded machine: a test that is
+        // about the deadline sets its own.
+        config.authorizer.timeout_ms = PATIENT_PLUGIN_TIMEOUT_MS;
         tweak(&mut config);
         let mut s = Self::start_config(config, dir).await;
         s.pg = pg;
@@ -308,6 +341,29 @@ impl TestServer {
     }
     pub async fn delete(&self, path: &str, key: &str) -> Answer {
         self.call("DELETE", path, Some(key), None).await
+    }
+
+    /// Run one SQL statement on this server's database behind its back: a test's way to
+    /// move a stored time (a lock, an expiry) into the past instead of waiting for the clock.
+    pub async fn sql(&self, statement: &str) {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let url = self.state.config.database_url();
+        let mut conn = sqlx::AnyConnection::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+        if url.starts_with("sqlite:") {
+            // Wait for the server's own writers instead of failing on a busy database.
+            sqlx::query("PRAGMA busy_timeout = 30000")
+                .execute(&mut conn)
+                .await
+                .expect("busy_timeout");
+        }
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        conn.close().await.ok();
     }
 
     /// Log in and return the API key; panics unless the login succeeds.

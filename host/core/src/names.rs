@@ -13,6 +13,10 @@ pub const ADMIN_ACCOUNT: &str = "admin";
 /// commands). Never listed, never returned.
 pub const SYSTEM_ACCOUNT: &str = "system";
 
+/// The administrator user `temporary-admin`/`configured` bootstrap creates and
+/// `recover-admin-user` repairs; this username exists only in the admin account.
+pub const ADMIN_USER: &str = "admin";
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum NameError {
     #[error("must be 1 to 63 characters")]
@@ -78,6 +82,11 @@ pub fn validate_email(email: &str) -> Result<(), &'static str> {
     if !email.bytes().all(|b| b.is_ascii_graphic()) {
         return Err("must be printable ASCII without whitespace");
     }
+    // Separators of CSV cells in some spreadsheet locales: `a;=1+1@evil.example` would
+    // become a formula cell in an exported file opened there.
+    if email.contains([',', ';']) {
+        return Err("must not contain ',' or ';'");
+    }
     match email.split_once('@') {
         Some((local, domain))
             if !local.is_empty()
@@ -104,7 +113,46 @@ pub fn validate_label(value: &str, max: usize) -> Result<(), String> {
     if value.chars().any(|c| c.is_control()) {
         return Err("must not contain control characters".into());
     }
+    if value.chars().any(is_invisible_format) {
+        return Err(
+            "must not contain invisible formatting characters (bidirectional controls, zero-width characters)"
+                .into(),
+        );
+    }
     Ok(())
+}
+
+/// `value` made safe for a log line, an audit column or a terminal: control and format
+/// characters escaped (`\u{1b}`), and at most `max` characters kept, with a note of how
+/// many bytes were cut. Whatever a client or a plugin sends, the result is bounded.
+pub fn printable(value: &str, max: usize) -> String {
+    let mut out = String::with_capacity(value.len().min(max) + 16);
+    let mut kept = 0;
+    for (i, c) in value.char_indices() {
+        if kept >= max {
+            out.push_str(&format!("…[{} more bytes]", value.len() - i));
+            return out;
+        }
+        if c.is_control() || is_invisible_format(c) || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        kept += 1;
+    }
+    out
+}
+
+/// Unicode format characters that reorder or hide text (Trojan Source, CVE-2021-42574): a
+/// role or key name holding them reads differently in a table than it compares.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}')
 }
 
 #[cfg(test)]
@@ -139,6 +187,26 @@ mod tests {
     }
 
     #[test]
+    fn printable_escapes_and_bounds() {
+        assert_eq!(printable("jane", 10), "jane");
+        assert_eq!(printable("a\u{1b}[2Jb", 10), "a\\u{1b}[2Jb");
+        assert_eq!(printable("x\nINFO forged", 100), "x\\nINFO forged");
+        let long = "é".repeat(1000);
+        let p = printable(&long, 8);
+        assert!(p.starts_with("éééééééé…[1984 more bytes]"), "{p}");
+        assert!(printable(&"\u{1b}".repeat(100_000), 64).len() < 64 * 8 + 32);
+    }
+
+    #[test]
+    fn labels_with_bidi_controls_are_refused() {
+        assert!(validate_label("reader", 64).is_ok());
+        assert!(validate_label("café", 64).is_ok());
+        for evil in ["admin\u{202E}nimda", "a\u{200B}b", "x\u{2066}y", "\u{FEFF}role"] {
+            assert!(validate_label(evil, 64).is_err(), "{evil:?}");
+        }
+    }
+
+    #[test]
     fn emails() {
         assert!(validate_email("a@b.org").is_ok());
         assert!(validate_email("admin@localhost").is_ok());
@@ -146,6 +214,8 @@ mod tests {
         assert!(validate_email("@b.org").is_err());
         assert!(validate_email("a@b@c").is_err());
         assert!(validate_email("a b@c.org").is_err());
+        assert!(validate_email("a;=1+1@evil.example").is_err());
+        assert!(validate_email("a,=1@b.org").is_err());
         assert!(validate_email("a@b.org\n").is_err());
         assert!(validate_email("jürgen@example.org").is_err());
     }

@@ -42,6 +42,15 @@ fn request(action: &str) -> Request {
     }
 }
 
+/// Limits whose deadline no well-behaved call reaches, however busy the machine: only the
+/// test of the deadline itself uses a short one, so each test meets the limit it is about.
+fn patient() -> Limits {
+    Limits {
+        timeout: Duration::from_secs(30),
+        ..Limits::default()
+    }
+}
+
 async fn hostile(mode: &str, limits: Limits) -> Result<portcullis_plugin::Plugin, LoadError> {
     runtime()
         .load(
@@ -93,7 +102,7 @@ async fn every_plugin_passes_its_case_table() {
                 .unwrap_or(serde_json::json!({}))
                 .to_string();
             let plugin = runtime()
-                .load(&name, &bytes(wasm), &settings, Limits::default())
+                .load(&name, &bytes(wasm), &settings, patient())
                 .await
                 .unwrap();
             let failures: Vec<String> = check::run(&plugin, &file.cases)
@@ -129,7 +138,7 @@ async fn native_plugin_and_plain_rules_agree() {
             "builtin:native",
             portcullis_plugin::builtin("native").unwrap(),
             "{}",
-            Limits::default(),
+            patient(),
         )
         .await
         .unwrap();
@@ -152,7 +161,7 @@ async fn an_infinite_loop_is_a_timeout_deny() {
         "loop",
         Limits {
             timeout: Duration::from_millis(20),
-            ..Limits::default()
+            ..patient()
         },
     )
     .await
@@ -174,7 +183,27 @@ async fn unbounded_allocation_is_a_memory_limit_deny() {
         "alloc",
         Limits {
             memory_bytes: 16 * 1024 * 1024,
-            ..Limits::default()
+            ..patient()
+        },
+    )
+    .await
+    .unwrap();
+    let d = p.decide(&request("users.read")).await;
+    assert!(!d.allowed);
+    assert!(
+        d.reasons[0].starts_with("plugin_memory_limit"),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[tokio::test]
+async fn step_by_step_allocation_is_a_memory_limit_deny() {
+    let p = hostile(
+        "alloc-steps",
+        Limits {
+            memory_bytes: 16 * 1024 * 1024,
+            ..patient()
         },
     )
     .await
@@ -190,7 +219,7 @@ async fn unbounded_allocation_is_a_memory_limit_deny() {
 
 #[tokio::test]
 async fn a_trap_is_a_trap_deny() {
-    let p = hostile("trap", Limits::default()).await.unwrap();
+    let p = hostile("trap", patient()).await.unwrap();
     let d = p.decide(&request("users.read")).await;
     assert!(!d.allowed);
     assert!(d.reasons[0].starts_with("plugin_trap"), "{:?}", d.reasons);
@@ -198,7 +227,7 @@ async fn a_trap_is_a_trap_deny() {
 
 #[tokio::test]
 async fn a_stack_overflow_is_a_deny() {
-    let p = hostile("stack", Limits::default()).await.unwrap();
+    let p = hostile("stack", patient()).await.unwrap();
     let d = p.decide(&request("users.read")).await;
     assert!(!d.allowed);
     assert!(
@@ -211,7 +240,7 @@ async fn a_stack_overflow_is_a_deny() {
 
 #[tokio::test]
 async fn a_malformed_answer_is_a_deny() {
-    let p = hostile("garbage", Limits::default()).await.unwrap();
+    let p = hostile("garbage", patient()).await.unwrap();
     let d = p.decide(&request("users.read")).await;
     assert!(!d.allowed);
     assert!(
@@ -227,7 +256,7 @@ async fn a_log_flood_is_cut_short_and_answers() {
         "log-flood",
         Limits {
             timeout: Duration::from_secs(5),
-            ..Limits::default()
+            ..patient()
         },
     )
     .await
@@ -237,7 +266,7 @@ async fn a_log_flood_is_cut_short_and_answers() {
 
 #[tokio::test]
 async fn a_failing_configure_refuses_the_plugin() {
-    match hostile("fail-configure", Limits::default()).await {
+    match hostile("fail-configure", patient()).await {
         Err(LoadError::Configure(m)) => assert!(m.contains("refuses every configuration"), "{m}"),
         other => panic!("{other:?}"),
     }
@@ -246,7 +275,7 @@ async fn a_failing_configure_refuses_the_plugin() {
             "native",
             portcullis_plugin::builtin("native").unwrap(),
             "{\"x\":1}",
-            Limits::default(),
+            patient(),
         )
         .await
     {
@@ -285,7 +314,7 @@ async fn components_that_are_not_authorizers_are_refused() {
 
 #[tokio::test]
 async fn warm_instances_are_reused_and_recycled() {
-    let p = hostile("ttl", Limits::default()).await.unwrap();
+    let p = hostile("ttl", patient()).await.unwrap();
     // One instance, configured once, answers calls 1, 2, 3.
     for n in 1..=3 {
         let d = p.decide(&request("users.read")).await;
@@ -297,7 +326,7 @@ async fn warm_instances_are_reused_and_recycled() {
         "ttl",
         Limits {
             max_calls_per_instance: 1,
-            ..Limits::default()
+            ..patient()
         },
     )
     .await
@@ -325,7 +354,7 @@ async fn compiled_once_per_digest() {
 #[tokio::test]
 async fn lifecycle_events_reach_a_warm_instance() {
     use portcullis_core::authz::Event;
-    let p = hostile("ttl", Limits::default()).await.unwrap();
+    let p = hostile("ttl", patient()).await.unwrap();
     p.notify(&Event::AccountCreated("acme".into())).await;
     p.notify(&Event::UserDeleted("jane".into())).await;
     // A refused event is logged, not fatal.

@@ -27,7 +27,13 @@ pub struct Active {
     pub since: i64,
     /// `id` and the plugin's digest as decision-log entries share them.
     labels: Labels,
+    /// Unique per activation in this process: the decision cache is keyed by it, so the
+    /// same component re-activated with other settings never serves the old answers.
+    generation: u64,
 }
+
+/// Source of [`Active::generation`].
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
 
 /// The id and digest of a plugin as decision-log entries share them (one allocation per
 /// plugin, not per entry).
@@ -49,6 +55,7 @@ impl Active {
             settings,
             since,
             labels,
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -153,7 +160,8 @@ pub struct Disagreement {
 
 #[derive(PartialEq, Eq, Hash)]
 struct CacheKey {
-    digest: String,
+    /// The activation that answered ([`Active::generation`]).
+    generation: u64,
     request: Request,
 }
 
@@ -200,6 +208,8 @@ pub struct Authz {
     pub version: AtomicI64,
     cache: Mutex<HashMap<CacheKey, (Decision, Instant)>>,
     cache_size: usize,
+    /// `authorizer.max_cache_ttl_ms`: no plugin's `ttl-ms` is honoured beyond this.
+    max_ttl: Duration,
     log: Mutex<VecDeque<Entry>>,
     log_size: usize,
     seq: AtomicU64,
@@ -208,13 +218,14 @@ pub struct Authz {
 }
 
 impl Authz {
-    pub fn new(active: Active, log_size: usize, cache_size: usize) -> Authz {
+    pub fn new(active: Active, log_size: usize, cache_size: usize, max_ttl: Duration) -> Authz {
         Authz {
             active: RwLock::new(Arc::new(active)),
             shadow: RwLock::new(None),
             version: AtomicI64::new(0),
             cache: Mutex::new(HashMap::new()),
             cache_size,
+            max_ttl,
             log: Mutex::new(VecDeque::with_capacity(log_size.min(4096))),
             log_size,
             seq: AtomicU64::new(0),
@@ -232,12 +243,16 @@ impl Authz {
     }
 
     /// Atomic swap: calls in flight keep the `Arc` they took and finish on the old plugin.
+    /// Every cached decision goes with the old activation (an emergency deny rule must
+    /// hold from the next request on, not after the plugin's `ttl-ms`).
     pub fn set_active(&self, a: Active) {
         *self.active.write().expect("active lock") = Arc::new(a);
+        self.cache.lock().expect("cache lock").clear();
     }
 
     pub fn set_shadow(&self, s: Option<Active>) {
         *self.shadow.write().expect("shadow lock") = s.map(Arc::new);
+        self.cache.lock().expect("cache lock").clear();
     }
 
     pub fn samples(&self) -> Vec<Disagreement> {
@@ -249,13 +264,13 @@ impl Authz {
             .collect()
     }
 
-    fn cache_key(digest: &str, request: &Request) -> CacheKey {
+    fn cache_key(active: &Active, request: &Request) -> CacheKey {
         let mut request = request.clone();
         request
             .context
             .retain(|(k, _)| !VOLATILE_CONTEXT.contains(&k.as_str()));
         CacheKey {
-            digest: digest.to_string(),
+            generation: active.generation,
             request,
         }
     }
@@ -285,7 +300,7 @@ impl Authz {
             key,
             (
                 d.clone(),
-                Instant::now() + Duration::from_millis(d.ttl_ms as u64),
+                Instant::now() + Duration::from_millis(d.ttl_ms as u64).min(self.max_ttl),
             ),
         );
     }
@@ -299,7 +314,7 @@ impl Authz {
         let hit = if self.cache.lock().expect("cache lock").is_empty() {
             None
         } else {
-            self.cached(&Self::cache_key(active.plugin.digest(), request))
+            self.cached(&Self::cache_key(&active, request))
         };
         let (decision, cached) = match hit {
             Some(d) => {
@@ -314,7 +329,7 @@ impl Authz {
                     .observe(started.elapsed().as_secs_f64());
                 // Only genuine answers are cached, never a failure turned into a deny.
                 if d.ttl_ms > 0 && matches!(outcome(&d), "allow" | "deny") {
-                    self.remember(Self::cache_key(active.plugin.digest(), request), &d);
+                    self.remember(Self::cache_key(&active, request), &d);
                 }
                 (d, false)
             }

@@ -240,6 +240,9 @@ pub struct AuthorizerConfig {
     /// Largest plugin accepted by `POST /v1/plugins`, in bytes.
     #[serde(deserialize_with = "de_num")]
     pub max_plugin_bytes: u64,
+    /// The longest a cached decision is reused, whatever `ttl-ms` the plugin asks for.
+    #[serde(deserialize_with = "de_num")]
+    pub max_cache_ttl_ms: u64,
 }
 
 impl Default for AuthorizerConfig {
@@ -252,6 +255,7 @@ impl Default for AuthorizerConfig {
             decision_log_size: 10_000,
             cache_entries: 10_000,
             max_plugin_bytes: 32 * 1024 * 1024,
+            max_cache_ttl_ms: 60_000,
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub reasons: Vec<String>,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -25,7 +27,19 @@ impl ApiError {
             code,
             message: message.into(),
             reasons: Vec::new(),
+            retry_after: None,
         }
+    }
+    /// 429 with `Retry-After`: the client address has used up its attempts.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs().max(1);
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many attempts from this address; retry in {secs} s"),
+        );
+        e.retry_after = Some(secs);
+        e
     }
     /// A field of the request is wrong: 422 naming it.
     pub fn invalid(field: &str, problem: impl std::fmt::Display) -> Self {
@@ -81,7 +95,13 @@ impl IntoResponse for ApiError {
         if !self.reasons.is_empty() {
             error["reasons"] = json!(self.reasons);
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -57,16 +57,28 @@ impl Limiter {
             .unwrap_or(peer)
     }
 
-    /// `Err(wait)` when `ip` has used up its attempts.
+    /// `Err(wait)` when `ip` has used up its attempts. IPv6 clients are counted per /64
+    /// (what one subscriber usually holds), so rotating addresses inside it gains nothing.
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
         self.inner
-            .check_key(&ip)
+            .check_key(&quota_key(ip))
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
     /// Forget addresses that have not been limited lately (keeps memory bounded).
     pub fn forget_idle(&self) {
         self.inner.retain_recent();
+    }
+}
+
+/// The key a client's quota is counted under: IPv4 as is, IPv6 by its /64 prefix.
+fn quota_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
     }
 }
 
@@ -105,5 +117,15 @@ mod tests {
         }
         assert!(l.check(a).is_err());
         assert!(l.check(b).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_rotated_inside_one_64_share_a_quota() {
+        let l = Limiter::new(2, vec![]);
+        for host in ["2001:db8:1:2::1", "2001:db8:1:2::2"] {
+            assert!(l.check(host.parse().unwrap()).is_ok());
+        }
+        assert!(l.check("2001:db8:1:2:ffff::9".parse().unwrap()).is_err());
+        assert!(l.check("2001:db8:1:3::1".parse().unwrap()).is_ok());
     }
 }

@@ -16,6 +16,11 @@ pub type SharedState = Arc<AppState>;
 /// How many password hashes may wait per core before new ones are refused with 503.
 pub const HASH_QUEUE_PER_CORE: usize = 128;
 
+/// Longest actor/target (characters) an audit entry keeps; names are at most 63.
+pub const AUDIT_NAME_CHARS: usize = 128;
+/// Longest detail (characters) an audit entry keeps.
+pub const AUDIT_DETAIL_CHARS: usize = 512;
+
 /// Most keys (and, separately, subjects) kept verified in memory.
 const VERIFIED_ENTRIES: usize = 100_000;
 
@@ -52,6 +57,7 @@ impl AppState {
             .unwrap_or(2);
         let log_size = config.authorizer.decision_log_size as usize;
         let cache_size = config.authorizer.cache_entries as usize;
+        let max_cache_ttl = std::time::Duration::from_millis(config.authorizer.max_cache_ttl_ms);
         let verified = crate::verified::Verified::new(config.auth.key_cache_ttl, VERIFIED_ENTRIES);
         let limiter = crate::ratelimit::Limiter::new(
             config.rate_limit.login_per_minute,
@@ -60,11 +66,20 @@ impl AppState {
         AppState {
             store,
             config: Arc::new(config),
-            authz: Arc::new(Authz::new(active, log_size, cache_size)),
+            authz: Arc::new(Authz::new(
+                active,
+                log_size,
+                cache_size,
+                max_cache_ttl,
+            )),
             runtime,
             metrics: Metrics::default(),
             started: Instant::now(),
-            hashing: crate::hashing::HashPool::new(cores, cores * HASH_QUEUE_PER_CORE),
+            hashing: crate::hashing::HashPool::new(
+                cores,
+                cores * HASH_QUEUE_PER_CORE,
+                cores.max(2),
+            ),
             iact_token: RwLock::new(None),
             sso: None,
             limiter,
@@ -148,22 +163,24 @@ impl AppState {
         )
     }
 
-    /// Hash a password on the hashing pool.
-    pub async fn hash_password(&self, plain: String) -> ApiResult<String> {
+    /// Hash a password on the hashing pool, for `owner` (the user it is for).
+    pub async fn hash_password(&self, owner: &str, plain: String) -> ApiResult<String> {
         self.hashing
-            .run(move || password::hash(&plain))
+            .run(owner, move || password::hash(&plain))
             .await
             .map_err(|_| Self::busy())
     }
 
-    /// Verify a password (or, with `phc = None`, spend the same time on a dummy hash).
-    pub async fn verify_password(
+    /// Verify a password (or, with `phc = None`, spend the same time on a dummy hash) for
+    /// `owner` (the username tried; one owner gets a bounded share of the hashing pool).
+    pub async fn verify_password_for(
         &self,
+        owner: &str,
         plain: String,
         phc: Option<String>,
     ) -> ApiResult<Option<password::Verified>> {
         self.hashing
-            .run(move || match phc {
+            .run(owner, move || match phc {
                 Some(phc) => match password::verify(&plain, &phc) {
                     Ok(v) => Some(v),
                     Err(e) => {
@@ -181,9 +198,10 @@ impl AppState {
             .map_err(|_| Self::busy())
     }
 
-    /// Append to the audit log. Values are stored as given (the store keeps them in
-    /// separate columns; control characters are escaped so no value can forge a line when
-    /// the log is printed). Never pass a secret here.
+    /// Append to the audit log. Values are escaped (no value can forge a line when the log
+    /// is printed) and bounded (no client can grow the database by sending long names):
+    /// actor and target to [`AUDIT_NAME_CHARS`], detail to [`AUDIT_DETAIL_CHARS`]. Never
+    /// pass a secret here.
     pub async fn audit(
         &self,
         actor: &str,
@@ -192,8 +210,12 @@ impl AppState {
         outcome: &str,
         detail: &str,
     ) {
-        let clean = |s: &str| s.escape_default().to_string();
-        let (actor, target, detail) = (clean(actor), clean(target), clean(detail));
+        use portcullis_core::names::printable;
+        let (actor, target, detail) = (
+            printable(actor, AUDIT_NAME_CHARS),
+            printable(target, AUDIT_NAME_CHARS),
+            printable(detail, AUDIT_DETAIL_CHARS),
+        );
         let entry = NewAudit {
             actor: &actor,
             action,

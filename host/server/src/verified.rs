@@ -131,12 +131,17 @@ mod tests {
 
     #[test]
     fn entries_expire_by_epoch_and_by_age_and_the_map_stays_bounded() {
-        let v = Verified::new(Duration::from_millis(200), 3);
+        // A TTL no slow machine outlasts between two lines of this test …
+        let v = Verified::new(Duration::from_secs(3600), 3);
         v.put_subject("a", None, 7);
         assert!(matches!(v.subject("a", 7), Some(None)));
         assert!(v.subject("a", 8).is_none(), "a newer epoch invalidates");
-        std::thread::sleep(Duration::from_millis(250));
-        assert!(v.subject("a", 7).is_none(), "too old");
+        // … and one that has surely passed after the sleep (a slower machine only makes
+        // the entry older).
+        let brief = Verified::new(Duration::from_millis(20), 3);
+        brief.put_subject("a", None, 7);
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(brief.subject("a", 7).is_none(), "too old");
         for name in ["a", "b", "c", "d", "e"] {
             v.put_subject(name, None, 1);
         }

@@ -88,6 +88,19 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
+/// The username `admin` belongs to the admin account only (SPEC §10): nobody can squat it
+/// in another account where `recover-admin-user` or an operator would mistake it.
+fn reserved_username(username: &str, account: &str) -> Result<()> {
+    if username == portcullis_core::names::ADMIN_USER
+        && account != portcullis_core::names::ADMIN_ACCOUNT
+    {
+        return Err(StoreError::Conflict(format!(
+            "the username {username} is reserved for the admin account"
+        )));
+    }
+    Ok(())
+}
+
 fn parse_enum<T: FromStr<Err = String>>(value: &str, what: &str) -> Result<T> {
     value
         .parse()
@@ -433,12 +446,13 @@ impl Store {
     }
 
     pub async fn create_user(&self, new: &NewUser) -> Result<User> {
+        reserved_username(&new.username, &new.account)?;
         let _g = self.write_guard().await;
         // The account must exist and be enabled (not being deleted) at insert time.
         let now = now_ms();
         let r = sqlx::query(
-            "INSERT INTO users (username, account, email, roles, attributes, password_hash, must_change_password, created_at)
-             SELECT $1, name, $2, $3, $4, $5, $6, $7 FROM accounts WHERE name = $8 AND state <> 'deleting'",
+            "INSERT INTO users (username, account, email, roles, attributes, password_hash, must_change_password, created_at, sso_issuer, sso_subject)
+             SELECT $1, name, $2, $3, $4, $5, $6, $7, $9, $10 FROM accounts WHERE name = $8 AND state <> 'deleting'",
         )
         .bind(&new.username)
         .bind(new.email.as_deref())
@@ -448,16 +462,21 @@ impl Store {
         .bind(new.must_change_password as i64)
         .bind(now)
         .bind(&new.account)
+        .bind(new.sso.as_ref().map(|l| l.issuer.as_str()))
+        .bind(new.sso.as_ref().map(|l| l.subject.as_str()))
         .execute(&self.pool)
         .await;
         match r {
             Ok(r) if r.rows_affected() == 1 => {}
             Ok(_) => return Err(StoreError::NotFound),
             Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(format!(
-                    "username {} already exists",
-                    new.username
-                )))
+                return Err(StoreError::Conflict(match &new.sso {
+                    Some(_) if self.get_user(&new.username).await?.is_none() => {
+                        "this single sign-on identity is already linked to another user"
+                            .to_string()
+                    }
+                    _ => format!("username {} already exists", new.username),
+                }))
             }
             Err(e) => return Err(e.into()),
         }
@@ -467,7 +486,7 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    const USER_COLUMNS: &'static str = "u.username, u.account, u.email, u.roles, u.attributes, u.password_hash, u.must_change_password, u.failed_logins, u.locked_until, u.last_login_at, u.access_token_status, u.created_at, a.type AS account_type, a.state AS account_state";
+    const USER_COLUMNS: &'static str = "u.username, u.account, u.email, u.roles, u.attributes, u.password_hash, u.must_change_password, u.failed_logins, u.locked_until, u.last_login_at, u.access_token_status, u.created_at, u.sso_issuer, u.sso_subject, a.type AS account_type, a.state AS account_state";
 
     fn user_from_row(row: &AnyRow) -> Result<User> {
         let roles: String = row.try_get("roles")?;
@@ -492,7 +511,58 @@ impl Store {
                 &row.try_get::<String, _>("account_state")?,
                 "account state",
             )?,
+            sso: match (
+                row.try_get::<Option<String>, _>("sso_issuer")?,
+                row.try_get::<Option<String>, _>("sso_subject")?,
+            ) {
+                (Some(issuer), Some(subject)) => Some(SsoLink { issuer, subject }),
+                _ => None,
+            },
         })
+    }
+
+    /// The user an SSO identity is linked to.
+    pub async fn user_by_sso(&self, link: &SsoLink) -> Result<Option<User>> {
+        let sql = format!(
+            "SELECT {} FROM users u JOIN accounts a ON a.name = u.account WHERE u.sso_issuer = $1 AND u.sso_subject = $2",
+            Self::USER_COLUMNS
+        );
+        let row = sqlx::query(&sql)
+            .bind(&link.issuer)
+            .bind(&link.subject)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::user_from_row).transpose()
+    }
+
+    /// Link (or, with `None`, unlink) an SSO identity to a user. `Conflict` when the
+    /// identity is linked to another user already.
+    pub async fn set_sso_link(&self, username: &str, link: Option<&SsoLink>) -> Result<()> {
+        let _g = self.write_guard().await;
+        let r = sqlx::query("UPDATE users SET sso_issuer = $1, sso_subject = $2 WHERE username = $3")
+            .bind(link.map(|l| l.issuer.as_str()))
+            .bind(link.map(|l| l.subject.as_str()))
+            .bind(username)
+            .execute(&self.pool)
+            .await;
+        match r {
+            Ok(r) if r.rows_affected() == 1 => Ok(()),
+            Ok(_) => Err(StoreError::NotFound),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
+                "this single sign-on identity is already linked to another user".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether any user of the `admin` account exists (SSO waits for the first admin).
+    pub async fn admin_exists(&self) -> Result<bool> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE account = $1")
+            .bind(portcullis_core::names::ADMIN_ACCOUNT)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(n > 0)
     }
 
     pub async fn get_user(&self, username: &str) -> Result<Option<User>> {
@@ -609,29 +679,49 @@ impl Store {
         Ok(revoked)
     }
 
-    /// Count a failed login; lock the user for `lock_ms` when this failure reaches
-    /// `threshold` consecutive ones (the counter then starts again). One statement, so
-    /// concurrent failures on several servers all count.
-    pub async fn record_login_failure(
+    /// Reserve one password check for `username` *before* hashing: counts it as a
+    /// failure up front (a success resets the count) and locks the user for `lock_ms`
+    /// once `threshold` checks in a row are reserved. `false` while the user is locked:
+    /// the caller must not check the password at all. One conditional statement, so a
+    /// burst of parallel guesses — on one server or several — gets at most `threshold`
+    /// checks per lock window.
+    pub async fn reserve_password_attempt(
         &self,
         username: &str,
         threshold: i64,
         lock_ms: i64,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let _g = self.write_guard().await;
         let now = now_ms();
-        sqlx::query(
+        // A row that passes the WHERE with `locked_until` set holds an expired lock: its
+        // streak starts again from zero.
+        let row = sqlx::query(
             "UPDATE users SET
-               locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END,
-               failed_logins = CASE WHEN failed_logins + 1 >= $1 THEN 0 ELSE failed_logins + 1 END
-             WHERE username = $3",
+               failed_logins = (CASE WHEN locked_until IS NULL THEN failed_logins ELSE 0 END) + 1,
+               locked_until = CASE WHEN (CASE WHEN locked_until IS NULL THEN failed_logins ELSE 0 END) + 1 >= $1
+                                   THEN $2 ELSE NULL END
+             WHERE username = $3 AND (locked_until IS NULL OR locked_until <= $4)
+             RETURNING failed_logins",
         )
         .bind(threshold)
         .bind(now + lock_ms)
         .bind(username)
-        .execute(&self.pool)
+        .bind(now)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(())
+        Ok(row.is_some())
+    }
+
+    /// Stamp `last_login_at` without touching the password streak or a lock (SSO).
+    pub async fn touch_last_login(&self, username: &str) -> Result<i64> {
+        let _g = self.quiet_write_guard().await;
+        let now = now_ms();
+        sqlx::query("UPDATE users SET last_login_at = $1 WHERE username = $2")
+            .bind(now)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        Ok(now)
     }
 
     /// A successful login: reset the failure counter, set `last_login_at`, and store a
@@ -855,6 +945,30 @@ impl Store {
         Ok(())
     }
 
+    /// Audit retention: delete entries older than `before` (Unix ms), then the oldest
+    /// beyond the newest `keep` entries. Returns how many went.
+    pub async fn prune_audit(&self, before: i64, keep: i64) -> Result<u64> {
+        let _g = self.quiet_write_guard().await;
+        let old = sqlx::query("DELETE FROM audit WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let newest: Option<i64> = sqlx::query("SELECT MAX(id) AS id FROM audit")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("id")?;
+        let over = match newest {
+            Some(max) => sqlx::query("DELETE FROM audit WHERE id <= $1")
+                .bind(max - keep)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            None => 0,
+        };
+        Ok(old + over)
+    }
+
     /// Audit entries in order, after id `after`, matching the filter.
     pub async fn list_audit(
         &self,
@@ -1015,6 +1129,13 @@ impl Store {
                     state
                 }
             };
+            if let Err(e) = reserved_username(&row.username, &row.account) {
+                report.errors.push(RowError {
+                    row: row.row,
+                    error: e.to_string(),
+                });
+                continue;
+            }
             if state == "deleting" {
                 report.errors.push(RowError {
                     row: row.row,

@@ -30,6 +30,15 @@ pub struct User {
     pub created_at: i64,
     pub account_type: AccountType,
     pub account_state: AccountState,
+    /// The single sign-on identity this user signs in as, if any.
+    pub sso: Option<SsoLink>,
+}
+
+/// An SSO identity: the ID token's `iss` and `sub`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoLink {
+    pub issuer: String,
+    pub subject: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -41,6 +50,8 @@ pub struct NewUser {
     pub attributes: BTreeMap<String, String>,
     pub password_hash: Option<String>,
     pub must_change_password: bool,
+    /// Set on users created by a single sign-on (their link).
+    pub sso: Option<SsoLink>,
 }
 
 /// `None` leaves a field as it is; `Some(None)` clears the email.

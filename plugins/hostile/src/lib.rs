@@ -3,7 +3,7 @@
 //!
 //! Settings: `{"mode": "...", "deny_actions": ["..."]}` with mode one of
 //! `allow` (default: allow everything except `deny_actions`), `deny` (deny everything),
-//! `loop`, `alloc`, `trap`, `stack`, `garbage` (a malformed answer), `log-flood`,
+//! `loop`, `alloc` (one allocation past any cap), `alloc-steps` (1 MiB at a time), `trap`, `stack`, `garbage` (a malformed answer), `log-flood`,
 //! `fail-configure`, `ttl` (allow with ttl-ms 60000; the reason counts calls and events).
 //! `"misbehave_on": ["accounts.create"]` limits the mode to those actions.
 
@@ -76,6 +76,20 @@ impl Guest for Hostile {
                 }
             }
             "alloc" => {
+                // One request for more than any memory cap the host allows (1 GiB), so
+                // the very first `memory.grow` meets the limiter: the verdict is the memory
+                // cap whatever the deadline and the machine's load.
+                let hoard: Vec<u8> = Vec::with_capacity(1536 << 20);
+                std::hint::black_box(&hoard);
+                Decision {
+                    allowed: true,
+                    reasons: vec!["the memory cap did not hold".into()],
+                    ttl_ms: 0,
+                }
+            }
+            "alloc-steps" => {
+                // Grows 1 MiB at a time: the cap must stop a plugin that never asks for
+                // much at once, too (tested with a deadline far beyond its run time).
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
                     hoard.push(vec![1u8; 1 << 20]);

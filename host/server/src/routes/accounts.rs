@@ -75,7 +75,7 @@ pub struct CreateAccount {
     #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")]
     name: String,
     #[schema(
-        pattern = r"^[!-?A-~]+@([!-\-/-?A-~]|[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~])$",
+        pattern = r"^[!-+\--:<-?A-~]+@([!-+\-/-:<-?A-~]|[!-+\-/-:<-?A-~][!-+\--:<-?A-~]*[!-+\-/-:<-?A-~])$",
         max_length = 254
     )]
     email: Option<String>,

@@ -38,9 +38,12 @@ fn ptfe_error(status: StatusCode, message: String) -> Response {
 pub async fn retrieve_iact(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let boot = &state.config.bootstrap;
-    let ip = peer.ip().to_canonical();
+    // The client's address as resolved through trusted proxies: a proxy on an allowed
+    // subnet must not hand the token to whoever it forwards for.
+    let ip = state.limiter.client_ip(peer.ip(), &headers);
     if !boot.iact_subnets.iter().any(|net| net.contains(&ip)) {
         return not_found();
     }
@@ -53,6 +56,17 @@ pub async fn retrieve_iact(
     let Some(token) = token else {
         return not_found();
     };
+    // A token is served only while it can still be redeemed: live, and no user yet.
+    let redeemable = match state.store.count_users().await {
+        Ok(n) => n == 0,
+        Err(e) => {
+            tracing::error!(error = %e, "retrieve-iact: store error");
+            false
+        }
+    };
+    if !redeemable {
+        return not_found();
+    }
     match state.store.live_iact().await {
         Ok(Some(live)) if keys::digest_eq(&keys::digest(&token), &live) => {
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response()
@@ -74,7 +88,7 @@ pub struct InitialAdmin {
     #[schema(pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")]
     username: String,
     #[schema(
-        pattern = r"^[!-?A-~]+@([!-\-/-?A-~]|[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~])$",
+        pattern = r"^[!-+\--:<-?A-~]+@([!-+\-/-:<-?A-~]|[!-+\-/-:<-?A-~][!-+\--:<-?A-~]*[!-+\-/-:<-?A-~])$",
         max_length = 254
     )]
     email: String,
@@ -139,7 +153,10 @@ pub async fn initial_admin_user(
     if let Err(e) = password::check_policy(&input.password) {
         return ptfe_error(StatusCode::UNPROCESSABLE_ENTITY, format!("password: {e}"));
     }
-    let phc = match state.hash_password(input.password).await {
+    let phc = match state
+        .hash_password(&format!("iact:{}", input.username), input.password)
+        .await
+    {
         Ok(phc) => phc,
         Err(e) => return ptfe_error(e.status, e.message),
     };

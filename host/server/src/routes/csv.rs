@@ -29,6 +29,9 @@ pub const COLUMNS: &[&str] = &[
 ];
 const HASH_COLUMN: &str = "password_hash";
 
+/// A field a spreadsheet could run: one that starts with a formula character. (Fields
+/// never hold a `,` or `;` followed by one: emails refuse both separators, usernames and
+/// account names cannot hold them, and roles are escaped one by one.)
 fn needs_quote(field: &str) -> bool {
     matches!(
         field.chars().next(),
@@ -55,6 +58,12 @@ pub fn unescape(field: &str) -> &str {
         Some(rest) if needs_quote(rest) || rest.starts_with('\'') => rest,
         _ => field,
     }
+}
+
+/// The roles cell: roles joined with `;`, each escaped on its own, since a spreadsheet
+/// that splits cells on `;` starts a new cell at every role.
+fn roles_field(roles: &[String]) -> String {
+    roles.iter().map(|r| escape(r)).collect::<Vec<_>>().join(";")
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -96,7 +105,7 @@ pub async fn export(
             escape(&u.username),
             escape(u.email.as_deref().unwrap_or("")),
             escape(&u.account),
-            escape(&u.roles.join(";")),
+            escape(&roles_field(&u.roles)),
             timestamp(u.created_at),
             escape(u.access_token_status.as_deref().unwrap_or("")),
         ];
@@ -243,7 +252,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
         let roles: Vec<String> = get("roles")
             .split(';')
             .filter(|r| !r.is_empty())
-            .map(String::from)
+            .map(|r| unescape(r).to_string())
             .collect();
         if let Some(bad) = roles
             .iter()
@@ -378,6 +387,24 @@ mod tests {
             "'quoted",
             "a quote before an ordinary character is data"
         );
+    }
+
+    #[test]
+    fn csv_formula_after_a_semicolon_is_escaped_for_semicolon_split_spreadsheets() {
+        let roles: Vec<String> = ["reader", "=1+1", "'-x", "@SUM(A1)"]
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        let cell = escape(&roles_field(&roles));
+        // No `;`-split piece of the cell starts with a formula character.
+        for piece in cell.split(';') {
+            assert!(!needs_quote(piece), "{cell}");
+        }
+        let back: Vec<String> = unescape(&cell)
+            .split(';')
+            .map(|r| unescape(r).to_string())
+            .collect();
+        assert_eq!(back, roles);
     }
 
     /// Found by the property `escaping_round_trips` (minimal input `'-`): a field that

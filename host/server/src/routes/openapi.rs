@@ -24,11 +24,11 @@ pub const NAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._-]{0,62}$";
 /// Usernames: the account-name charset plus `@`.
 pub const USERNAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._@-]{0,62}$";
 /// `local@domain` in printable ASCII, one `@`, the domain not starting or ending with `.`.
-pub const EMAIL_PATTERN: &str = r"^[!-?A-~]+@([!-\-/-?A-~]|[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~])$";
+pub const EMAIL_PATTERN: &str = r"^[!-+\--:<-?A-~]+@([!-+\-/-:<-?A-~]|[!-+\-/-:<-?A-~][!-+\--:<-?A-~]*[!-+\-/-:<-?A-~])$";
 /// Free text without control characters (roles, key names, attribute keys).
-pub const LABEL_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]+$";
+pub const LABEL_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$";
 /// Attribute values: like labels, but may be empty.
-pub const VALUE_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+pub const VALUE_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]*$";
 
 fn label(max: usize) -> utoipa::openapi::ObjectBuilder {
     utoipa::openapi::ObjectBuilder::new()
@@ -658,7 +658,7 @@ pub enum ZenSubjectType {
 pub struct ZenSubject {
     #[schema(inline)]
     pub r#type: ZenSubjectType,
-    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 254)]
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$", max_length = 254)]
     pub id: String,
     #[schema(schema_with = zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
@@ -667,7 +667,7 @@ pub struct ZenSubject {
 #[derive(ToSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZenAction {
-    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 256)]
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$", max_length = 256)]
     pub name: String,
     #[schema(schema_with = zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
@@ -677,9 +677,9 @@ pub struct ZenAction {
 #[derive(ToSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZenResource {
-    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 128)]
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$", max_length = 128)]
     pub r#type: String,
-    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 1024)]
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$", max_length = 1024)]
     pub id: String,
     #[schema(schema_with = zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,

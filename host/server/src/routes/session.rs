@@ -15,6 +15,10 @@ use portcullis_store::now_ms;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// What the audit log and the server log say instead of a login name that cannot be a
+/// username (too long, wrong characters): the name itself is never stored.
+pub const INVALID_USERNAME: &str = "<invalid username>";
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
@@ -32,41 +36,69 @@ pub async fn login(
     State(state): State<SharedState>,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<Json<Value>> {
-    let user = state.store.get_user(&body.username).await?;
-    let now = now_ms();
-    let verdict = state
-        .verify_password(
-            body.password.clone(),
-            user.as_ref().and_then(|u| u.password_hash.clone()),
-        )
-        .await?;
+    // A name that cannot be a username touches neither the database nor the audit log
+    // under its own spelling: a client sending megabyte "usernames" must not grow either.
+    let valid_name = portcullis_core::names::validate_username(&body.username).is_ok();
+    let audit_name = if valid_name {
+        body.username.clone()
+    } else {
+        INVALID_USERNAME.to_string()
+    };
     let fail = |reason: &'static str| {
         let state = state.clone();
-        let name = body.username.clone();
+        let name = audit_name.clone();
         async move {
             state.audit(&name, "login", &name, "failure", reason).await;
             state.metrics.login("failure");
-            tracing::info!(username = %name.escape_default(), reason, "login failed");
+            tracing::info!(username = %name, reason, "login failed");
             ApiError::invalid_credentials()
         }
     };
-    let Some(user) = user else {
-        return Err(fail("unknown user").await);
+    let user = if valid_name {
+        state.store.get_user(&body.username).await?
+    } else {
+        None
     };
-    if user.locked_until.is_some_and(|t| t > now) {
+    // Reserve the attempt before any hashing: at most `lockout_threshold` password checks
+    // per lock window, however many guesses arrive at once (SPEC §10).
+    let (user, locked) = match user {
+        Some(u) => {
+            let allowed = state
+                .store
+                .reserve_password_attempt(
+                    &u.username,
+                    state.config.auth.lockout_threshold as i64,
+                    state.config.auth.lockout_duration.as_millis() as i64,
+                )
+                .await?;
+            (Some(u), !allowed)
+        }
+        None => (None, false),
+    };
+    // The same hashing work for every outcome (a locked user or an unknown name get the
+    // dummy hash), so the time of the answer tells nothing.
+    let phc = if locked {
+        None
+    } else {
+        user.as_ref().and_then(|u| u.password_hash.clone())
+    };
+    let verdict = state
+        .verify_password_for(&audit_name, body.password.clone(), phc)
+        .await?;
+    let Some(user) = user else {
+        return Err(fail(if valid_name {
+            "unknown user"
+        } else {
+            "invalid username"
+        })
+        .await);
+    };
+    if locked {
         return Err(fail("user locked").await);
     }
     let rehash = match verdict {
         Some(Verified::Match { rehash }) => rehash,
         Some(Verified::Mismatch) => {
-            state
-                .store
-                .record_login_failure(
-                    &user.username,
-                    state.config.auth.lockout_threshold as i64,
-                    state.config.auth.lockout_duration.as_millis() as i64,
-                )
-                .await?;
             return Err(fail("wrong password").await);
         }
         None => {
@@ -90,7 +122,7 @@ pub async fn login(
                 "must differ from the current password",
             ));
         }
-        let phc = state.hash_password(new_password).await?;
+        let phc = state.hash_password(&user.username, new_password).await?;
         state
             .store
             .set_password(&user.username, &phc, false, None)
@@ -124,7 +156,7 @@ pub async fn login(
         return Err(ApiError::password_change_required());
     }
     let rehashed = if rehash && new_hash.is_none() {
-        Some(state.hash_password(body.password).await?)
+        Some(state.hash_password(&user.username, body.password).await?)
     } else {
         None
     };

@@ -109,7 +109,7 @@ pub async fn revoke(
 #[serde(deny_unknown_fields)]
 pub struct CreateByEmail {
     #[schema(
-        pattern = r"^[!-?A-~]+@([!-\-/-?A-~]|[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~])$",
+        pattern = r"^[!-+\--:<-?A-~]+@([!-+\-/-:<-?A-~]|[!-+\-/-:<-?A-~][!-+\--:<-?A-~]*[!-+\-/-:<-?A-~])$",
         max_length = 254
     )]
     email: String,

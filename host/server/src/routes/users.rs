@@ -234,7 +234,7 @@ pub struct CreateUser {
     #[serde(default)]
     temporary_password: bool,
     #[schema(
-        pattern = r"^[!-?A-~]+@([!-\-/-?A-~]|[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~])$",
+        pattern = r"^[!-+\--:<-?A-~]+@([!-+\-/-:<-?A-~]|[!-+\-/-:<-?A-~][!-+\--:<-?A-~]*[!-+\-/-:<-?A-~])$",
         max_length = 254
     )]
     email: Option<String>,
@@ -275,7 +275,7 @@ pub async fn create_in_account(
         .await?;
     open_account(&state, &account).await?;
     let password_hash = match body.password {
-        Some(p) => Some(state.hash_password(p).await?),
+        Some(p) => Some(state.hash_password(&caller.user.username, p).await?),
         None => None,
     };
     let new = NewUser {
@@ -286,6 +286,7 @@ pub async fn create_in_account(
         attributes: body.attributes,
         password_hash,
         must_change_password: body.temporary_password,
+        sso: None,
     };
     let user = insert_user(&state, &caller.user.username, &new, "").await?;
     Ok((StatusCode::CREATED, Json(user_view(&user))))
@@ -354,7 +355,7 @@ fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String
 pub struct PatchUser {
     /// Absent: unchanged; `null`: cleared.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, nullable, pattern = r"^[!-?A-~]+@([!-\-/-?A-~]|[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~])$", max_length = 254)]
+    #[schema(value_type = Option<String>, nullable, pattern = r"^[!-+\--:<-?A-~]+@([!-+\-/-:<-?A-~]|[!-+\-/-:<-?A-~][!-+\--:<-?A-~]*[!-+\-/-:<-?A-~])$", max_length = 254)]
     email: Option<Option<String>>,
     #[schema(schema_with = openapi::roles_or_null)]
     roles: Option<Vec<String>>,
@@ -463,15 +464,18 @@ pub struct SetPassword {
 
 /// Self: needs the current password, keeps the calling key. Another user (admin): sets
 /// it, optionally as temporary. Every other key of the user is revoked.
-#[utoipa::path(put, path = "/v1/users/{username}/password", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), request_body = SetPassword, responses((status = 200, description = "Set; the user's other keys are revoked", body = openapi::PasswordSet), (status = 503, description = "Password hashing is saturated; retry", body = openapi::ErrorBody)))]
+#[utoipa::path(put, path = "/v1/users/{username}/password", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), request_body = SetPassword, responses((status = 200, description = "Set; the user's other keys are revoked", body = openapi::PasswordSet), (status = 429, description = "Changing your own password: too many attempts from this client address", body = openapi::ErrorBody), (status = 503, description = "Password hashing is saturated; retry", body = openapi::ErrorBody)))]
 pub async fn set_password(
     State(state): State<SharedState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     caller: Caller,
     Path(username): Path<String>,
     Json(body): Json<SetPassword>,
 ) -> ApiResult<Json<Value>> {
     let user = load_user(&state, &caller, &username, actions::USERS_SET_PASSWORD).await?;
     let is_self = user.username == caller.user.username;
+    let client = state.limiter.client_ip(peer.ip(), &headers);
     password::check_policy(&body.password).map_err(|e| ApiError::invalid("password", e))?;
     if is_self {
         if body.temporary {
@@ -489,18 +493,43 @@ pub async fn set_password(
                 "current_password: is required to change your own password",
             )
         })?;
+        // The current password is a guess like a login's: rate-limited per client address,
+        // reserved against the lockout before hashing, refused while the user is locked.
+        if let Err(wait) = state.limiter.check(client) {
+            return Err(ApiError::rate_limited(wait));
+        }
+        let allowed = state
+            .store
+            .reserve_password_attempt(
+                &user.username,
+                state.config.auth.lockout_threshold as i64,
+                state.config.auth.lockout_duration.as_millis() as i64,
+            )
+            .await?;
+        if !allowed {
+            state
+                .audit(
+                    &caller.user.username,
+                    "users.set-password",
+                    &user.username,
+                    "failure",
+                    "user locked",
+                )
+                .await;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "user_locked",
+                "current_password: too many wrong passwords; try again after the lockout (auth.lockout_duration)",
+            ));
+        }
         let verdict = state
-            .verify_password(current.clone(), user.password_hash.clone())
+            .verify_password_for(
+                &caller.user.username,
+                current.clone(),
+                user.password_hash.clone(),
+            )
             .await?;
         if !matches!(verdict, Some(Verified::Match { .. })) {
-            state
-                .store
-                .record_login_failure(
-                    &user.username,
-                    state.config.auth.lockout_threshold as i64,
-                    state.config.auth.lockout_duration.as_millis() as i64,
-                )
-                .await?;
             state
                 .audit(
                     &caller.user.username,
@@ -523,7 +552,9 @@ pub async fn set_password(
             ));
         }
     }
-    let phc = state.hash_password(body.password).await?;
+    let phc = state
+        .hash_password(&caller.user.username, body.password)
+        .await?;
     let keep = is_self.then_some(caller.key.id.as_str());
     let revoked = state
         .store
@@ -570,7 +601,7 @@ pub enum ExpiresIn {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", max_length = 128)]
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$", max_length = 128)]
     name: String,
     /// Seconds, or a duration like `"30d"`; absent = never expires.
     #[schema(schema_with = openapi::expires_in)]
