@@ -77,9 +77,8 @@ portcullis_tests::both!(
             .unwrap()
             .to_string();
         let path = format!("/v1/plugins/{id}/activate");
-        let activate = |settings: serde_json::Value| {
-            s.post(&path, &k, json!({ "settings": settings }))
-        };
+        let activate =
+            |settings: serde_json::Value| s.post(&path, &k, json!({ "settings": settings }));
         // `ttl` mode allows with ttl-ms 60 000: the answer is cached.
         assert_eq!(activate(json!({"mode": "ttl"})).await.status, 200);
         let ask = json!({"subject": {"username": "rita"}, "action": "read", "resource": {"kind": "document", "id": "1"}});

@@ -141,7 +141,14 @@ portcullis_tests::both!(
         let d = s.get("/v1/users/jane", &admin).await;
         assert_eq!(d.body["locked"], true);
         // The lock lasts `lockout_duration` from the third failure…
-        let locked_until = s.state.store.get_user("jane").await.unwrap().unwrap().locked_until;
+        let locked_until = s
+            .state
+            .store
+            .get_user("jane")
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until;
         let now = portcullis_store::now_ms();
         assert!(
             locked_until.is_some_and(|t| t > now + 3_000_000 && t <= now + 3_600_000),

@@ -422,8 +422,9 @@ portcullis_tests::both!(
         }
         // A name that cannot be a username is never stored: the entry names a placeholder.
         assert!(!all.text.contains("nobody"), "{}", all.text);
-        assert!(items.iter().any(|e| e["actor"] == "<invalid username>"
-            && e["detail"] == "invalid username"));
+        assert!(items
+            .iter()
+            .any(|e| e["actor"] == "<invalid username>" && e["detail"] == "invalid username"));
         let logins = s
             .get("/v1/audit?action=login&actor=admin&limit=1000", &k)
             .await;

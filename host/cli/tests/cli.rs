@@ -982,9 +982,7 @@ fn sigkill_during_a_write_burst_loses_no_acknowledged_write() {
             stop.clone(),
         );
         writers.push(std::thread::spawn(move || {
-            let agent = ureq::AgentBuilder::new()
-                .timeout(PATIENCE)
-                .build();
+            let agent = ureq::AgentBuilder::new().timeout(PATIENCE).build();
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let name = format!("crash-{t}-{i}");
@@ -1002,7 +1000,9 @@ fn sigkill_during_a_write_burst_loses_no_acknowledged_write() {
         }));
     }
     // Kill the server in the middle of the burst.
-    wait_until("100 acknowledged writes", || acked.lock().unwrap().len() >= 100);
+    wait_until("100 acknowledged writes", || {
+        acked.lock().unwrap().len() >= 100
+    });
     server.kill9();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {

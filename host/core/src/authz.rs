@@ -30,6 +30,9 @@ pub mod actions {
     pub const USERS_UPDATE: &str = "users.update";
     pub const USERS_DELETE: &str = "users.delete";
     pub const USERS_SET_PASSWORD: &str = "users.set-password";
+    /// Link (or unlink) a single sign-on identity to a user: an administrator's power,
+    /// since the identity then signs in as that user.
+    pub const USERS_LINK_SSO: &str = "users.link-sso";
     pub const KEYS_LIST: &str = "keys.list";
     pub const KEYS_CREATE: &str = "keys.create";
     pub const KEYS_DELETE: &str = "keys.delete";

@@ -201,7 +201,12 @@ mod tests {
     fn labels_with_bidi_controls_are_refused() {
         assert!(validate_label("reader", 64).is_ok());
         assert!(validate_label("café", 64).is_ok());
-        for evil in ["admin\u{202E}nimda", "a\u{200B}b", "x\u{2066}y", "\u{FEFF}role"] {
+        for evil in [
+            "admin\u{202E}nimda",
+            "a\u{200B}b",
+            "x\u{2066}y",
+            "\u{FEFF}role",
+        ] {
             assert!(validate_label(evil, 64).is_err(), "{evil:?}");
         }
     }

@@ -9,7 +9,7 @@ use portcullis_store::{NewAudit, NewUser, Store, StoreError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const ADMIN_USER: &str = "admin";
+pub use portcullis_core::names::ADMIN_USER;
 pub const PASSWORD_FILE: &str = "initial-admin-password";
 pub const IACT_FILE: &str = "initial-admin-token";
 const IACT_LEN: usize = 40;

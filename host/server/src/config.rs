@@ -435,6 +435,16 @@ impl Config {
         if self.auth.key_cache_ttl > Duration::from_secs(5) {
             bail!("auth.key_cache_ttl must be at most 5s (revocations by other servers must be seen within 5 s)");
         }
+        if let Some(o) = &self.oidc {
+            if portcullis_core::names::RESERVED_ACCOUNT_NAMES.contains(&o.account.as_str()) {
+                bail!(
+                    "oidc.account: {:?} is reserved; single sign-on creates users only in a user account (e.g. \"sso\")",
+                    o.account
+                );
+            }
+            portcullis_core::names::validate_account_name(&o.account)
+                .map_err(|e| anyhow::anyhow!("oidc.account: {e}"))?;
+        }
         if self.auth.lockout_threshold == 0 {
             bail!("auth.lockout_threshold must be at least 1");
         }
@@ -561,6 +571,21 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("sometimes"), "{e}");
+    }
+
+    #[test]
+    fn sso_into_the_admin_account_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            "[oidc]\nissuer = \"https://idp\"\naudience = \"p\"\naccount = \"admin\"\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&path), vec![], vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("oidc.account") && e.contains("reserved"), "{e}");
     }
 
     #[test]

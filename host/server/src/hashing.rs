@@ -153,7 +153,10 @@ mod tests {
             assert!(h.await.unwrap().is_ok());
         }
         assert_eq!(admin.await.unwrap().unwrap(), 7);
-        assert!(pool.owners.lock().unwrap().is_empty(), "every slot returned");
+        assert!(
+            pool.owners.lock().unwrap().is_empty(),
+            "every slot returned"
+        );
     }
 
     #[tokio::test]

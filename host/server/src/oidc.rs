@@ -1,5 +1,7 @@
 //! Single sign-on (§3.3): verify an OpenID Connect ID token against the configured issuer's
-//! JWKS (signature, `iss`, `aud`, `exp`) and name the user it is for.
+//! JWKS (signature, `iss`, `aud`, `exp`, `nbf`) and name the identity it is for: the pair
+//! (issuer, `sub`), plus the username a first sign-in would create. With
+//! `username_claim = "email"` the email must be verified (`email_verified: true`).
 
 use crate::config::OidcConfig;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
@@ -17,7 +19,9 @@ pub enum Refused {
     Issuer,
     Audience,
     Expired,
+    NotYetValid,
     Claim(String),
+    EmailNotVerified,
 }
 
 impl std::fmt::Display for Refused {
@@ -30,7 +34,11 @@ impl std::fmt::Display for Refused {
             Refused::Issuer => f.write_str("wrong issuer"),
             Refused::Audience => f.write_str("wrong audience"),
             Refused::Expired => f.write_str("expired"),
+            Refused::NotYetValid => f.write_str("not valid yet (nbf)"),
             Refused::Claim(c) => write!(f, "claim {c} missing or not a valid username"),
+            Refused::EmailNotVerified => {
+                f.write_str("email_verified is not true (username_claim = \"email\")")
+            }
         }
     }
 }
@@ -38,6 +46,9 @@ impl std::fmt::Display for Refused {
 /// The identity a verified token names.
 #[derive(Debug)]
 pub struct Identity {
+    /// (issuer, `sub`): what a sign-in is resolved through.
+    pub link: portcullis_store::SsoLink,
+    /// The username a first sign-in creates (from `username_claim`).
     pub username: String,
     pub email: Option<String>,
 }
@@ -138,18 +149,37 @@ impl Sso {
         let mut v = Validation::new(header.alg);
         v.set_issuer(&[&self.config.issuer]);
         v.set_audience(&[&self.config.audience]);
-        v.set_required_spec_claims(&["exp", "iss", "aud"]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.validate_nbf = true;
         v.leeway = 30;
         let data = decode::<serde_json::Value>(token, &key, &v).map_err(|e| match e.kind() {
             ErrorKind::InvalidSignature => Refused::Signature,
             ErrorKind::InvalidIssuer => Refused::Issuer,
             ErrorKind::InvalidAudience => Refused::Audience,
             ErrorKind::ExpiredSignature => Refused::Expired,
+            ErrorKind::ImmatureSignature => Refused::NotYetValid,
             ErrorKind::InvalidAlgorithm => Refused::Algorithm,
             ErrorKind::MissingRequiredClaim(c) if c == "exp" => Refused::Expired,
+            ErrorKind::MissingRequiredClaim(c) => Refused::Claim(c.clone()),
             _ => Refused::Malformed,
         })?;
+        let subject = data
+            .claims
+            .get("sub")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty() && s.len() <= 255)
+            .ok_or_else(|| Refused::Claim("sub".into()))?
+            .to_string();
         let claim = &self.config.username_claim;
+        if claim == "email" {
+            let verified = matches!(
+                data.claims.get("email_verified"),
+                Some(serde_json::Value::Bool(true))
+            ) || matches!(data.claims.get("email_verified"), Some(serde_json::Value::String(s)) if s == "true");
+            if !verified {
+                return Err(Refused::EmailNotVerified);
+            }
+        }
         let username = data
             .claims
             .get(claim)
@@ -164,6 +194,13 @@ impl Sso {
             .and_then(|v| v.as_str())
             .filter(|e| portcullis_core::names::validate_email(e).is_ok())
             .map(String::from);
-        Ok(Identity { username, email })
+        Ok(Identity {
+            link: portcullis_store::SsoLink {
+                issuer: self.config.issuer.clone(),
+                subject,
+            },
+            username,
+            email,
+        })
     }
 }

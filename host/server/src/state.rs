@@ -66,12 +66,7 @@ impl AppState {
         AppState {
             store,
             config: Arc::new(config),
-            authz: Arc::new(Authz::new(
-                active,
-                log_size,
-                cache_size,
-                max_cache_ttl,
-            )),
+            authz: Arc::new(Authz::new(active, log_size, cache_size, max_cache_ttl)),
             runtime,
             metrics: Metrics::default(),
             started: Instant::now(),

@@ -472,8 +472,7 @@ impl Store {
             Err(e) if is_unique_violation(&e) => {
                 return Err(StoreError::Conflict(match &new.sso {
                     Some(_) if self.get_user(&new.username).await?.is_none() => {
-                        "this single sign-on identity is already linked to another user"
-                            .to_string()
+                        "this single sign-on identity is already linked to another user".to_string()
                     }
                     _ => format!("username {} already exists", new.username),
                 }))
@@ -539,12 +538,13 @@ impl Store {
     /// identity is linked to another user already.
     pub async fn set_sso_link(&self, username: &str, link: Option<&SsoLink>) -> Result<()> {
         let _g = self.write_guard().await;
-        let r = sqlx::query("UPDATE users SET sso_issuer = $1, sso_subject = $2 WHERE username = $3")
-            .bind(link.map(|l| l.issuer.as_str()))
-            .bind(link.map(|l| l.subject.as_str()))
-            .bind(username)
-            .execute(&self.pool)
-            .await;
+        let r =
+            sqlx::query("UPDATE users SET sso_issuer = $1, sso_subject = $2 WHERE username = $3")
+                .bind(link.map(|l| l.issuer.as_str()))
+                .bind(link.map(|l| l.subject.as_str()))
+                .bind(username)
+                .execute(&self.pool)
+                .await;
         match r {
             Ok(r) if r.rows_affected() == 1 => Ok(()),
             Ok(_) => Err(StoreError::NotFound),

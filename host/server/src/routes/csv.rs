@@ -63,7 +63,11 @@ pub fn unescape(field: &str) -> &str {
 /// The roles cell: roles joined with `;`, each escaped on its own, since a spreadsheet
 /// that splits cells on `;` starts a new cell at every role.
 fn roles_field(roles: &[String]) -> String {
-    roles.iter().map(|r| escape(r)).collect::<Vec<_>>().join(";")
+    roles
+        .iter()
+        .map(|r| escape(r))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -188,6 +188,10 @@ fn routes(state: &SharedState) -> Routes {
     )
     .route("/v1/users/{username}/password", put(users::set_password))
     .route(
+        "/v1/users/{username}/sso-link",
+        put(users::link_sso).delete(users::unlink_sso),
+    )
+    .route(
         "/v1/users/{username}/keys",
         get(users::list_keys).post(users::create_key),
     )

@@ -24,7 +24,8 @@ pub const NAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._-]{0,62}$";
 /// Usernames: the account-name charset plus `@`.
 pub const USERNAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._@-]{0,62}$";
 /// `local@domain` in printable ASCII, one `@`, the domain not starting or ending with `.`.
-pub const EMAIL_PATTERN: &str = r"^[!-+\--:<-?A-~]+@([!-+\-/-:<-?A-~]|[!-+\-/-:<-?A-~][!-+\--:<-?A-~]*[!-+\-/-:<-?A-~])$";
+pub const EMAIL_PATTERN: &str =
+    r"^[!-+\--:<-?A-~]+@([!-+\-/-:<-?A-~]|[!-+\-/-:<-?A-~][!-+\--:<-?A-~]*[!-+\-/-:<-?A-~])$";
 /// Free text without control characters (roles, key names, attribute keys).
 pub const LABEL_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$";
 /// Attribute values: like labels, but may be empty.
@@ -167,6 +168,8 @@ pub fn pairs() -> utoipa::openapi::Object {
         users::patch,
         users::delete,
         users::set_password,
+        users::link_sso,
+        users::unlink_sso,
         users::list_keys,
         users::create_key,
         users::revoke_key,
@@ -498,6 +501,17 @@ pub struct User {
     pub locked_until: Option<String>,
     #[schema(inline)]
     pub access_token_status: Option<AccessTokenStatus>,
+    /// The single sign-on identity that signs in as this user (created by a first
+    /// sign-in, or linked by an administrator); `null` when none.
+    pub sso: Option<SsoLinkView>,
+}
+
+#[derive(ToSchema, Serialize)]
+pub struct SsoLinkView {
+    /// The ID token's `iss`.
+    pub issuer: String,
+    /// The ID token's `sub`.
+    pub subject: String,
 }
 
 #[derive(ToSchema, Serialize)]
@@ -658,7 +672,10 @@ pub enum ZenSubjectType {
 pub struct ZenSubject {
     #[schema(inline)]
     pub r#type: ZenSubjectType,
-    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$", max_length = 254)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 254
+    )]
     pub id: String,
     #[schema(schema_with = zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
@@ -667,7 +684,10 @@ pub struct ZenSubject {
 #[derive(ToSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZenAction {
-    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$", max_length = 256)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 256
+    )]
     pub name: String,
     #[schema(schema_with = zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
@@ -677,9 +697,15 @@ pub struct ZenAction {
 #[derive(ToSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZenResource {
-    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$", max_length = 128)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 128
+    )]
     pub r#type: String,
-    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$", max_length = 1024)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 1024
+    )]
     pub id: String,
     #[schema(schema_with = zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,

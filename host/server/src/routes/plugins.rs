@@ -55,7 +55,10 @@ fn plugin_target(id: &str) -> Target {
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// A label for the stored plugin (default: the component's name).
-    #[param(pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$", max_length = 128)]
+    #[param(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 128
+    )]
     name: Option<String>,
 }
 

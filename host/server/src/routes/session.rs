@@ -267,15 +267,71 @@ pub async fn login_oidc(
         Ok(id) => id,
         Err(r) => return Err(refused(r.to_string()).await),
     };
-    let user = match state.store.get_user(&id.username).await? {
-        Some(u) if u.account != portcullis_core::names::SYSTEM_ACCOUNT => u,
-        Some(_) => return Err(refused(format!("{} is reserved", id.username)).await),
+    // In iact mode nobody may sign in before the first administrator exists: a user
+    // created now would make the bootstrap token unredeemable.
+    if !state.store.admin_exists().await? {
+        return Err(refused("no administrator exists yet (bootstrap not finished)".into()).await);
+    }
+    // A sign-in is resolved through its link (issuer, sub) only — never by a matching
+    // username or email, so an identity provider's user can never become a local user it
+    // did not create (or that an administrator did not link to it).
+    let user = match state.store.user_by_sso(&id.link).await? {
+        Some(u) => u,
+        None => match first_sign_in(&state, sso, &id).await {
+            Ok(u) => u,
+            Err(reason) => return Err(refused(reason).await),
+        },
+    };
+    if user.account == portcullis_core::names::SYSTEM_ACCOUNT {
+        return Err(refused(format!("{} is reserved", user.username)).await);
+    }
+    if user.account_state != AccountState::Enabled {
+        return Err(refused(format!("account of {} not enabled", user.username)).await);
+    }
+    // A password lockout is the password's business: SSO neither checks nor clears it.
+    let last_login = state.store.touch_last_login(&user.username).await?;
+    finish_login(&state, &user.username, last_login, "oidc").await
+}
+
+/// A first sign-in: create the user in `oidc.account` (a `user` account) with its link.
+/// `Err` carries the reason for the audit log; the client gets the same 401 as for any
+/// refused token.
+async fn first_sign_in(
+    state: &SharedState,
+    sso: &crate::oidc::Sso,
+    id: &crate::oidc::Identity,
+) -> Result<portcullis_store::User, String> {
+    let fail = |e: portcullis_store::StoreError| {
+        tracing::error!(error = %e, "SSO first sign-in: store error");
+        "store error".to_string()
+    };
+    if state
+        .store
+        .get_user(&id.username)
+        .await
+        .map_err(fail)?
+        .is_some()
+    {
+        return Err(format!(
+            "username {} is taken by a user not linked to this identity (an administrator may link them: PUT /v1/users/{}/sso-link)",
+            id.username, id.username
+        ));
+    }
+    let account = &sso.config.account;
+    match state.store.get_account(account).await.map_err(fail)? {
+        Some(a) if a.kind != portcullis_core::AccountType::User => {
+            return Err(format!(
+                "oidc.account {account} is a {} account; single sign-on creates users only in a user account",
+                a.kind
+            ))
+        }
+        Some(_) => {}
         None => {
-            let account = &sso.config.account;
             if state
                 .store
                 .ensure_account(account, None, portcullis_core::AccountType::User)
-                .await?
+                .await
+                .map_err(fail)?
             {
                 state
                     .audit(
@@ -287,48 +343,42 @@ pub async fn login_oidc(
                     )
                     .await;
             }
-            let new = portcullis_store::NewUser {
-                username: id.username.clone(),
-                account: account.clone(),
-                email: id.email.clone(),
-                ..Default::default()
-            };
-            match state.store.create_user(&new).await {
-                Ok(u) => {
-                    state
-                        .audit(
-                            "sso",
-                            "users.create",
-                            &u.username,
-                            "success",
-                            &format!("first single sign-on; account {account}"),
-                        )
-                        .await;
-                    state
-                        .notify(portcullis_core::authz::Event::UserCreated(
-                            crate::state::principal_of(&u),
-                        ))
-                        .await;
-                    u
-                }
-                // Created by a concurrent first sign-in.
-                Err(portcullis_store::StoreError::Conflict(_)) => state
-                    .store
-                    .get_user(&id.username)
-                    .await?
-                    .ok_or_else(ApiError::internal)?,
-                Err(e) => return Err(e.into()),
+        }
+    }
+    let new = portcullis_store::NewUser {
+        username: id.username.clone(),
+        account: account.clone(),
+        email: id.email.clone(),
+        sso: Some(id.link.clone()),
+        ..Default::default()
+    };
+    match state.store.create_user(&new).await {
+        Ok(u) => {
+            state
+                .audit(
+                    "sso",
+                    "users.create",
+                    &u.username,
+                    "success",
+                    &format!("first single sign-on; account {account}"),
+                )
+                .await;
+            state
+                .notify(portcullis_core::authz::Event::UserCreated(
+                    crate::state::principal_of(&u),
+                ))
+                .await;
+            Ok(u)
+        }
+        // A concurrent first sign-in of the same identity created it.
+        Err(portcullis_store::StoreError::Conflict(m)) => {
+            match state.store.user_by_sso(&id.link).await.map_err(fail)? {
+                Some(u) => Ok(u),
+                None => Err(m),
             }
         }
-    };
-    if user.account_state != AccountState::Enabled {
-        return Err(refused(format!("account of {} not enabled", user.username)).await);
+        Err(e) => Err(fail(e)),
     }
-    let last_login = state
-        .store
-        .record_login_success(&user.username, None)
-        .await?;
-    finish_login(&state, &user.username, last_login, "oidc").await
 }
 
 /// The end of every successful login: a login key, the audit entry, the answer.

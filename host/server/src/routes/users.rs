@@ -35,6 +35,7 @@ pub fn user_view(u: &User) -> Value {
         "locked": locked,
         "locked_until": if locked { u.locked_until.map(timestamp) } else { None },
         "access_token_status": u.access_token_status,
+        "sso": u.sso.as_ref().map(|l| json!({ "issuer": l.issuer, "subject": l.subject })),
     })
 }
 
@@ -601,7 +602,10 @@ pub enum ExpiresIn {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$", max_length = 128)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 128
+    )]
     name: String,
     /// Seconds, or a duration like `"30d"`; absent = never expires.
     #[schema(schema_with = openapi::expires_in)]
@@ -711,6 +715,84 @@ pub async fn revoke_key(
             &format!("{}/{id}", user.username),
             "success",
             "",
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsoLinkBody {
+    /// The identity provider's `iss` (as in its ID tokens).
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$"
+    )]
+    issuer: String,
+    /// The user's `sub` at that provider.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$"
+    )]
+    subject: String,
+}
+
+/// Link an SSO identity to an existing user (an administrator's explicit decision: from
+/// then on that identity signs in as this user). 409 when the identity is linked to
+/// another user.
+#[utoipa::path(put, path = "/v1/users/{username}/sso-link", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), request_body = SsoLinkBody, responses((status = 200, description = "Linked: the user, with its `sso`", body = openapi::User), (status = 409, description = "The identity is linked to another user", body = openapi::ErrorBody)))]
+pub async fn link_sso(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    Json(body): Json<SsoLinkBody>,
+) -> ApiResult<Json<Value>> {
+    names::validate_label(&body.issuer, 1024).map_err(|e| ApiError::invalid("issuer", e))?;
+    names::validate_label(&body.subject, 255).map_err(|e| ApiError::invalid("subject", e))?;
+    let user = load_user(&state, &caller, &username, actions::USERS_LINK_SSO).await?;
+    let link = portcullis_store::SsoLink {
+        issuer: body.issuer,
+        subject: body.subject,
+    };
+    state
+        .store
+        .set_sso_link(&user.username, Some(&link))
+        .await?;
+    state
+        .audit(
+            &caller.user.username,
+            "users.link-sso",
+            &user.username,
+            "success",
+            &format!("issuer {} subject {}", link.issuer, link.subject),
+        )
+        .await;
+    let user = state
+        .store
+        .get_user(&user.username)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    Ok(Json(user_view(&user)))
+}
+
+/// Remove a user's SSO link: that identity no longer signs in as the user.
+#[utoipa::path(delete, path = "/v1/users/{username}/sso-link", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), responses((status = 204, description = "Unlinked (also when there was no link)")))]
+pub async fn unlink_sso(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
+    let user = load_user(&state, &caller, &username, actions::USERS_LINK_SSO).await?;
+    state.store.set_sso_link(&user.username, None).await?;
+    state
+        .audit(
+            &caller.user.username,
+            "users.link-sso",
+            &user.username,
+            "success",
+            "unlinked",
         )
         .await;
     Ok(StatusCode::NO_CONTENT)
