@@ -106,9 +106,13 @@ impl HashPool {
         };
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _slot = slot;
-            let value = f();
-            let _ = done.send(value);
+            let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            // Slots first, answer second: whoever sees the answer (or, after a panic, the
+            // closed channel) sees the slots free.
+            drop(slot);
+            if let Ok(value) = value {
+                let _ = done.send(value);
+            }
         });
         if self.tx.lock().expect("hash queue lock").send(job).is_err() {
             return Err(Busy);
