@@ -94,3 +94,166 @@ portcullis_tests::both!(
         s.stop().await;
     }
 );
+
+/// A batch whose top-level context (256 KiB) is the default of 1000 empty items: 250 MiB
+/// once each item is built with its own copy.
+fn amplifying_batch() -> serde_json::Value {
+    let context: serde_json::Map<String, serde_json::Value> = (0..64)
+        .map(|i| (format!("k{i}"), json!("x".repeat(4000))))
+        .collect();
+    json!({
+        "subject": {"type": "user", "id": "admin"},
+        "action": {"name": "read"},
+        "resource": {"type": "document", "id": "1"},
+        "context": context,
+        "evaluations": vec![json!({}); 1000],
+    })
+}
+
+portcullis_tests::both!(
+    async fn authzen_batch_amplification_is_refused_before_items_are_built() {
+        let s = TestServer::start_with(configured).await;
+        let k = s.admin_key().await;
+        s.account(&k, "acme", "user").await;
+        let jane = s.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
+        let batch = amplifying_batch();
+        // Without authorize.evaluate: refused before anything is built — even a body that
+        // is malformed deeper down gets the 403.
+        let a = s.post("/access/v1/evaluations", &jane, batch.clone()).await;
+        assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
+        let a = s
+            .post(
+                "/access/v1/evaluations",
+                &jane,
+                json!({"evaluations": "nonsense"}),
+            )
+            .await;
+        assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
+        // With it: the batch as built is bounded, with a message naming the field.
+        let a = s.post("/access/v1/evaluations", &k, batch).await;
+        assert_eq!(a.status, 422, "{}", a.text);
+        assert!(a.message().starts_with("evaluations:"), "{}", a.text);
+        // A batch of the same shape within the bound is answered.
+        let mut small = amplifying_batch();
+        small["evaluations"] = json!(vec![json!({}); 10]);
+        let a = s.post("/access/v1/evaluations", &k, small).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(a.body["evaluations"].as_array().unwrap().len(), 10);
+        s.stop().await;
+    }
+);
+
+fn short_http_timeouts(c: &mut portcullis_server::config::Config) {
+    configured(c);
+    c.http.header_read_timeout = std::time::Duration::from_secs(1);
+    c.http.body_read_timeout = std::time::Duration::from_secs(1);
+}
+
+/// Read until the server closes the connection (or resets it); panics if it is still
+/// open after `PATIENCE`. Returns what it sent.
+async fn until_closed(conn: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    match tokio::time::timeout(portcullis_tests::PATIENCE, conn.read_to_end(&mut got)).await {
+        Ok(_) => got,
+        Err(_) => panic!(
+            "the server still holds the connection after {:?}",
+            portcullis_tests::PATIENCE
+        ),
+    }
+}
+
+#[tokio::test]
+async fn slowloris_half_sent_headers_and_bodies_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::start_with(short_http_timeouts).await;
+    // Headers that never end.
+    let mut headers = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    headers
+        .write_all(b"GET /health HTTP/1.1\r\nHost: portcullis\r\nX-Slow: 1\r\n")
+        .await
+        .unwrap();
+    until_closed(&mut headers).await;
+    // A body that stops after 10 of 100 bytes: answered (not held), then closed.
+    let mut body = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    body.write_all(
+        b"POST /v1/login HTTP/1.1\r\nHost: portcullis\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"username\"",
+    )
+    .await
+    .unwrap();
+    let answer = String::from_utf8_lossy(&until_closed(&mut body).await).to_string();
+    assert!(
+        answer.starts_with("HTTP/1.1 4"),
+        "a stalled body gets a 4xx answer: {answer:?}"
+    );
+    // The server still serves.
+    assert_eq!(s.call("GET", "/health", None, None).await.status, 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn connection_flood_beyond_the_cap_waits_in_the_backlog() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start_with(|c| {
+        configured(c);
+        c.http.max_connections = 4;
+        c.http.header_read_timeout = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let open = || s.state.metrics.connections.get();
+    // Four idle connections take every slot …
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        c.write_all(b"GET /health HTTP/1.1\r\n").await.unwrap();
+        held.push(c);
+    }
+    portcullis_tests::wait_until(
+        "four connections served",
+        portcullis_tests::PATIENCE,
+        || async { open() == 4 },
+    )
+    .await;
+    // … so a fifth is not served (it waits in the kernel's backlog) …
+    let mut fifth = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    fifth
+        .write_all(b"GET /health HTTP/1.1\r\nHost: portcullis\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early =
+        tokio::time::timeout(std::time::Duration::from_millis(300), fifth.read(&mut byte)).await;
+    assert!(
+        early.is_err(),
+        "a fifth connection was served past the cap of four"
+    );
+    assert_eq!(open(), 4);
+    // … until a slot frees up.
+    drop(held.pop());
+    let answer = String::from_utf8_lossy(&until_closed(&mut fifth).await).to_string();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    drop(held);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn data_files_are_private_even_in_a_directory_that_was_world_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = TestServer::start_with(|c| {
+        configured(c);
+        std::fs::create_dir_all(&c.data_dir).unwrap();
+        std::fs::set_permissions(&c.data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    })
+    .await;
+    let k = s.admin_key().await;
+    s.account(&k, "acme", "user").await;
+    let data = s.dir.path().join("data");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for name in ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm"] {
+        let p = data.join(name);
+        assert!(p.exists(), "{name}");
+        assert_eq!(mode(&p), 0o600, "{name}");
+    }
+    s.stop().await;
+}

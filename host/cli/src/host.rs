@@ -126,6 +126,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
 fn serve(args: &CommonArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
     init_logging(config.log_format);
+    portcullis_server::raise_file_limit();
     runtime()?.block_on(async move {
         let listen = config.listen.clone();
         let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;

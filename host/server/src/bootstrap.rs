@@ -36,13 +36,47 @@ pub fn write_secret_file(path: &Path, secret: &str) -> anyhow::Result<()> {
 }
 
 pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .with_context(|| format!("creating data directory {}", dir.display()))?;
+    }
+    // A directory made earlier (by hand, or by an older version) may let other local users
+    // in: the password hashes are in it. Tighten it rather than refuse to start.
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading data directory {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory was open to other users; setting it to 0700");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("setting data directory {} to 0700", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Create (or tighten) a SQLite database file as 0600 before SQLite opens it: SQLite
+/// gives its `-wal` and `-shm` files the database file's mode, so they are 0600 too,
+/// whatever the process's umask.
+pub fn ensure_private_file(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating database file {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("setting {} to 0600", path.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("setting {} to 0600", side.display()))?;
+        }
     }
     Ok(())
 }

@@ -29,6 +29,81 @@ pub struct Config {
     /// Single sign-on; absent = `POST /v1/login/oidc` answers 404.
     pub oidc: Option<OidcConfig>,
     pub rate_limit: RateLimitConfig,
+    pub http: HttpConfig,
+    pub audit: AuditConfig,
+    pub users: UsersConfig,
+}
+
+/// `[http]`: what a client may hold of the server's connections and time. Nothing an
+/// unauthenticated client sends slowly keeps a connection past these bounds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A connection that has not sent a request's complete headers within this is closed.
+    #[serde(with = "humantime_serde_compat")]
+    pub header_read_timeout: Duration,
+    /// A request whose body stalls (no data) for this long is answered 408.
+    #[serde(with = "humantime_serde_compat")]
+    pub body_read_timeout: Duration,
+    /// The longest a request may take in all (body, work, answer): 408 after it.
+    #[serde(with = "humantime_serde_compat")]
+    pub request_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's backlog.
+    #[serde(deserialize_with = "de_num")]
+    pub max_connections: u32,
+    /// HTTP/2: ping an idle connection this often, close it when a ping goes unanswered.
+    #[serde(with = "humantime_serde_compat")]
+    pub http2_keep_alive: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(300),
+            max_connections: 2048,
+            http2_keep_alive: Duration::from_secs(20),
+        }
+    }
+}
+
+/// `[audit]`: how long the audit log is kept.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Entries older than this are deleted (hourly).
+    #[serde(with = "humantime_serde_compat")]
+    pub retention: Duration,
+    /// At most this many entries are kept (the oldest go first).
+    #[serde(deserialize_with = "de_num")]
+    pub max_entries: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention: Duration::from_secs(90 * 24 * 3600),
+            max_entries: 1_000_000,
+        }
+    }
+}
+
+/// `[users]`: where users created without a named account go.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsersConfig {
+    /// A `user`-type account (created on first use): `POST /v1/users` and the CLI's
+    /// `users create` without `--account` put users here, never in the admin account.
+    pub default_account: String,
+}
+
+impl Default for UsersConfig {
+    fn default() -> Self {
+        UsersConfig {
+            default_account: "users".into(),
+        }
+    }
 }
 
 /// `[rate_limit]`: attempts per client address on login, SSO login and the IACT endpoints.
@@ -90,6 +165,9 @@ impl Default for Config {
             authorizer: AuthorizerConfig::default(),
             oidc: None,
             rate_limit: RateLimitConfig::default(),
+            http: HttpConfig::default(),
+            audit: AuditConfig::default(),
+            users: UsersConfig::default(),
         }
     }
 }
@@ -343,7 +421,16 @@ mod humantime_serde_compat {
 }
 
 /// The sections a `PORTCULLIS_<SECTION>_<KEY>` variable may name.
-const SECTIONS: &[&str] = &["bootstrap", "auth", "authorizer", "oidc", "rate_limit"];
+const SECTIONS: &[&str] = &[
+    "bootstrap",
+    "auth",
+    "authorizer",
+    "oidc",
+    "rate_limit",
+    "http",
+    "audit",
+    "users",
+];
 
 /// Environment variables with the prefix that are not server configuration (the CLI's
 /// and the test suite's).
@@ -444,6 +531,19 @@ impl Config {
             }
             portcullis_core::names::validate_account_name(&o.account)
                 .map_err(|e| anyhow::anyhow!("oidc.account: {e}"))?;
+        }
+        if portcullis_core::names::RESERVED_ACCOUNT_NAMES
+            .contains(&self.users.default_account.as_str())
+        {
+            bail!(
+                "users.default_account: {:?} is reserved; name a user account (default \"users\")",
+                self.users.default_account
+            );
+        }
+        portcullis_core::names::validate_account_name(&self.users.default_account)
+            .map_err(|e| anyhow::anyhow!("users.default_account: {e}"))?;
+        if self.http.max_connections == 0 {
+            bail!("http.max_connections must be at least 1");
         }
         if self.auth.lockout_threshold == 0 {
             bail!("auth.lockout_threshold must be at least 1");

@@ -23,7 +23,6 @@ use portcullis_plugin::{Limits, Runtime};
 use portcullis_store::{AuthorizerState, Store};
 use state::{AppState, SharedState};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The limits of `[authorizer]`.
@@ -190,6 +189,12 @@ pub async fn prepare(config: Config) -> anyhow::Result<SharedState> {
         bootstrap::ensure_data_dir(&config.data_dir)?;
     }
     let url = config.database_url();
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if !path.is_empty() && !path.starts_with(':') {
+            bootstrap::ensure_private_file(std::path::Path::new(path))?;
+        }
+    }
     let store = Store::connect(&url).await.context("opening the database")?;
     let boot = bootstrap::run(&store, &config).await.context("bootstrap")?;
     for name in store.accounts_being_deleted().await? {
@@ -248,15 +253,95 @@ pub async fn prepare(config: Config) -> anyhow::Result<SharedState> {
 }
 
 /// Serve on `listener` until `shutdown` resolves, then drain in-flight requests.
+///
+/// hyper-util's connection builder rather than `axum::serve`, for the bounds an
+/// unauthenticated client must not get past (SPEC §10, `[http]`): at most
+/// `http.max_connections` connections are served at once (further ones wait in the
+/// kernel's backlog), headers must arrive within `http.header_read_timeout`, a stalled
+/// body is cut off after `http.body_read_timeout`, a whole request after
+/// `http.request_timeout`, and HTTP/2 connections are pinged and closed when silent.
 pub async fn serve(
     state: SharedState,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let http = state.config.http.clone();
+    let app = routes::router(state.clone()).layer((
+        tower_http::timeout::RequestBodyTimeoutLayer::new(http.body_read_timeout),
+        tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            http.request_timeout,
+        ),
+    ));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(http.header_read_timeout)
+        .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(http.http2_keep_alive)
+        .keep_alive_timeout(http.http2_keep_alive)
+        .max_concurrent_streams(256)
+        .max_header_list_size(64 * 1024);
+    let slots = Arc::new(tokio::sync::Semaphore::new(http.max_connections as usize));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        // A free slot first, then a connection: past the cap, clients wait in the backlog
+        // instead of costing the server memory and file descriptors.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, don't spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        state.metrics.connections.inc();
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        let open = state.metrics.connections.clone();
+        tokio::spawn(async move {
+            let _ = conn.await;
+            open.dec();
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // In-flight requests finish; idle connections close.
+    graceful.shutdown().await;
     state.store.close().await;
     Ok(())
+}
+
+/// Raise the soft limit on open files to the hard limit, so `http.max_connections`
+/// rather than a default of 1 024 descriptors decides how many clients are served.
+pub fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
 }

@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -49,6 +50,8 @@ pub struct Metrics {
     /// the two counters are taken out of the family once, not looked up per request.
     pub key_lookups_memory: Counter,
     pub key_lookups_store: Counter,
+    /// Connections being served now (at most `http.max_connections`).
+    pub connections: Gauge,
 }
 
 impl Default for Metrics {
@@ -65,6 +68,7 @@ impl Default for Metrics {
             logins: Family::default(),
             key_lookups_memory: Counter::default(),
             key_lookups_store: Counter::default(),
+            connections: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -103,6 +107,11 @@ impl Default for Metrics {
             m.shadow_disagreements.clone(),
         );
         registry.register("logins", "Login attempts by outcome", m.logins.clone());
+        registry.register(
+            "http_connections_open",
+            "Connections being served now (bounded by http.max_connections)",
+            m.connections.clone(),
+        );
         let key_lookups = Family::<OutcomeLabels, Counter>::default();
         // One statement each: the family's guard must be gone before the next lookup.
         let memory = key_lookups

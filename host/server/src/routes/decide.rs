@@ -24,12 +24,31 @@ use std::collections::BTreeMap;
 pub const MAX_BATCH: usize = 1000;
 const MAX_CONTEXT_ENTRIES: usize = 64;
 
+/// Most bytes a whole batch may come to once built (names, properties, context, with
+/// top-level defaults counted in every item that uses them): 4× the largest body.
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
 /// One outside question before the principal is known.
 struct Question {
     username: String,
     action: String,
     target: Target,
     context: Vec<(String, String)>,
+}
+
+impl Question {
+    /// The bytes of text it holds (what a batch's bound counts).
+    fn size(&self) -> usize {
+        let pairs =
+            |p: &[(String, String)]| p.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        self.username.len()
+            + self.action.len()
+            + self.target.kind.len()
+            + self.target.id.len()
+            + self.target.account.as_ref().map_or(0, |a| a.len())
+            + pairs(&self.target.attributes)
+            + pairs(&self.context)
+    }
 }
 
 /// Answer one question: the store fills in the principal; missing or disabled subjects
@@ -174,6 +193,8 @@ pub async fn authorize(
     caller: Caller,
     Json(body): Json<AuthorizeBody>,
 ) -> ApiResult<Json<Value>> {
+    // Permission before any work on the request's contents.
+    require_evaluate(&state, &caller).await?;
     check_text("subject.username", &body.subject.username, 254)?;
     check_text("action", &body.action, 256)?;
     check_text("resource.kind", &body.resource.kind, 128)?;
@@ -185,7 +206,6 @@ pub async fn authorize(
     check_pairs("resource.attributes", &attributes)?;
     let context: Vec<(String, String)> = body.context.into_iter().collect();
     check_pairs("context", &context)?;
-    require_evaluate(&state, &caller).await?;
     let mut target = Target::new(
         &body.resource.kind,
         &body.resource.id,
@@ -364,6 +384,7 @@ pub async fn evaluation(
     caller: Caller,
     Json(body): Json<Value>,
 ) -> ApiResult<Json<Value>> {
+    require_evaluate(&state, &caller).await?;
     let m = object(&body, "body")?;
     only_keys(m, "body", &["subject", "action", "resource", "context"])?;
     let need = |k: &str| present(m, k).ok_or_else(|| ApiError::invalid(k, "is required"));
@@ -374,7 +395,6 @@ pub async fn evaluation(
         present(m, "context"),
         "",
     )?;
-    require_evaluate(&state, &caller).await?;
     let (d, id) = answer(&state, q).await?;
     Ok(Json(authzen_result(&d, &id)))
 }
@@ -392,6 +412,9 @@ pub async fn evaluations(
     caller: Caller,
     Json(body): Json<Value>,
 ) -> ApiResult<Json<Value>> {
+    // Permission before any item is built: a caller without `authorize.evaluate` must not
+    // make the server expand a batch at all.
+    require_evaluate(&state, &caller).await?;
     let m = object(&body, "body")?;
     only_keys(
         m,
@@ -447,7 +470,6 @@ pub async fn evaluations(
             present(m, "context"),
             "",
         )?;
-        require_evaluate(&state, &caller).await?;
         let (d, id) = answer(&state, q).await?;
         return Ok(Json(authzen_result(&d, &id)));
     }
@@ -464,7 +486,10 @@ pub async fn evaluations(
     }
     context_of(present(m, "context"), "")?;
     // Parse everything first: a malformed item rejects the batch before any decision.
+    // Defaults are copied into every item that uses them, so the batch as built is
+    // bounded as a whole (`MAX_BATCH_BYTES`), not only the body as sent.
     let mut questions = Vec::with_capacity(items.len());
+    let mut built = 0usize;
     for (i, item) in items.iter().enumerate() {
         let at = format!("evaluations[{i}].");
         let e = object(item, &format!("evaluations[{i}]"))?;
@@ -482,15 +507,24 @@ pub async fn evaluations(
             })
         };
         let context = present(e, "context").or_else(|| present(m, "context"));
-        questions.push(question(
+        let q = question(
             pick("subject")?,
             pick("action")?,
             pick("resource")?,
             context,
             &at,
-        )?);
+        )?;
+        built += q.size();
+        if built > MAX_BATCH_BYTES {
+            return Err(ApiError::invalid(
+                "evaluations",
+                format!(
+                    "the batch's items come to more than {MAX_BATCH_BYTES} bytes of names, properties and context once top-level defaults are applied to each item"
+                ),
+            ));
+        }
+        questions.push(q);
     }
-    require_evaluate(&state, &caller).await?;
     let mut results = Vec::with_capacity(questions.len());
     for q in questions {
         let (d, id) = answer(&state, q).await?;
