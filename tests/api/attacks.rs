@@ -257,3 +257,120 @@ async fn data_files_are_private_even_in_a_directory_that_was_world_readable() {
     }
     s.stop().await;
 }
+
+portcullis_tests::both!(
+    async fn users_created_without_an_account_never_become_administrators() {
+        let s = TestServer::start_with(configured).await;
+        let k = s.admin_key().await;
+        assert_eq!(
+            s.get("/v1/whoami", &k).await.body["default_account"],
+            "users"
+        );
+        let a = s
+            .post("/v1/users", &k, json!({"email": "bob@example.org"}))
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        assert_eq!(a.body["account"], "users");
+        let users = s.get("/v1/accounts/users", &k).await;
+        assert_eq!(users.body["type"], "user", "{}", users.text);
+        // A user-account member's default is her own account.
+        s.account(&k, "acme", "user").await;
+        let jane = s.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
+        assert_eq!(
+            s.get("/v1/whoami", &jane).await.body["default_account"],
+            "acme"
+        );
+        let a = s
+            .post("/v1/users", &jane, json!({"email": "carl@acme.example"}))
+            .await;
+        assert_eq!(
+            (a.status, a.body["account"].as_str()),
+            (201, Some("acme")),
+            "{}",
+            a.text
+        );
+        // The admin account only when named.
+        let a = s
+            .post(
+                "/v1/users",
+                &k,
+                json!({"email": "root@example.org", "account": "admin"}),
+            )
+            .await;
+        assert_eq!(
+            (a.status, a.body["account"].as_str()),
+            (201, Some("admin")),
+            "{}",
+            a.text
+        );
+        s.stop().await;
+    }
+);
+
+portcullis_tests::both!(
+    async fn the_admin_username_cannot_be_squatted_outside_the_admin_account() {
+        let s = TestServer::start_with(|c| c.bootstrap.mode = BootstrapMode::Iact).await;
+        let token = std::fs::read_to_string(s.dir.path().join("data/initial-admin-token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let a = s
+            .call(
+                "POST",
+                &format!("/admin/initial-admin-user?token={token}"),
+                None,
+                Some(json!({"username": "root", "email": "root@example.org", "password": "root passphrase 1"})),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let k = a.body["token"].as_str().unwrap().to_string();
+        s.account(&k, "acme", "user").await;
+        for (path, body) in [
+            (
+                "/v1/accounts/acme/users",
+                json!({"username": "admin", "password": "squatter pass 1"}),
+            ),
+            (
+                "/v1/users",
+                json!({"email": "admin@acme.example", "username": "admin", "account": "acme"}),
+            ),
+        ] {
+            let a = s.post(path, &k, body).await;
+            assert_eq!(a.status, 409, "{path}: {}", a.text);
+            assert!(
+                a.message().contains("reserved for the admin account"),
+                "{}",
+                a.text
+            );
+        }
+        let csv = "username,email,account,roles\nadmin,admin@acme.example,acme,\n";
+        let a = s
+            .http
+            .post(format!("{}/v1/users/import", s.base))
+            .bearer_auth(&k)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        let status = a.status().as_u16();
+        let report: serde_json::Value = a.json().await.unwrap();
+        assert_eq!(status, 422, "{report}");
+        assert!(
+            report
+                .to_string()
+                .contains("reserved for the admin account"),
+            "{report}"
+        );
+        // In the admin account it is fine.
+        let a = s
+            .post(
+                "/v1/accounts/admin/users",
+                &k,
+                json!({"username": "admin", "password": "real admin pass 1"}),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        s.stop().await;
+    }
+);

@@ -191,13 +191,13 @@ portcullis_tests::both!(
             s.get("/v1/whoami", &token).await.body["username"],
             "jane.doe@example.org"
         );
-        // Without a token, in the caller's account.
+        // Without a token, in the default user account (never the admin's).
         let a = s
             .post("/v1/users", &k, json!({"email": "bob@example.org"}))
             .await;
         assert_eq!(
             (a.body["account"].as_str(), &a.body["access_token"]),
-            (Some("admin"), &Value::Null)
+            (Some("users"), &Value::Null)
         );
         assert_eq!(
             s.post("/v1/users", &k, json!({"email": "bob@example.org"}))

@@ -293,7 +293,8 @@ const USER_COLUMNS: &[(&str, &str)] = &[
 
 #[derive(Subcommand)]
 pub enum UsersCmd {
-    /// Create a user (in your own account unless --account is given).
+    /// Create a user (in the server's default user account unless --account is given;
+    /// never the admin account unless named).
     Create {
         username: String,
         #[arg(long)]
@@ -367,11 +368,12 @@ pub fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
             password_stdin,
             roles,
         } => {
+            // Without --account the server's default: never the admin account.
             let account = match account {
                 Some(a) => a,
-                None => me(&client)?["account"]["name"]
+                None => me(&client)?["default_account"]
                     .as_str()
-                    .context("whoami without account")?
+                    .context("whoami without default_account (server too old?)")?
                     .to_string(),
             };
             let stdin = std::io::stdin();

@@ -189,7 +189,16 @@ fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result
             .await?;
         let phc = password::hash(&new_password);
         let revoked = match store.get_user(ADMIN_USER).await? {
-            Some(_) => store.set_password(ADMIN_USER, &phc, false, None).await?,
+            Some(u) if u.account == ADMIN_ACCOUNT => {
+                store.set_password(ADMIN_USER, &phc, false, None).await?
+            }
+            // Made before the name was reserved: recovery must not hand the squatter a
+            // fresh password (and the operator's trust).
+            Some(u) => bail!(
+                "a user named {ADMIN_USER} exists in account {}, not in the admin account: it is not the administrator. \
+                 Delete it (portcullis users delete {ADMIN_USER}, as an administrator) and run recover-admin-user again",
+                u.account
+            ),
             None => {
                 let new = NewUser {
                     username: ADMIN_USER.into(),

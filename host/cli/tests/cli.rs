@@ -620,6 +620,16 @@ fn authorize_from_the_cli() {
         ],
         "",
     ));
+    // Without --account a user lands in the default user account, never beside the
+    // administrator (who would make it an administrator too).
+    let text = ok(&cli(
+        &home,
+        &base,
+        &["users", "create", "bob", "-o", "json"],
+        "",
+    ));
+    let bob: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(bob["account"], "users", "{text}");
     let out = cli(
         &home,
         &base,

@@ -604,6 +604,9 @@ pub struct WhoAmI {
     pub roles: Vec<String>,
     pub attributes: BTreeMap<String, String>,
     pub key: WhoAmIKey,
+    /// Where users this caller creates without naming an account go: its own account for
+    /// a `user`-account member, else `[users] default_account` (never the admin account).
+    pub default_account: String,
 }
 
 #[derive(ToSchema, Serialize)]

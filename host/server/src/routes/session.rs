@@ -225,6 +225,7 @@ pub async fn whoami(State(state): State<SharedState>, caller: Caller) -> ApiResu
             "kind": caller.key.kind,
             "expires_at": caller.key.expires_at.map(timestamp),
         },
+        "default_account": crate::routes::users::default_account_name(&state, &caller),
     })))
 }
 

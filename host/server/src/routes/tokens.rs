@@ -113,7 +113,8 @@ pub struct CreateByEmail {
         max_length = 254
     )]
     email: String,
-    /// Default: the caller's account.
+    /// Default: `[users] default_account` (a user account, created on first use); for a
+    /// caller in a user account, its own account. Never the admin account unless named.
     #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")]
     account: Option<String>,
     /// Default: the email.
@@ -124,7 +125,8 @@ pub struct CreateByEmail {
 }
 
 /// `POST /v1/users`: REANA-style creation by email. The username defaults to the email
-/// (lowercased), the account to the caller's; the user has no password.
+/// (lowercased), the account to `[users] default_account` (see [`CreateByEmail`]); the
+/// user has no password.
 #[utoipa::path(post, path = "/v1/users", tag = "access-tokens", request_body = CreateByEmail, responses((status = 201, description = "Created (REANA shape)", body = openapi::CreatedByEmail), (status = 404, description = "The account does not exist", body = openapi::ErrorBody), (status = 409, description = "The username exists, or the account is not enabled", body = openapi::ErrorBody)))]
 pub async fn create_by_email(
     State(state): State<SharedState>,
@@ -137,7 +139,10 @@ pub async fn create_by_email(
     if let Some(account) = &body.account {
         names::validate_account_name(account).map_err(|e| ApiError::invalid("account", e))?;
     }
-    let account = body.account.unwrap_or_else(|| caller.user.account.clone());
+    let account = match body.account {
+        Some(a) => a,
+        None => super::users::default_account(&state, &caller).await?,
+    };
     let mut target = Target::new("user", &username, Some(&account));
     target.attributes = vec![("changes".into(), "email".into())];
     state

@@ -274,6 +274,10 @@ pub async fn create_in_account(
     state
         .require(&caller.principal, actions::USERS_CREATE, t)
         .await?;
+    // The default user account exists from its first use on (`whoami` names it).
+    if account == default_account_name(&state, &caller) {
+        default_account(&state, &caller).await?;
+    }
     open_account(&state, &account).await?;
     let password_hash = match body.password {
         Some(p) => Some(state.hash_password(&caller.user.username, p).await?),
@@ -303,6 +307,52 @@ pub(crate) async fn open_account(state: &SharedState, account: &str) -> ApiResul
         ));
     }
     Ok(())
+}
+
+/// The account a user goes into when the caller names none: a `user`-account member's
+/// own account, otherwise `[users] default_account` — never the admin account, so a user
+/// created without `--account` can never become an administrator by accident.
+pub(crate) fn default_account_name(state: &SharedState, caller: &Caller) -> String {
+    if caller.user.account_type == portcullis_core::AccountType::User {
+        caller.user.account.clone()
+    } else {
+        state.config.users.default_account.clone()
+    }
+}
+
+/// [`default_account_name`], created (type `user`) on first use; 409 when an account of
+/// that name exists with another type.
+pub(crate) async fn default_account(state: &SharedState, caller: &Caller) -> ApiResult<String> {
+    let name = default_account_name(state, caller);
+    if caller.user.account_type == portcullis_core::AccountType::User {
+        return Ok(name);
+    }
+    if state
+        .store
+        .ensure_account(&name, None, portcullis_core::AccountType::User)
+        .await?
+    {
+        state
+            .audit(
+                &caller.user.username,
+                "accounts.create",
+                &name,
+                "success",
+                "users.default_account, on first use",
+            )
+            .await;
+    }
+    match state.store.get_account(&name).await? {
+        Some(a) if a.kind == portcullis_core::AccountType::User => Ok(name),
+        Some(a) => Err(ApiError::conflict(
+            "invalid_default_account",
+            format!(
+                "users.default_account {name} is a {} account; name an account explicitly or configure a user account",
+                a.kind
+            ),
+        )),
+        None => Err(ApiError::not_found(format!("account {name}"))),
+    }
 }
 
 /// Insert a user (409 when the name is taken anywhere), audit it and tell the plugin.
