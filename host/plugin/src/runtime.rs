@@ -195,6 +195,16 @@ fn root_cause(e: &wasmtime::Error) -> String {
     parts.join(": ")
 }
 
+/// The longest text of a plugin's (configure errors, event refusals) or of the host's own
+/// failure reasons that reaches a reason, a log line or an HTTP answer.
+pub const MAX_PLUGIN_TEXT: usize = 1024;
+
+/// Text that came from a plugin, made safe to show: escaped (no terminal escapes, no
+/// forged log lines) and bounded.
+pub fn plugin_text(s: &str) -> String {
+    portcullis_core::names::printable(s, MAX_PLUGIN_TEXT)
+}
+
 struct Warm {
     store: Store<HostState>,
     world: World,
@@ -237,7 +247,19 @@ fn classify(err: &wasmtime::Error, state: &HostState, limits: &Limits) -> String
             "plugin_stack_overflow: the plugin overflowed its stack".into()
         }
         Some(trap) => format!("plugin_trap: {trap}"),
-        None => format!("plugin_error: {}", root_cause(err)),
+        None => {
+            // Never the backtrace (it names the plugin's functions, which a hostile
+            // plugin chooses): the root cause only, escaped and bounded; the whole chain
+            // at debug level, bounded too.
+            tracing::debug!(plugin = %state.plugin, error = %plugin_text(&root_cause(err)), "plugin call failed");
+            if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                return format!("plugin_exit: the plugin called exit({})", exit.0);
+            }
+            format!(
+                "plugin_error: {}",
+                portcullis_core::names::printable(&err.root_cause().to_string(), 200)
+            )
+        }
     }
 }
 
@@ -292,7 +314,7 @@ impl Plugin {
                 world,
                 calls: 0,
             }),
-            Ok(Err(message)) => Err(LoadError::Configure(message)),
+            Ok(Err(message)) => Err(LoadError::Configure(plugin_text(&message))),
             Err(e) => Err(LoadError::Configure(classify(
                 &e,
                 store.data(),
@@ -363,7 +385,7 @@ impl Plugin {
         match warm.world.call_on_event(&mut warm.store, &ev).await {
             Ok(result) => {
                 if let Err(message) = result {
-                    tracing::warn!(plugin = %self.name, message = %message.escape_default(), "plugin refused an event");
+                    tracing::warn!(plugin = %self.name, message = %plugin_text(&message), "plugin refused an event");
                 }
                 warm.calls += 1;
                 self.give_back(warm);
@@ -391,7 +413,8 @@ fn validate(d: wit::Decision) -> Decision {
     }
     Decision {
         allowed: d.allowed,
-        reasons: d.reasons,
+        // Escaped: reasons reach logs, terminals (`plugins check`) and HTTP answers.
+        reasons: d.reasons.iter().map(|r| plugin_text(r)).collect(),
         ttl_ms: d.ttl_ms,
     }
 }

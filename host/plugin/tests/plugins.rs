@@ -362,3 +362,39 @@ async fn lifecycle_events_reach_a_warm_instance() {
     let d = p.decide(&request("users.read")).await;
     assert_eq!(d.reasons, vec!["call 1 events 3".to_string()]);
 }
+
+/// Text a plugin controls reaches reasons, logs and terminals only escaped and bounded.
+#[tokio::test]
+async fn plugin_text_with_terminal_escapes_is_escaped_in_reasons() {
+    let p = hostile("escape-reasons", patient()).await.unwrap();
+    let d = p.decide(&request("users.read")).await;
+    assert!(!d.allowed);
+    for r in &d.reasons {
+        assert!(!r.chars().any(|c| c.is_control()), "{r:?}");
+    }
+    assert!(d.reasons[0].contains("\\u{1b}[2J"), "{:?}", d.reasons);
+}
+
+#[tokio::test]
+async fn a_huge_configure_error_is_cut_and_escaped() {
+    match hostile("fail-configure-huge", patient()).await {
+        Err(LoadError::Configure(m)) => {
+            assert!(m.len() < 4 * 1024, "{} bytes", m.len());
+            assert!(!m.chars().any(|c| c.is_control()), "{:?}", &m[..200]);
+            assert!(m.contains("more bytes]"), "{}", &m[m.len() - 100..]);
+        }
+        other => panic!("{:?}", other.map(|p| p.name().to_string())),
+    }
+}
+
+#[tokio::test]
+async fn exit_from_a_plugin_is_a_bounded_deny_without_a_backtrace() {
+    let p = hostile("exit", patient()).await.unwrap();
+    let d = p.decide(&request("users.read")).await;
+    assert!(!d.allowed);
+    // WASI 0.2's exit carries only success or failure: exit(3) arrives as exit(1).
+    assert_eq!(
+        d.reasons,
+        vec!["plugin_exit: the plugin called exit(1)".to_string()]
+    );
+}

@@ -193,6 +193,7 @@ pub fn outcome(d: &Decision) -> &'static str {
         ("plugin_malformed", "malformed"),
         ("plugin_unavailable", "unavailable"),
         ("plugin_error", "trap"),
+        ("plugin_exit", "trap"),
     ] {
         if first.starts_with(prefix) {
             return label;

@@ -4,7 +4,8 @@
 //! Settings: `{"mode": "...", "deny_actions": ["..."]}` with mode one of
 //! `allow` (default: allow everything except `deny_actions`), `deny` (deny everything),
 //! `loop`, `alloc` (one allocation past any cap), `alloc-steps` (1 MiB at a time), `trap`, `stack`, `garbage` (a malformed answer), `log-flood`,
-//! `fail-configure`, `ttl` (allow with ttl-ms 60000; the reason counts calls and events).
+//! `fail-configure`, `fail-configure-huge` (a 20 MB error with terminal escapes), `exit`
+//! (calls `exit(3)`), `escape-reasons` (reasons with terminal escapes and a newline), `ttl` (allow with ttl-ms 60000; the reason counts calls and events).
 //! `"misbehave_on": ["accounts.create"]` limits the mode to those actions.
 
 // The export glue that `generate!` writes takes one argument per flattened field of a
@@ -53,6 +54,12 @@ impl Guest for Hostile {
         if s.mode == "fail-configure" {
             return Err("this plugin refuses every configuration (fail-configure)".into());
         }
+        if s.mode == "fail-configure-huge" {
+            // 20 MB of error with terminal escapes and a forged log line in it.
+            let mut e = String::from("\u{1b}[2J\r\nINFO portcullis: forged line ");
+            e.push_str(&"x".repeat(20 << 20));
+            return Err(e);
+        }
         SETTINGS.with(|c| *c.borrow_mut() = s);
         Ok(())
     }
@@ -97,6 +104,15 @@ impl Guest for Hostile {
                 }
             }
             "trap" => panic!("hostile plugin traps on purpose"),
+            "exit" => std::process::exit(3),
+            "escape-reasons" => Decision {
+                allowed: false,
+                reasons: vec![
+                    "\u{1b}[2J\u{1b}[31mcleared your screen".into(),
+                    "fine\nINFO portcullis: forged log line".into(),
+                ],
+                ttl_ms: 0,
+            },
             "stack" => {
                 let mut sink = [0u64; 64];
                 let v = recurse(0, &mut sink);
