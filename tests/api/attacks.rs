@@ -374,3 +374,156 @@ portcullis_tests::both!(
         s.stop().await;
     }
 );
+
+/// How many password checks the audit log shows for `username`, and how many refusals
+/// because the user was locked.
+async fn checks_and_locked(s: &TestServer, k: &str, username: &str) -> (usize, usize) {
+    let a = s
+        .get(&format!("/v1/audit?actor={username}&limit=1000"), k)
+        .await;
+    let items = a.body["items"].as_array().unwrap().clone();
+    let count = |detail: &str| items.iter().filter(|e| e["detail"] == detail).count();
+    (count("wrong password"), count("user locked"))
+}
+
+portcullis_tests::both!(
+    async fn parallel_password_guesses_get_at_most_threshold_checks() {
+        let s = TestServer::start_with(|c| {
+            configured(c);
+            c.auth.lockout_threshold = 5;
+        })
+        .await;
+        let k = s.admin_key().await;
+        s.account(&k, "acme", "user").await;
+        s.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
+        let guesses = (0..40).map(|i| {
+            s.call(
+                "POST",
+                "/v1/login",
+                None,
+                Some(json!({"username": "jane", "password": format!("guess number {i}")})),
+            )
+        });
+        let mut busy = 0;
+        for a in futures::future::join_all(guesses).await {
+            // A flood of one username may also meet its share of the hashing pool (503).
+            match a.status {
+                401 => {}
+                503 => busy += 1,
+                other => panic!("{other}: {}", a.text),
+            }
+        }
+        let (checked, locked) = checks_and_locked(&s, &k, "jane").await;
+        assert!(checked <= 5, "{checked} password checks (threshold 5)");
+        assert_eq!(checked + locked + busy, 40, "{checked} {locked} {busy}");
+        assert_eq!(s.get("/v1/users/jane", &k).await.body["locked"], true);
+        // Even the right password waits for the lock to end.
+        let a = s
+            .call(
+                "POST",
+                "/v1/login",
+                None,
+                Some(json!({"username": "jane", "password": "jane passphrase 1"})),
+            )
+            .await;
+        assert_eq!(a.status, 401);
+        s.stop().await;
+    }
+);
+
+portcullis_tests::both!(
+    async fn own_password_change_is_not_an_unlimited_password_oracle() {
+        let s = TestServer::start_with(|c| {
+            configured(c);
+            c.auth.lockout_threshold = 3;
+        })
+        .await;
+        let k = s.admin_key().await;
+        s.account(&k, "acme", "user").await;
+        let jane = s.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
+        let change = |current: &'static str| {
+            s.put(
+                "/v1/users/jane/password",
+                &jane,
+                json!({"password": "a brand new passphrase", "current_password": current}),
+            )
+        };
+        for _ in 0..3 {
+            let a = change("not my password").await;
+            assert_eq!(
+                (a.status, a.code()),
+                (403, "invalid_current_password"),
+                "{}",
+                a.text
+            );
+        }
+        // Locked now: even the right current password is not checked.
+        let a = change("jane passphrase 1").await;
+        assert_eq!((a.status, a.code()), (403, "user_locked"), "{}", a.text);
+        assert_eq!(s.get("/v1/users/jane", &k).await.body["locked"], true);
+        // And the login is locked too: the guesses counted toward the same lockout.
+        let a = s
+            .call(
+                "POST",
+                "/v1/login",
+                None,
+                Some(json!({"username": "jane", "password": "jane passphrase 1"})),
+            )
+            .await;
+        assert_eq!(a.status, 401);
+        s.stop().await;
+    }
+);
+
+portcullis_tests::both!(
+    async fn megabyte_login_usernames_do_not_grow_the_audit_log() {
+        let s = TestServer::start_with(configured).await;
+        let k = s.admin_key().await;
+        let huge = "é".repeat(400_000);
+        for _ in 0..3 {
+            let a = s
+                .call(
+                    "POST",
+                    "/v1/login",
+                    None,
+                    Some(json!({"username": huge, "password": "whatever pass"})),
+                )
+                .await;
+            assert_eq!((a.status, a.code()), (401, "invalid_credentials"));
+        }
+        let audit = s.get("/v1/audit?limit=1000", &k).await;
+        assert!(
+            audit.text.len() < 64 * 1024,
+            "{} bytes of audit",
+            audit.text.len()
+        );
+        assert!(!audit.text.contains("éé"));
+        s.stop().await;
+    }
+);
+
+portcullis_tests::both!(
+    async fn uploads_from_callers_without_permission_are_refused_before_the_body_is_read() {
+        let s = TestServer::start_with(configured).await;
+        let k = s.admin_key().await;
+        s.account(&k, "acme", "user").await;
+        let jane = s.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
+        // 20 MB that the server must not take in for someone who may not upload.
+        let big = vec![0u8; 20 << 20];
+        for path in ["/v1/plugins?name=x", "/v1/users/import"] {
+            let r = s
+                .http
+                .post(format!("{}{path}", s.base))
+                .bearer_auth(&jane)
+                .body(big.clone())
+                .send()
+                .await;
+            // The 403 may arrive while the client is still sending (the server closes the
+            // connection then): either the 403 or a broken send, never a 413 or a 422.
+            if let Ok(r) = r {
+                assert_eq!(r.status().as_u16(), 403, "{path}");
+            }
+        }
+        s.stop().await;
+    }
+);

@@ -2,7 +2,6 @@
 //! a single action and watch exactly that action fail.
 
 use portcullis_plugin::programs::paths;
-use portcullis_plugin::Limits;
 use portcullis_tests::TestServer;
 use serde_json::json;
 
@@ -14,7 +13,12 @@ async fn deny_one(s: &TestServer, action: &str) {
     let plugin = s
         .state
         .runtime
-        .load("hostile", &bytes, &settings, Limits::default())
+        .load(
+            "hostile",
+            &bytes,
+            &settings,
+            portcullis_server::plugin_limits(&s.state.config),
+        )
         .await
         .unwrap();
     s.state.set_authorizer(plugin);

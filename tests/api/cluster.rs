@@ -189,3 +189,40 @@ cluster!(
         );
     }
 );
+
+cluster!(
+    parallel_guesses_across_two_servers_get_at_most_threshold_checks,
+    |c: &mut Config| {
+        configured(c);
+        c.auth.lockout_threshold = 5;
+    },
+    |a, b| {
+        let k = a.admin_key().await;
+        a.account(&k, "acme", "user").await;
+        a.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
+        let guesses = (0..40).map(|i| {
+            let s = if i % 2 == 0 { &a } else { &b };
+            s.call(
+                "POST",
+                "/v1/login",
+                None,
+                Some(json!({"username": "jane", "password": format!("guess number {i}")})),
+            )
+        });
+        for r in futures::future::join_all(guesses).await {
+            assert!(r.status == 401 || r.status == 503, "{}", r.text);
+        }
+        let audit = a.get("/v1/audit?actor=jane&limit=1000", &k).await;
+        let checked = audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["detail"] == "wrong password")
+            .count();
+        assert!(
+            checked <= 5,
+            "{checked} password checks across both servers (threshold 5)"
+        );
+        assert_eq!(b.get("/v1/users/jane", &k).await.body["locked"], true);
+    }
+);

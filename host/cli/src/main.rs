@@ -113,7 +113,9 @@ fn main() -> ExitCode {
                     msg = format!("{msg}: {cause}");
                 }
             }
-            eprintln!("error: {}", msg.replace('\n', " "));
+            // One line, and nothing a server or a plugin wrote can drive the terminal.
+            let msg = msg.replace('\n', " ");
+            eprintln!("error: {}", portcullis_core::names::printable(&msg, 4096));
             ExitCode::FAILURE
         }
     }

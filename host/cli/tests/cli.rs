@@ -534,7 +534,14 @@ fn plugins_check_reports_each_case_and_fails_on_a_mismatch() {
     use portcullis_plugin::programs::paths;
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let run = |args: &[&str]| clean_command(dir.path()).args(args).output().unwrap();
+    // A deadline no case reaches on a loaded machine (the default is the server's 50 ms).
+    let run = |args: &[&str]| {
+        clean_command(dir.path())
+            .args(args)
+            .args(["--timeout-ms", "30000"])
+            .output()
+            .unwrap()
+    };
 
     let cases = repo.join("plugins/native/cases.json");
     let out = run(&[

@@ -19,7 +19,9 @@ pub mod check;
 mod runtime;
 mod sandbox;
 
-pub use runtime::{digest, Limits, LoadError, Plugin, Runtime};
+pub use runtime::{
+    digest, plugin_text, CodeLimits, Compiled, Limits, LoadError, Plugin, Runtime, MAX_PLUGIN_TEXT,
+};
 
 /// The plugins built by `build.rs`.
 pub mod programs {

@@ -47,6 +47,8 @@ impl Default for Limits {
 pub enum LoadError {
     #[error("not a WebAssembly component: {0}")]
     NotAComponent(String),
+    #[error("refused before compiling: {0}")]
+    TooBig(String),
     #[error("the component does not implement {world}: {0}", world = crate::WORLD_VERSION)]
     WrongWorld(String),
     #[error("configure failed: {0}")]
@@ -62,13 +64,141 @@ pub struct Compiled {
     pre: AuthorizerPre<HostState>,
 }
 
+/// What a component may contain before any of it is compiled: Cranelift's time and
+/// memory grow with the size and the locals of a function, so a "compile bomb" (one
+/// function with tens of thousands of locals) is refused from its headers, in
+/// milliseconds, rather than compiled for half a minute with gigabytes of memory.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeLimits {
+    /// Functions in all the component's core modules together.
+    pub max_functions: u64,
+    /// Bytes of one function body.
+    pub max_function_bytes: usize,
+    /// Locals one function declares.
+    pub max_locals_per_function: u64,
+}
+
+impl Default for CodeLimits {
+    fn default() -> Self {
+        CodeLimits {
+            max_functions: 100_000,
+            max_function_bytes: 1024 * 1024,
+            max_locals_per_function: 10_000,
+        }
+    }
+}
+
+/// Compiled components kept beyond those in use (by an active, shadow or loading plugin).
+const MAX_CACHED: usize = 16;
+/// Refused digests remembered (so the same bad upload is not parsed twice).
+const MAX_REFUSED: usize = 256;
+
 /// Process-wide plugin machinery; cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     cache: Arc<Mutex<HashMap<String, Arc<Compiled>>>>,
+    refused: Arc<Mutex<HashMap<String, LoadError>>>,
+    /// One compile at a time, on a blocking thread: the async workers keep serving.
+    compiling: Arc<tokio::sync::Semaphore>,
+    code_limits: CodeLimits,
 }
+
+/// Refuse what would be too costly to compile, from the component's headers alone.
+fn precheck(bytes: &[u8], limits: &CodeLimits) -> Result<(), LoadError> {
+    use wasmparser::{Encoding, Parser, Payload};
+    let mut functions: u64 = 0;
+    // Nesting depth: 1 = the component itself (its imports and exports are the world's).
+    let mut depth = 0u32;
+    let mut exports: Vec<String> = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| LoadError::NotAComponent(e.to_string()))?;
+        match payload {
+            Payload::Version { encoding, .. } => {
+                depth += 1;
+                if depth == 1 && encoding == Encoding::Module {
+                    return Err(LoadError::NotAComponent(
+                        "this is a core WebAssembly module, not a component: build the plugin for the wasm32-wasip2 target (or wrap it with `wasm-tools component new`)".into(),
+                    ));
+                }
+            }
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader {
+                    let import = import.map_err(|e| LoadError::NotAComponent(e.to_string()))?;
+                    let name = import.name.name;
+                    // Interfaces (`ns:pkg/name`) only; plain names are the world's types.
+                    let interface = name.contains(':');
+                    if interface && !SANDBOX_IMPORTS.iter().any(|p| name.starts_with(p)) {
+                        return Err(LoadError::WrongWorld(format!(
+                            "it imports {}, which the sandbox does not provide (plugins get no filesystem, network, clock or environment): remove the code that needs it, e.g. std::fs, std::net, SystemTime/Instant",
+                            plugin_text(name)
+                        )));
+                    }
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 1 => {
+                for export in reader {
+                    let export = export.map_err(|e| LoadError::NotAComponent(e.to_string()))?;
+                    exports.push(export.name.name.to_string());
+                }
+            }
+            Payload::CodeSectionEntry(body) => {
+                functions += 1;
+                if functions > limits.max_functions {
+                    return Err(LoadError::TooBig(format!(
+                        "more than {} functions",
+                        limits.max_functions
+                    )));
+                }
+                let size = body.range().len();
+                if size > limits.max_function_bytes {
+                    return Err(LoadError::TooBig(format!(
+                        "a function of {size} bytes (at most {})",
+                        limits.max_function_bytes
+                    )));
+                }
+                let mut locals: u64 = 0;
+                let reader = body
+                    .get_locals_reader()
+                    .map_err(|e| LoadError::NotAComponent(e.to_string()))?;
+                for entry in reader {
+                    let (n, _) = entry.map_err(|e| LoadError::NotAComponent(e.to_string()))?;
+                    locals += u64::from(n);
+                }
+                if locals > limits.max_locals_per_function {
+                    return Err(LoadError::TooBig(format!(
+                        "a function declaring {locals} locals (at most {})",
+                        limits.max_locals_per_function
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    let missing: Vec<&str> = ["configure", "authorize", "on-event"]
+        .into_iter()
+        .filter(|f| !exports.iter().any(|e| e == f))
+        .collect();
+    if !missing.is_empty() {
+        return Err(LoadError::WrongWorld(format!(
+            "it does not export {} (a plugin implements the world `authorizer` of {})",
+            missing.join(", "),
+            crate::WORLD_VERSION
+        )));
+    }
+    Ok(())
+}
+
+/// Import names a plugin may have: the world's own interface and the WASI plumbing a
+/// toolchain's standard library links (see `sandbox::linker`).
+const SANDBOX_IMPORTS: &[&str] = &[
+    "portcullis:authorizer/",
+    "wasi:io/",
+    "wasi:cli/",
+    "wasi:random/",
+];
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,34 +257,86 @@ impl Runtime {
             engine,
             linker: Arc::new(linker),
             cache: Arc::new(Mutex::new(HashMap::new())),
+            refused: Arc::new(Mutex::new(HashMap::new())),
+            compiling: Arc::new(tokio::sync::Semaphore::new(1)),
+            code_limits: CodeLimits::default(),
         })
+    }
+
+    /// [`Runtime::compile`] on a blocking thread, one compile at a time: the async
+    /// workers keep answering (`/health`, logins, decisions) while a large component
+    /// compiles, and an identical upload arriving meanwhile waits for the first one and
+    /// takes its result from the cache instead of compiling again.
+    pub async fn compile_async(&self, bytes: Arc<[u8]>) -> Result<Arc<Compiled>, LoadError> {
+        let key = digest(&bytes);
+        if let Some(known) = self.known(&key) {
+            return known;
+        }
+        let _one_at_a_time =
+            self.compiling.acquire().await.map_err(|_| {
+                LoadError::Instantiate("the plugin runtime is shutting down".into())
+            })?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.compile(&bytes))
+            .await
+            .map_err(|e| LoadError::Instantiate(format!("the compile task failed: {e}")))?
+    }
+
+    /// A cached answer for `digest`: compiled, or refused before.
+    fn known(&self, digest: &str) -> Option<Result<Arc<Compiled>, LoadError>> {
+        if let Some(c) = self.cache.lock().expect("cache lock").get(digest) {
+            return Some(Ok(c.clone()));
+        }
+        self.refused
+            .lock()
+            .expect("refused lock")
+            .get(digest)
+            .map(|e| Err(e.clone()))
+    }
+
+    fn remember_refusal(&self, digest: &str, e: &LoadError) {
+        let mut refused = self.refused.lock().expect("refused lock");
+        if refused.len() >= MAX_REFUSED {
+            refused.clear();
+        }
+        refused.insert(digest.to_string(), e.clone());
     }
 
     /// Compile a component (once per digest) and check that it implements the world and
     /// imports nothing the sandbox does not provide.
     pub fn compile(&self, bytes: &[u8]) -> Result<Arc<Compiled>, LoadError> {
         let digest = digest(bytes);
-        if let Some(c) = self.cache.lock().expect("cache lock").get(&digest) {
-            return Ok(c.clone());
+        if let Some(known) = self.known(&digest) {
+            return known;
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| LoadError::NotAComponent(root_cause(&e)))?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::WrongWorld(root_cause(&e)))?;
-        let pre =
-            AuthorizerPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(root_cause(&e)))?;
+        let pre = self
+            .compile_fresh(bytes)
+            .inspect_err(|e| self.remember_refusal(&digest, e))?;
         let compiled = Arc::new(Compiled {
             digest: digest.clone(),
             size: bytes.len(),
             pre,
         });
-        self.cache
-            .lock()
-            .expect("cache lock")
-            .insert(digest, compiled.clone());
+        let mut cache = self.cache.lock().expect("cache lock");
+        if cache.len() >= MAX_CACHED {
+            // Keep what is in use (an active or shadow plugin holds its `Arc`); forget
+            // the rest, which a later activation compiles again.
+            cache.retain(|_, c| Arc::strong_count(c) > 1);
+        }
+        cache.insert(digest, compiled.clone());
         Ok(compiled)
+    }
+
+    fn compile_fresh(&self, bytes: &[u8]) -> Result<AuthorizerPre<HostState>, LoadError> {
+        precheck(bytes, &self.code_limits)?;
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::NotAComponent(plugin_text(&root_cause(&e))))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::WrongWorld(plugin_text(&root_cause(&e))))?;
+        AuthorizerPre::new(instance_pre)
+            .map_err(|e| LoadError::WrongWorld(plugin_text(&root_cause(&e))))
     }
 
     /// Compile, configure one instance with `settings` (a JSON object) and return the
@@ -166,7 +348,7 @@ impl Runtime {
         settings: &str,
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
-        let compiled = self.compile(bytes)?;
+        let compiled = self.compile_async(Arc::from(bytes)).await?;
         let plugin = Plugin {
             name: name.into(),
             compiled,

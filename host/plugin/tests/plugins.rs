@@ -398,3 +398,32 @@ async fn exit_from_a_plugin_is_a_bounded_deny_without_a_backtrace() {
         vec!["plugin_exit: the plugin called exit(1)".to_string()]
     );
 }
+
+/// A component whose one function declares 40 000 locals compiled for half a minute with
+/// gigabytes of memory; it is refused from its headers before any compiling.
+#[tokio::test]
+async fn a_compile_bomb_is_refused_before_compiling() {
+    let locals = "(local i64)".repeat(40_000);
+    let bomb = wat::parse_str(format!(
+        "(component (core module (func {locals} (drop (i64.const 0)))))"
+    ))
+    .unwrap();
+    match runtime().compile(&bomb) {
+        Err(LoadError::TooBig(m)) => assert!(m.contains("40000 locals"), "{m}"),
+        other => panic!("{:?}", other.map(|c| c.digest.clone())),
+    }
+    // Refused again from memory, with the same reason.
+    assert!(matches!(
+        runtime().compile(&bomb),
+        Err(LoadError::TooBig(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_core_module_is_refused_with_the_target_to_build_for() {
+    let module = wat::parse_str("(module (func))").unwrap();
+    match runtime().compile(&module) {
+        Err(LoadError::NotAComponent(m)) => assert!(m.contains("wasm32-wasip2"), "{m}"),
+        other => panic!("{:?}", other.map(|c| c.digest.clone())),
+    }
+}

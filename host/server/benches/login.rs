@@ -67,7 +67,7 @@ fn bench(c: &mut Criterion) {
             .await
             .unwrap();
         store
-            .record_login_failure("locked", 1, 24 * 3600 * 1000)
+            .reserve_password_attempt("locked", 1, 24 * 3600 * 1000)
             .await
             .unwrap();
         let router = portcullis_server::routes::router(state)
@@ -122,7 +122,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     let batch = 4 * cores;
-    let raw_pool = portcullis_server::hashing::HashPool::new(cores, usize::MAX);
+    let raw_pool = portcullis_server::hashing::HashPool::new(cores, usize::MAX, usize::MAX);
     let mut g = c.benchmark_group("login_throughput");
     g.sample_size(20).measurement_time(Duration::from_secs(15));
     g.bench_function(
@@ -131,7 +131,7 @@ fn bench(c: &mut Criterion) {
             b.to_async(&rt).iter(|| async {
                 let jobs = (0..batch).map(|_| {
                     let phc = phc.clone();
-                    raw_pool.run(move || password::verify(PASSWORD, &phc).is_ok())
+                    raw_pool.run("bench", move || password::verify(PASSWORD, &phc).is_ok())
                 });
                 futures::future::join_all(jobs).await
             })

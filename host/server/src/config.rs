@@ -321,6 +321,9 @@ pub struct AuthorizerConfig {
     /// The longest a cached decision is reused, whatever `ttl-ms` the plugin asks for.
     #[serde(deserialize_with = "de_num")]
     pub max_cache_ttl_ms: u64,
+    /// Most plugins the plugin store keeps (`POST /v1/plugins` answers 409 beyond).
+    #[serde(deserialize_with = "de_num")]
+    pub max_stored_plugins: u64,
 }
 
 impl Default for AuthorizerConfig {
@@ -334,6 +337,7 @@ impl Default for AuthorizerConfig {
             cache_entries: 10_000,
             max_plugin_bytes: 32 * 1024 * 1024,
             max_cache_ttl_ms: 60_000,
+            max_stored_plugins: 100,
         }
     }
 }

@@ -70,10 +70,12 @@ impl AppState {
             runtime,
             metrics: Metrics::default(),
             started: Instant::now(),
+            // One username may hold an eighth of the queue: enough for a burst of its own
+            // logins, never enough to starve everyone else's.
             hashing: crate::hashing::HashPool::new(
                 cores,
                 cores * HASH_QUEUE_PER_CORE,
-                cores.max(2),
+                cores * HASH_QUEUE_PER_CORE / 8,
             ),
             iact_token: RwLock::new(None),
             sso: None,

@@ -1264,6 +1264,13 @@ impl Store {
         row.as_ref().map(Self::plugin_from_row).transpose()
     }
 
+    pub async fn count_plugins(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM plugins")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
     pub async fn get_plugin(&self, id: &str) -> Result<Option<PluginRecord>> {
         let row = sqlx::query("SELECT id, name, digest, size, world_version, created_at, created_by FROM plugins WHERE id = $1")
             .bind(id)

@@ -304,7 +304,7 @@ pub async fn import(
     State(state): State<SharedState>,
     caller: Caller,
     Query(q): Query<ImportQuery>,
-    RawBody(body): RawBody,
+    body: RawBody,
 ) -> ApiResult<Response> {
     let mode = match q.on_conflict.as_deref().unwrap_or("fail") {
         "fail" => OnConflict::Fail,
@@ -324,6 +324,7 @@ pub async fn import(
             Target::new("account", "*", None),
         )
         .await?;
+    let body = body.read(state.config.max_import_bytes as usize).await?;
     let rows = match parse(&body) {
         Ok(rows) => rows,
         Err(errors) => {

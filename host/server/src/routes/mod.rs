@@ -40,16 +40,38 @@ pub struct Query<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
-/// A raw body (CSV, a `.wasm` component) with our error shape for 413.
-pub struct RawBody(pub axum::body::Bytes);
+/// A raw body (CSV, a `.wasm` component), not read yet: the handler checks the caller's
+/// permission first and then [`RawBody::read`]s it, so nobody without the permission can
+/// make the server take in tens of megabytes.
+pub struct RawBody(axum::body::Body);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        axum::body::Bytes::from_request(req, state)
-            .await
-            .map(RawBody)
-            .map_err(ApiError::from)
+    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, ApiError> {
+        Ok(RawBody(req.into_body()))
+    }
+}
+
+impl RawBody {
+    /// Read at most `limit` bytes: 413 (our error shape) beyond.
+    pub async fn read(self, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+        use http_body_util::BodyExt;
+        match http_body_util::Limited::new(self.0, limit).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body is larger than {limit} bytes"),
+            )),
+            Err(e) => Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!(
+                    "body: {}",
+                    portcullis_core::names::printable(&e.to_string(), 200)
+                ),
+            )),
+        }
     }
 }
 

@@ -63,12 +63,12 @@ pub struct UploadQuery {
 }
 
 /// `POST /v1/plugins?name=` with the component's bytes as the body.
-#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", params(UploadQuery), request_body(content = openapi::Wasm, content_type = "application/wasm", description = "A WebAssembly component implementing the authorizer world"), responses((status = 201, description = "Stored", body = openapi::PluginRecord), (status = 200, description = "The same component was stored before", body = openapi::PluginRecord), (status = 413, description = "Larger than `authorizer.max_plugin_bytes`", body = openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", params(UploadQuery), request_body(content = openapi::Wasm, content_type = "application/wasm", description = "A WebAssembly component implementing the authorizer world"), responses((status = 201, description = "Stored", body = openapi::PluginRecord), (status = 200, description = "The same component was stored before", body = openapi::PluginRecord), (status = 409, description = "The plugin store is full (`authorizer.max_stored_plugins`)", body = openapi::ErrorBody), (status = 413, description = "Larger than `authorizer.max_plugin_bytes`", body = openapi::ErrorBody)))]
 pub async fn upload(
     State(state): State<SharedState>,
     caller: Caller,
     Query(q): Query<UploadQuery>,
-    RawBody(body): RawBody,
+    body: RawBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = q.name.unwrap_or_else(|| "plugin".into());
     names::validate_label(&name, 128).map_err(|e| ApiError::invalid("name", e))?;
@@ -79,19 +79,43 @@ pub async fn upload(
             plugin_target("*"),
         )
         .await?;
+    // Read only once the caller may upload.
+    let body = body
+        .read(state.config.authorizer.max_plugin_bytes as usize)
+        .await?;
     if body.is_empty() {
         return Err(ApiError::invalid(
             "body",
             "expected the bytes of a WebAssembly component",
         ));
     }
-    let compiled = state.runtime.compile(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_plugin",
-            e.to_string(),
-        )
-    })?;
+    let count = state.store.count_plugins().await?;
+    let max = state.config.authorizer.max_stored_plugins;
+    if count >= max as i64
+        && state
+            .store
+            .get_plugin(&format!("p_{}", &portcullis_plugin::digest(&body)[..16]))
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::conflict(
+            "plugin_store_full",
+            format!("the plugin store holds {count} plugins (authorizer.max_stored_plugins = {max}); raise the limit to upload more"),
+        ));
+    }
+    // Off the async workers, one compile at a time, refused from its headers when it
+    // would cost too much to compile (portcullis_plugin::CodeLimits).
+    let compiled = state
+        .runtime
+        .compile_async(std::sync::Arc::from(&body[..]))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_plugin",
+                e.to_string(),
+            )
+        })?;
     let record = PluginRecord {
         id: format!("p_{}", &compiled.digest[..16]),
         name,
