@@ -527,3 +527,35 @@ portcullis_tests::both!(
         s.stop().await;
     }
 );
+
+portcullis_tests::both!(
+    async fn the_audit_log_is_bounded_by_age_and_count() {
+        let s = TestServer::start_with(|c| {
+            configured(c);
+            c.audit.max_entries = 10;
+        })
+        .await;
+        let k = s.admin_key().await;
+        for i in 0..15 {
+            s.account(&k, &format!("acct{i}"), "user").await;
+        }
+        let count = || async {
+            s.get("/v1/audit?limit=1000", &k).await.body["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        assert!(count().await > 10);
+        portcullis_server::prune_audit(&s.state).await.unwrap();
+        let items = s.get("/v1/audit?limit=1000", &k).await;
+        let left = items.body["items"].as_array().unwrap().clone();
+        assert!(left.len() <= 10, "{} entries left", left.len());
+        // The newest are kept.
+        assert!(items.text.contains("acct14"), "{}", items.text);
+        // By age: entries older than the retention go.
+        s.sql("UPDATE audit SET at = 1000").await;
+        portcullis_server::prune_audit(&s.state).await.unwrap();
+        assert_eq!(count().await, 0);
+        s.stop().await;
+    }
+);

@@ -20,6 +20,10 @@ pub const PARALLELISM: u32 = 1;
 pub const MAX_MEMORY_KIB: u32 = 256 * 1024;
 pub const MAX_ITERATIONS: u32 = 10;
 pub const MAX_PARALLELISM: u32 = 16;
+/// The most work (memory in KiB × iterations) one verification may cost: four times ours.
+/// Each bound above may hold while their product does not (m = 256 MiB with t = 10 took
+/// 4.7 s per login), so an imported hash is also bounded by its total cost.
+pub const MAX_COST: u64 = 4 * MEMORY_KIB as u64 * ITERATIONS as u64;
 
 pub const MIN_CHARS: usize = 8;
 pub const MAX_CHARS: usize = 1024;
@@ -89,12 +93,20 @@ fn compute(
         if blocks.len() < need {
             blocks.resize(need, Block::default());
         }
-        Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        let result = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
             password,
             salt,
             out,
             &mut blocks[..need],
-        )
+        );
+        // After a larger (imported) hash, shrink back to our own size: one such login
+        // must not pin its memory on this thread for good.
+        let ours = ours().block_count();
+        if blocks.len() > ours {
+            blocks.truncate(ours);
+            blocks.shrink_to_fit();
+        }
+        result
     })
 }
 
@@ -135,7 +147,7 @@ pub enum HashError {
     Format,
     #[error("algorithm must be argon2id, argon2i or argon2d")]
     Algorithm,
-    #[error("argon2 parameters out of bounds (m <= {MAX_MEMORY_KIB} KiB, t <= {MAX_ITERATIONS}, p <= {MAX_PARALLELISM})")]
+    #[error("argon2 parameters out of bounds (m <= {MAX_MEMORY_KIB} KiB, t <= {MAX_ITERATIONS}, p <= {MAX_PARALLELISM}, m × t <= {MAX_COST}: at most four times the cost of this server's own hashes)")]
     Bounds,
 }
 
@@ -154,6 +166,7 @@ fn parse_bounded(phc: &str) -> Result<(PasswordHash<'_>, Params), HashError> {
     if params.m_cost() > MAX_MEMORY_KIB
         || params.t_cost() > MAX_ITERATIONS
         || params.p_cost() > MAX_PARALLELISM
+        || u64::from(params.m_cost()) * u64::from(params.t_cost()) > MAX_COST
     {
         return Err(HashError::Bounds);
     }
@@ -314,5 +327,34 @@ mod tests {
             Err(HashError::Format)
         );
         assert_eq!(check_hash("plaintext"), Err(HashError::Format));
+    }
+
+    /// Each parameter within its bound, the product far beyond: 4.7 s per login and
+    /// 256 MiB pinned per hashing thread, measured by the security review.
+    #[test]
+    fn imported_hashes_costing_more_than_four_times_ours_are_refused() {
+        let heavy = "$argon2id$v=19$m=262144,t=10,p=1$c29tZXNhbHRzb21lc2FsdA$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo";
+        assert_eq!(check_hash(heavy), Err(HashError::Bounds));
+        assert_eq!(verify("x", heavy), Err(HashError::Bounds));
+        // Four times ours is still accepted (e.g. m = 38 MiB, t = 4).
+        let four = "$argon2id$v=19$m=38912,t=4,p=1$c29tZXNhbHRzb21lc2FsdA$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo";
+        assert_eq!(check_hash(four), Ok(()));
+    }
+
+    #[test]
+    fn a_large_verification_gives_its_memory_back() {
+        use argon2::password_hash::PasswordHasher;
+        let salt = SaltString::encode_b64(b"somesaltsomesalt").unwrap();
+        let params = Params::new(4 * MEMORY_KIB, 2, 1, None).unwrap();
+        let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"big passphrase", &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            verify("big passphrase", &phc),
+            Ok(Verified::Match { rehash: false })
+        );
+        let kept = BLOCKS.with(|b| b.borrow().capacity());
+        assert!(kept <= ours().block_count(), "{kept} blocks kept");
     }
 }

@@ -148,6 +148,12 @@ fn spawn_state_poller(state: std::sync::Weak<state::AppState>) {
             if ticks.is_multiple_of(120) {
                 state.limiter.forget_idle();
             }
+            // Audit retention: at the first tick, then hourly.
+            if ticks % 7200 == 1 {
+                if let Err(e) = prune_audit(&state).await {
+                    tracing::warn!(error = %e, "audit retention failed; will retry in an hour");
+                }
+            }
             let applied = state
                 .authz
                 .version
@@ -179,6 +185,21 @@ fn spawn_state_poller(state: std::sync::Weak<state::AppState>) {
             }
         }
     });
+}
+
+/// Apply `[audit]` retention now: entries older than `audit.retention` go, then the oldest
+/// beyond `audit.max_entries`. Returns how many were deleted.
+pub async fn prune_audit(state: &state::AppState) -> anyhow::Result<u64> {
+    let retention = state.config.audit.retention.as_millis() as i64;
+    let before = portcullis_store::now_ms().saturating_sub(retention);
+    let gone = state
+        .store
+        .prune_audit(before, state.config.audit.max_entries as i64)
+        .await?;
+    if gone > 0 {
+        tracing::info!(deleted = gone, "audit retention");
+    }
+    Ok(gone)
 }
 
 /// Open the store, run bootstrap, and build the shared state.

@@ -111,12 +111,14 @@ impl Sso {
         // An unknown key with a JWKS URL: the issuer may have rotated keys.
         let url = self.config.jwks_url.clone()?;
         {
-            let last = self.last_fetch.read().expect("fetch lock");
+            // Check and claim the refetch in one critical section: of many tokens naming
+            // an unknown key at once, exactly one fetches (single flight).
+            let mut last = self.last_fetch.write().expect("fetch lock");
             if last.is_some_and(|t| t.elapsed() < REFETCH_EVERY) {
                 return None;
             }
+            *last = Some(Instant::now());
         }
-        *self.last_fetch.write().expect("fetch lock") = Some(Instant::now());
         match tokio::task::spawn_blocking(move || fetch(&url)).await {
             Ok(Ok(set)) => *self.keys.write().expect("jwks lock") = set,
             Ok(Err(e)) => tracing::warn!(error = %e, "refetching the JWKS failed"),
