@@ -310,7 +310,9 @@ pub async fn serve(
         .keep_alive_timeout(http.http2_keep_alive)
         .max_concurrent_streams(256)
         .max_header_list_size(64 * 1024);
-    let slots = Arc::new(tokio::sync::Semaphore::new(http.max_connections as usize));
+    let slots = Arc::new(tokio::sync::Semaphore::new(connection_slots(
+        http.max_connections as u64,
+    )));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -356,6 +358,26 @@ pub async fn serve(
     graceful.shutdown().await;
     state.store.close().await;
     Ok(())
+}
+
+/// `http.max_connections`, but never more than the open-file limit allows with room for
+/// the database, plugins and logs: past the descriptors, accepting fails and even
+/// `/health` could not be answered.
+fn connection_slots(configured: u64) -> usize {
+    const RESERVED_FDS: u64 = 256;
+    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024);
+    let room = soft.saturating_sub(RESERVED_FDS).max(16);
+    if configured > room {
+        tracing::warn!(
+            configured,
+            serving = room,
+            open_file_limit = soft,
+            "http.max_connections is above what the open-file limit allows; serving fewer (raise `ulimit -n`)"
+        );
+    }
+    configured.min(room) as usize
 }
 
 /// Raise the soft limit on open files to the hard limit, so `http.max_connections`
