@@ -167,6 +167,9 @@ async fn until_closed(conn: &mut tokio::net::TcpStream) -> Vec<u8> {
 async fn slowloris_half_sent_headers_and_bodies_are_cut_off() {
     use tokio::io::AsyncWriteExt;
     let s = TestServer::start_with(short_http_timeouts).await;
+    // A connection that sends nothing at all.
+    let mut silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    until_closed(&mut silent).await;
     // Headers that never end.
     let mut headers = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     headers

@@ -324,16 +324,19 @@ portcullis_tests::both!(
         .await;
         assert_eq!(a.status, 200, "{}", a.text);
         assert_eq!(a.body["user"]["username"], "cfo@corp.example");
+        let session = a.body["api_key"].as_str().unwrap().to_string();
         // The identity cannot be linked to a second user.
         let a = s.put("/v1/users/jane/sso-link", &k, link.clone()).await;
         assert_eq!((a.status, a.code()), (409, "conflict"), "{}", a.text);
-        // Unlinked: refused again.
+        // Unlinked: refused again, and the session the identity opened is over.
+        assert_eq!(s.get("/v1/whoami", &session).await.status, 200);
         assert_eq!(
             s.delete("/v1/users/cfo@corp.example/sso-link", &k)
                 .await
                 .status,
             204
         );
+        assert_eq!(s.get("/v1/whoami", &session).await.status, 401);
         let a = sso_login(
             &s,
             &token(&idp, "k1", identity("cfo@corp.example", "cfo-sub")),
@@ -494,6 +497,63 @@ portcullis_tests::both!(
             details.iter().any(|d| d.contains("is a service account")),
             "{details:?}"
         );
+        s.stop().await;
+    }
+);
+
+portcullis_tests::both!(
+    async fn sso_users_sharing_the_sso_account_cannot_take_each_other_over() {
+        use portcullis_server::config::BootstrapMode;
+        let idp = signer("k1");
+        let (s, _dir) = sso_server(&idp, BootstrapMode::Configured).await;
+        let k = s.admin_key().await;
+        let mut keys = Vec::new();
+        for (email, sub) in [
+            ("mallory@corp.example", "m-sub"),
+            ("cfo@corp.example", "cfo-sub"),
+        ] {
+            let a = sso_login(&s, &token(&idp, "k1", identity(email, sub))).await;
+            assert_eq!(a.status, 200, "{}", a.text);
+            keys.push(a.body["api_key"].as_str().unwrap().to_string());
+        }
+        let mallory = &keys[0];
+        // Both are members of `sso`, a user account: the native rules would let a member
+        // manage its fellows — not a user who signs in with SSO.
+        let a = s
+            .post(
+                "/v1/users/cfo@corp.example/keys",
+                mallory,
+                json!({"name": "mine"}),
+            )
+            .await;
+        assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
+        let a = s
+            .put(
+                "/v1/users/cfo@corp.example/password",
+                mallory,
+                json!({"password": "mallory knows this one"}),
+            )
+            .await;
+        assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
+        let a = s.delete("/v1/users/cfo@corp.example", mallory).await;
+        assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
+        // Each still manages itself; an administrator manages both.
+        let a = s
+            .post(
+                "/v1/users/cfo@corp.example/keys",
+                &keys[1],
+                json!({"name": "cli"}),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        let a = s
+            .post(
+                "/v1/users/cfo@corp.example/keys",
+                &k,
+                json!({"name": "by-admin"}),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
         s.stop().await;
     }
 );

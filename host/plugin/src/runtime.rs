@@ -76,6 +76,8 @@ pub struct CodeLimits {
     pub max_function_bytes: usize,
     /// Locals one function declares.
     pub max_locals_per_function: u64,
+    /// Locals of all functions together.
+    pub max_locals: u64,
 }
 
 impl Default for CodeLimits {
@@ -84,6 +86,7 @@ impl Default for CodeLimits {
             max_functions: 100_000,
             max_function_bytes: 1024 * 1024,
             max_locals_per_function: 10_000,
+            max_locals: 2_000_000,
         }
     }
 }
@@ -109,6 +112,7 @@ pub struct Runtime {
 fn precheck(bytes: &[u8], limits: &CodeLimits) -> Result<(), LoadError> {
     use wasmparser::{Encoding, Parser, Payload};
     let mut functions: u64 = 0;
+    let mut all_locals: u64 = 0;
     // Nesting depth: 1 = the component itself (its imports and exports are the world's).
     let mut depth = 0u32;
     let mut exports: Vec<String> = Vec::new();
@@ -171,6 +175,13 @@ fn precheck(bytes: &[u8], limits: &CodeLimits) -> Result<(), LoadError> {
                     return Err(LoadError::TooBig(format!(
                         "a function declaring {locals} locals (at most {})",
                         limits.max_locals_per_function
+                    )));
+                }
+                all_locals += locals;
+                if all_locals > limits.max_locals {
+                    return Err(LoadError::TooBig(format!(
+                        "more than {} locals in all functions",
+                        limits.max_locals
                     )));
                 }
             }
@@ -272,14 +283,20 @@ impl Runtime {
         if let Some(known) = self.known(&key) {
             return known;
         }
-        let _one_at_a_time =
-            self.compiling.acquire().await.map_err(|_| {
+        let one_at_a_time =
+            self.compiling.clone().acquire_owned().await.map_err(|_| {
                 LoadError::Instantiate("the plugin runtime is shutting down".into())
             })?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.compile(&bytes))
-            .await
-            .map_err(|e| LoadError::Instantiate(format!("the compile task failed: {e}")))?
+        // The permit goes with the compile, not with this future: a client that hangs up
+        // does not free the slot while its compile still runs.
+        tokio::task::spawn_blocking(move || {
+            let result = this.compile(&bytes);
+            drop(one_at_a_time);
+            result
+        })
+        .await
+        .map_err(|e| LoadError::Instantiate(format!("the compile task failed: {e}")))?
     }
 
     /// A cached answer for `digest`: compiled, or refused before.

@@ -51,9 +51,6 @@ pub struct HttpConfig {
     /// Connections served at once; more wait in the kernel's backlog.
     #[serde(deserialize_with = "de_num")]
     pub max_connections: u32,
-    /// HTTP/2: ping an idle connection this often, close it when a ping goes unanswered.
-    #[serde(with = "humantime_serde_compat")]
-    pub http2_keep_alive: Duration,
 }
 
 impl Default for HttpConfig {
@@ -63,7 +60,6 @@ impl Default for HttpConfig {
             body_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(300),
             max_connections: 2048,
-            http2_keep_alive: Duration::from_secs(20),
         }
     }
 }

@@ -275,18 +275,20 @@ pub async fn prepare(config: Config) -> anyhow::Result<SharedState> {
 
 /// Serve on `listener` until `shutdown` resolves, then drain in-flight requests.
 ///
-/// hyper-util's connection builder rather than `axum::serve`, for the bounds an
+/// HTTP/1.1 through hyper's connection builder rather than `axum::serve`, for the bounds an
 /// unauthenticated client must not get past (SPEC §10, `[http]`): at most
 /// `http.max_connections` connections are served at once (further ones wait in the
-/// kernel's backlog), headers must arrive within `http.header_read_timeout`, a stalled
-/// body is cut off after `http.body_read_timeout`, a whole request after
-/// `http.request_timeout`, and HTTP/2 connections are pinged and closed when silent.
+/// kernel's backlog); a connection must send its first byte, and then a request's complete
+/// headers, within `http.header_read_timeout`; a stalled body is cut off after
+/// `http.body_read_timeout`, a whole request after `http.request_timeout`. (HTTP/2 is not
+/// served: its idle streams would need bounds of their own.) At shutdown, requests in
+/// flight get `SHUTDOWN_GRACE` to finish.
 pub async fn serve(
     state: SharedState,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
     let http = state.config.http.clone();
@@ -297,19 +299,11 @@ pub async fn serve(
             http.request_timeout,
         ),
     ));
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(http.header_read_timeout)
         .max_buf_size(64 * 1024);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(http.http2_keep_alive)
-        .keep_alive_timeout(http.http2_keep_alive)
-        .max_concurrent_streams(256)
-        .max_header_list_size(64 * 1024);
     let slots = Arc::new(tokio::sync::Semaphore::new(connection_slots(
         http.max_connections as u64,
     )));
@@ -334,7 +328,8 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        state.metrics.connections.inc();
+        let open = state.metrics.connections.clone();
+        open.inc();
         let app = app.clone();
         let service =
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -342,11 +337,9 @@ pub async fn serve(
                     .insert(axum::extract::ConnectInfo(peer));
                 app.clone().oneshot(req.map(axum::body::Body::new))
             });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        let open = state.metrics.connections.clone();
+        // hyper starts its header timer whenever it waits for a request, idle or not: a
+        // client that connects and sends nothing is dropped after the same time.
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = conn.await;
             open.dec();
@@ -354,11 +347,19 @@ pub async fn serve(
         });
     }
     drop(listener);
-    // In-flight requests finish; idle connections close.
-    graceful.shutdown().await;
+    // In-flight requests finish (within SHUTDOWN_GRACE); idle connections close.
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open at shutdown; closing them");
+    }
     state.store.close().await;
     Ok(())
 }
+
+/// How long requests in flight may take to finish at shutdown.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `http.max_connections`, but never more than the open-file limit allows with room for
 /// the database, plugins and logs: past the descriptors, accepting fails and even

@@ -535,24 +535,37 @@ impl Store {
     }
 
     /// Link (or, with `None`, unlink) an SSO identity to a user. `Conflict` when the
-    /// identity is linked to another user already.
-    pub async fn set_sso_link(&self, username: &str, link: Option<&SsoLink>) -> Result<()> {
+    /// identity is linked to another user already. The user's login keys are revoked in
+    /// the same transaction (an identity unlinked because it was compromised keeps no
+    /// session); returns how many.
+    pub async fn set_sso_link(&self, username: &str, link: Option<&SsoLink>) -> Result<u64> {
         let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
         let r =
             sqlx::query("UPDATE users SET sso_issuer = $1, sso_subject = $2 WHERE username = $3")
                 .bind(link.map(|l| l.issuer.as_str()))
                 .bind(link.map(|l| l.subject.as_str()))
                 .bind(username)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await;
         match r {
-            Ok(r) if r.rows_affected() == 1 => Ok(()),
-            Ok(_) => Err(StoreError::NotFound),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
-                "this single sign-on identity is already linked to another user".into(),
-            )),
-            Err(e) => Err(e.into()),
+            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(_) => return Err(StoreError::NotFound),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict(
+                    "this single sign-on identity is already linked to another user".into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
         }
+        let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE username = $2 AND kind = 'login' AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(username)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(revoked)
     }
 
     /// Whether any user of the `admin` account exists (SSO waits for the first admin).
@@ -948,25 +961,38 @@ impl Store {
     /// Audit retention: delete entries older than `before` (Unix ms), then the oldest
     /// beyond the newest `keep` entries. Returns how many went.
     pub async fn prune_audit(&self, before: i64, keep: i64) -> Result<u64> {
-        let _g = self.quiet_write_guard().await;
-        let old = sqlx::query("DELETE FROM audit WHERE at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        // Everything to delete is at or below one id: the newer of "older than `before`"
+        // and "beyond the newest `keep`" (ids grow with time).
         let newest: Option<i64> = sqlx::query("SELECT MAX(id) AS id FROM audit")
             .fetch_one(&self.pool)
             .await?
             .try_get("id")?;
-        let over = match newest {
-            Some(max) => sqlx::query("DELETE FROM audit WHERE id <= $1")
-                .bind(max - keep)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
-            None => 0,
-        };
-        Ok(old + over)
+        let Some(newest) = newest else { return Ok(0) };
+        let by_age: Option<i64> = sqlx::query("SELECT MAX(id) AS id FROM audit WHERE at < $1")
+            .bind(before)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("id")?;
+        let upto = by_age.unwrap_or(0).max(newest - keep);
+        // In batches, each its own short write: a large backlog (an upgrade, a flood)
+        // never holds the write lock for long, and logins go on between batches.
+        const BATCH: i64 = 5_000;
+        let mut gone = 0;
+        loop {
+            let _g = self.quiet_write_guard().await;
+            let n = sqlx::query(
+                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id <= $1 ORDER BY id LIMIT $2)",
+            )
+            .bind(upto)
+            .bind(BATCH)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            gone += n;
+            if (n as i64) < BATCH {
+                return Ok(gone);
+            }
+        }
     }
 
     /// Audit entries in order, after id `after`, matching the filter.

@@ -28,6 +28,8 @@ pub struct Input<'a> {
     pub target_account: Option<&'a str>,
     /// The target attribute `changes` (comma-separated fields a create/update writes).
     pub changes: Option<&'a str>,
+    /// The target attribute `sso = linked`: the target user signs in with single sign-on.
+    pub sso_linked: bool,
     /// `portcullis.origin = external`: an outside application's decision.
     pub external: bool,
 }
@@ -160,6 +162,15 @@ pub fn decide(i: &Input<'_>) -> Outcome {
     let is_self = i.kind == "user" && i.id == i.username;
     if is_self && SELF_ACTIONS.contains(&i.action) {
         return allow(format!("{} may {} itself", i.username, i.action));
+    }
+    // Users who sign in with single sign-on share one account (`oidc.account`): a fellow
+    // member must not mint keys for one, reset its password or delete it (and take its
+    // name) — only the user itself or an administrator.
+    if i.kind == "user" && !is_self && i.sso_linked && i.action != "users.read" {
+        return deny(format!(
+            "{} signs in with single sign-on: only an administrator may {} it",
+            i.id, i.action
+        ));
     }
     if i.target_account == Some(i.account) {
         // Roles and attributes carry privileges: a user account may not hand them out,

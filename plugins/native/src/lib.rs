@@ -47,6 +47,11 @@ impl Guest for Native {
                 .iter()
                 .find(|(k, _)| k == "changes")
                 .map(|(_, v)| v.as_str()),
+            sso_linked: r
+                .target
+                .attributes
+                .iter()
+                .any(|(k, v)| k == "sso" && v == "linked"),
             external: ctx("portcullis.origin") == Some("external"),
         };
         let out = decide(&input);

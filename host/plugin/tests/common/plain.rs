@@ -25,6 +25,11 @@ pub fn plain(r: &Request) -> Outcome {
             .iter()
             .find(|(k, _)| k == "changes")
             .map(|(_, v)| v.as_str()),
+        sso_linked: r
+            .target
+            .attributes
+            .iter()
+            .any(|(k, v)| k == "sso" && v == "linked"),
         external: r.context_value("portcullis.origin") == Some("external"),
     })
 }

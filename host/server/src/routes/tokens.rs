@@ -139,10 +139,10 @@ pub async fn create_by_email(
     if let Some(account) = &body.account {
         names::validate_account_name(account).map_err(|e| ApiError::invalid("account", e))?;
     }
-    let account = match body.account {
-        Some(a) => a,
-        None => super::users::default_account(&state, &caller).await?,
-    };
+    let defaulted = body.account.is_none();
+    let account = body
+        .account
+        .unwrap_or_else(|| super::users::default_account_name(&state, &caller));
     let mut target = Target::new("user", &username, Some(&account));
     target.attributes = vec![("changes".into(), "email".into())];
     state
@@ -156,6 +156,10 @@ pub async fn create_by_email(
                 Target::new("user", &username, Some(&account)),
             )
             .await?;
+    }
+    // Created on first use — only once the caller may create users there.
+    if defaulted {
+        super::users::default_account(&state, &caller).await?;
     }
     super::users::open_account(&state, &account).await?;
     let new = NewUser {

@@ -86,13 +86,13 @@ pub(crate) async fn load_user(
 ) -> ApiResult<User> {
     match state.store.get_user(username).await? {
         Some(u) if u.account != SYSTEM_ACCOUNT => {
-            state
-                .require(
-                    &caller.principal,
-                    action,
-                    user_target(&u.username, Some(&u.account)),
-                )
-                .await?;
+            let mut target = user_target(&u.username, Some(&u.account));
+            if u.sso.is_some() {
+                // The plugin learns that this user signs in with SSO (the native rules keep
+                // fellow members of the account from taking it over).
+                target.attributes.push(("sso".into(), "linked".into()));
+            }
+            state.require(&caller.principal, action, target).await?;
             Ok(u)
         }
         _ => {
@@ -806,7 +806,7 @@ pub async fn link_sso(
         issuer: body.issuer,
         subject: body.subject,
     };
-    state
+    let revoked = state
         .store
         .set_sso_link(&user.username, Some(&link))
         .await?;
@@ -816,7 +816,10 @@ pub async fn link_sso(
             "users.link-sso",
             &user.username,
             "success",
-            &format!("issuer {} subject {}", link.issuer, link.subject),
+            &format!(
+                "issuer {} subject {}; {revoked} login keys revoked",
+                link.issuer, link.subject
+            ),
         )
         .await;
     let user = state
@@ -827,7 +830,8 @@ pub async fn link_sso(
     Ok(Json(user_view(&user)))
 }
 
-/// Remove a user's SSO link: that identity no longer signs in as the user.
+/// Remove a user's SSO link: that identity no longer signs in as the user, and the user's
+/// login keys are revoked (sessions an SSO sign-in opened end too).
 #[utoipa::path(delete, path = "/v1/users/{username}/sso-link", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), responses((status = 204, description = "Unlinked (also when there was no link)")))]
 pub async fn unlink_sso(
     State(state): State<SharedState>,
@@ -835,14 +839,14 @@ pub async fn unlink_sso(
     Path(username): Path<String>,
 ) -> ApiResult<StatusCode> {
     let user = load_user(&state, &caller, &username, actions::USERS_LINK_SSO).await?;
-    state.store.set_sso_link(&user.username, None).await?;
+    let revoked = state.store.set_sso_link(&user.username, None).await?;
     state
         .audit(
             &caller.user.username,
             "users.link-sso",
             &user.username,
             "success",
-            "unlinked",
+            &format!("unlinked; {revoked} login keys revoked"),
         )
         .await;
     Ok(StatusCode::NO_CONTENT)
