@@ -127,8 +127,7 @@ pub fn validate_label(value: &str, max: usize) -> Result<(), String> {
 /// many bytes were cut. Whatever a client or a plugin sends, the result is bounded.
 pub fn printable(value: &str, max: usize) -> String {
     let mut out = String::with_capacity(value.len().min(max) + 16);
-    let mut kept = 0;
-    for (i, c) in value.char_indices() {
+    for (kept, (i, c)) in value.char_indices().enumerate() {
         if kept >= max {
             out.push_str(&format!("…[{} more bytes]", value.len() - i));
             return out;
@@ -138,7 +137,6 @@ pub fn printable(value: &str, max: usize) -> String {
         } else {
             out.push(c);
         }
-        kept += 1;
     }
     out
 }

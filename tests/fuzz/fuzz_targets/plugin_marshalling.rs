@@ -25,8 +25,14 @@ fn fixture() -> &'static Fixture {
             .unwrap();
         let runtime = Runtime::new().unwrap();
         let native = portcullis_plugin::builtin("native").unwrap();
+        // A deadline no decision reaches on a loaded machine: a timeout would be a deny
+        // the plain rules never give, and this target is about marshalling, not speed.
+        let limits = Limits {
+            timeout: std::time::Duration::from_secs(30),
+            ..Limits::default()
+        };
         let plugin = rt
-            .block_on(runtime.load("builtin:native", native, "{}", Limits::default()))
+            .block_on(runtime.load("builtin:native", native, "{}", limits))
             .unwrap();
         Fixture { rt, plugin }
     })
@@ -66,9 +72,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let f = fixture();
     let decision = f.rt.block_on(f.plugin.decide(&request));
+    let plain = common::plain(&request);
     assert_eq!(
-        decision.allowed,
-        common::plain(&request).allowed,
+        (decision.allowed, &decision.reasons[0]),
+        (
+            plain.allowed,
+            &portcullis_plugin::plugin_text(&plain.reason)
+        ),
         "plugin and plain rules disagree on {request:?}: {decision:?}"
     );
 });
