@@ -239,6 +239,11 @@ impl TestServer {
         // A deadline no well-behaved decision reaches on a loaded machine: a test that is
         // about the deadline sets its own.
         config.authorizer.timeout_ms = PATIENT_PLUGIN_TIMEOUT_MS;
+        // The server closes a connection idle past `http.header_read_timeout` (10 s); a
+        // pooled client connection reused at that very moment fails. Test clients keep
+        // connections idle for up to 90 s, so test servers wait longer than that; the
+        // slowloris tests set their own short timeout.
+        config.http.header_read_timeout = Duration::from_secs(600);
         tweak(&mut config);
         let mut s = Self::start_config(config, dir).await;
         s.pg = pg;

@@ -62,6 +62,9 @@ impl Server {
         // A plugin deadline no well-behaved decision reaches on a loaded machine (the
         // product's default is 50 ms); a test may set its own.
         .env("PORTCULLIS_AUTHORIZER_TIMEOUT_MS", "30000")
+        // Pooled client connections are never closed under a test's feet (the server
+        // closes connections idle past this).
+        .env("PORTCULLIS_HTTP_HEADER_READ_TIMEOUT", "600s")
         .envs(env.iter().copied())
         .env("PORTCULLIS_LOG", "debug,sqlx=warn,hyper=info")
         .stdin(Stdio::null())

@@ -545,6 +545,15 @@ impl Config {
         if self.http.max_connections == 0 {
             bail!("http.max_connections must be at least 1");
         }
+        for (key, value) in [
+            ("http.header_read_timeout", self.http.header_read_timeout),
+            ("http.body_read_timeout", self.http.body_read_timeout),
+            ("http.request_timeout", self.http.request_timeout),
+        ] {
+            if value.is_zero() {
+                bail!("{key} must be longer than 0s");
+            }
+        }
         if self.auth.lockout_threshold == 0 {
             bail!("auth.lockout_threshold must be at least 1");
         }
