@@ -200,7 +200,7 @@ def bombs(key):
                                headers={"Content-Type": "application/wasm"})
         results.append((status, round(time.time() - t0, 2), body[:120]))
 
-    threads = [threading.Thread(target=one, args=(bomb + b"\x00" * 0,)) for _ in range(2)]
+    threads = [threading.Thread(target=one, args=(bomb,)) for _ in range(2)]
     for t in threads:
         t.start()
     t0 = time.time()

@@ -421,14 +421,7 @@ portcullis_tests::both!(
         assert_eq!(checked + locked + busy, 40, "{checked} {locked} {busy}");
         assert_eq!(s.get("/v1/users/jane", &k).await.body["locked"], true);
         // Even the right password waits for the lock to end.
-        let a = s
-            .call(
-                "POST",
-                "/v1/login",
-                None,
-                Some(json!({"username": "jane", "password": "jane passphrase 1"})),
-            )
-            .await;
+        let a = s.try_login("jane", "jane passphrase 1").await;
         assert_eq!(a.status, 401);
         s.stop().await;
     }
@@ -465,14 +458,7 @@ portcullis_tests::both!(
         assert_eq!((a.status, a.code()), (403, "user_locked"), "{}", a.text);
         assert_eq!(s.get("/v1/users/jane", &k).await.body["locked"], true);
         // And the login is locked too: the guesses counted toward the same lockout.
-        let a = s
-            .call(
-                "POST",
-                "/v1/login",
-                None,
-                Some(json!({"username": "jane", "password": "jane passphrase 1"})),
-            )
-            .await;
+        let a = s.try_login("jane", "jane passphrase 1").await;
         assert_eq!(a.status, 401);
         s.stop().await;
     }
@@ -484,14 +470,7 @@ portcullis_tests::both!(
         let k = s.admin_key().await;
         let huge = "é".repeat(400_000);
         for _ in 0..3 {
-            let a = s
-                .call(
-                    "POST",
-                    "/v1/login",
-                    None,
-                    Some(json!({"username": huge, "password": "whatever pass"})),
-                )
-                .await;
+            let a = s.try_login(&huge, "whatever pass").await;
             assert_eq!((a.status, a.code()), (401, "invalid_credentials"));
         }
         let audit = s.get("/v1/audit?limit=1000", &k).await;

@@ -131,25 +131,11 @@ cluster!(
         a.account(&k, "acme", "user").await;
         a.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
         for s in [&a, &b, &a, &b] {
-            let r = s
-                .call(
-                    "POST",
-                    "/v1/login",
-                    None,
-                    Some(json!({"username": "jane", "password": "wrong wrong"})),
-                )
-                .await;
+            let r = s.try_login("jane", "wrong wrong").await;
             assert_eq!(r.status, 401);
         }
         for s in [&a, &b] {
-            let r = s
-                .call(
-                    "POST",
-                    "/v1/login",
-                    None,
-                    Some(json!({"username": "jane", "password": "jane passphrase 1"})),
-                )
-                .await;
+            let r = s.try_login("jane", "jane passphrase 1").await;
             assert_eq!(
                 r.status, 401,
                 "four failures across both servers lock the user"

@@ -1,19 +1,9 @@
 //! §3.2: login, logout, whoami, lockout, and identical failures.
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-use portcullis_tests::{Answer, TestServer, ADMIN_PASSWORD};
+use portcullis_tests::{TestServer, ADMIN_PASSWORD};
 use serde_json::json;
 use std::time::Duration;
-
-async fn try_login(s: &TestServer, user: &str, password: &str) -> Answer {
-    s.call(
-        "POST",
-        "/v1/login",
-        None,
-        Some(json!({"username": user, "password": password})),
-    )
-    .await
-}
 
 portcullis_tests::both!(
     async fn every_login_failure_looks_the_same() {
@@ -39,7 +29,7 @@ portcullis_tests::both!(
             .await;
         assert_eq!(a.status, 201);
         for _ in 0..2 {
-            assert_eq!(try_login(&s, "lock", "wrong password!").await.status, 401);
+            assert_eq!(s.try_login("lock", "wrong password!").await.status, 401);
         }
         s.account(&admin, "off", "user").await;
         s.user(&admin, "off", "bob", "bob passphrase 1", &[]).await;
@@ -55,25 +45,22 @@ portcullis_tests::both!(
         );
 
         let cases = [
-            (
-                "unknown user",
-                try_login(&s, "nobody", "whatever pass").await,
-            ),
+            ("unknown user", s.try_login("nobody", "whatever pass").await),
             (
                 "wrong password",
-                try_login(&s, "jane", "not her passphrase").await,
+                s.try_login("jane", "not her passphrase").await,
             ),
             (
                 "disabled account",
-                try_login(&s, "bob", "bob passphrase 1").await,
+                s.try_login("bob", "bob passphrase 1").await,
             ),
             (
                 "locked user",
-                try_login(&s, "lock", "lock passphrase 1").await,
+                s.try_login("lock", "lock passphrase 1").await,
             ),
             (
                 "no password",
-                try_login(&s, "keyonly", "anything at all").await,
+                s.try_login("keyonly", "anything at all").await,
             ),
         ];
         let first = &cases[0].1;
@@ -125,19 +112,19 @@ portcullis_tests::both!(
 
         // A success resets the counter: 2 failures, success, 2 failures → not locked.
         for _ in 0..2 {
-            try_login(&s, "jane", "bad bad bad").await;
+            s.try_login("jane", "bad bad bad").await;
         }
         s.login("jane", "jane passphrase 1").await;
         for _ in 0..2 {
-            try_login(&s, "jane", "bad bad bad").await;
+            s.try_login("jane", "bad bad bad").await;
         }
         s.login("jane", "jane passphrase 1").await;
 
         // Three in a row lock the user: the right password is refused.
         for _ in 0..3 {
-            assert_eq!(try_login(&s, "jane", "bad bad bad").await.status, 401);
+            assert_eq!(s.try_login("jane", "bad bad bad").await.status, 401);
         }
-        assert_eq!(try_login(&s, "jane", "jane passphrase 1").await.status, 401);
+        assert_eq!(s.try_login("jane", "jane passphrase 1").await.status, 401);
         let d = s.get("/v1/users/jane", &admin).await;
         assert_eq!(d.body["locked"], true);
         // The lock lasts `lockout_duration` from the third failure…
@@ -271,7 +258,7 @@ portcullis_tests::both!(
             .set_password("evil", absurd, false, None)
             .await
             .unwrap();
-        let a = try_login(&s, "evil", "evil user passphrase").await;
+        let a = s.try_login("evil", "evil user passphrase").await;
         assert_eq!(a.status, 401);
         s.stop().await;
     }

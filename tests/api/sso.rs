@@ -397,14 +397,7 @@ portcullis_tests::both!(
         let link = json!({"issuer": ISSUER, "subject": "jane-sub"});
         assert_eq!(s.put("/v1/users/jane/sso-link", &k, link).await.status, 200);
         for _ in 0..3 {
-            let a = s
-                .call(
-                    "POST",
-                    "/v1/login",
-                    None,
-                    Some(json!({"username": "jane", "password": "wrong wrong"})),
-                )
-                .await;
+            let a = s.try_login("jane", "wrong wrong").await;
             assert_eq!(a.status, 401);
         }
         assert_eq!(s.get("/v1/users/jane", &k).await.body["locked"], true);
@@ -416,14 +409,7 @@ portcullis_tests::both!(
         assert_eq!(a.status, 200, "{}", a.text);
         // Still locked for passwords: the right one is refused.
         assert_eq!(s.get("/v1/users/jane", &k).await.body["locked"], true);
-        let a = s
-            .call(
-                "POST",
-                "/v1/login",
-                None,
-                Some(json!({"username": "jane", "password": "jane passphrase 1"})),
-            )
-            .await;
+        let a = s.try_login("jane", "jane passphrase 1").await;
         assert_eq!(a.status, 401);
         s.stop().await;
     }

@@ -371,16 +371,20 @@ impl TestServer {
         conn.close().await.ok();
     }
 
+    /// `POST /v1/login` with `username` and `password`, whatever the answer.
+    pub async fn try_login(&self, username: &str, password: &str) -> Answer {
+        self.call(
+            "POST",
+            "/v1/login",
+            None,
+            Some(json!({ "username": username, "password": password })),
+        )
+        .await
+    }
+
     /// Log in and return the API key; panics unless the login succeeds.
     pub async fn login(&self, username: &str, password: &str) -> String {
-        let a = self
-            .call(
-                "POST",
-                "/v1/login",
-                None,
-                Some(json!({ "username": username, "password": password })),
-            )
-            .await;
+        let a = self.try_login(username, password).await;
         assert_eq!(a.status, 200, "login {username}: {}", a.text);
         a.body["api_key"].as_str().expect("api_key").to_string()
     }
