@@ -1,5 +1,8 @@
-//! Black-box API tests: each test starts its own server (fresh SQLite file, loopback
-//! port) and talks HTTP to it.
+//! Black-box API tests: each test starts its own server (loopback port, fresh database)
+//! and talks HTTP to it. Scenarios written with `both!` run twice, as `name::sqlite` (a fresh
+//! SQLite file) and `name::postgres` (a fresh database on the PostgreSQL server named by
+//! `PORTCULLIS_TEST_DATABASE_URL`; skipped with a note when it is unset, a failure in CI);
+//! `cluster` runs two servers on one PostgreSQL database.
 
 mod accounts;
 mod attacks;
