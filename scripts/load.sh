@@ -8,23 +8,23 @@
 # Client and server share this machine's cores, so compare the ratios within one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 DURATION="${1:-10}"
 command -v wrk >/dev/null || { echo "error: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo build --release -q -p portcullis
 BIN=target/release/portcullis
 WORK="$(mktemp -d)"
+cleanup_on_exit "$WORK"
 PORT="${PORTCULLIS_LOAD_PORT:-18700}"
 BASE="http://127.0.0.1:$PORT"
 PASSWORD="load admin passphrase"
 
 PORTCULLIS_BOOTSTRAP_MODE=configured PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD="$PASSWORD" \
 PORTCULLIS_RATE_LIMIT_LOGIN_PER_MINUTE=100000000 PORTCULLIS_LOG=warn \
-  "$BIN" server --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" 2>"$WORK/server.log" &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do curl -fs "$BASE/ready" >/dev/null && break; sleep 0.1; done
+  start_server "$BIN" "$WORK/data" "$PORT" 2>"$WORK/server.log"
+wait_ready "$BASE/ready"
 sleep 1
-IDLE_RSS=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
+IDLE_RSS=$(awk '/VmRSS/ {print $2}' /proc/$SERVER_PID/status)
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 KEY=$(curl -fs "$BASE/v1/login" -H 'content-type: application/json' \
@@ -90,4 +90,4 @@ for c in 1 8 32; do
 done
 run "POST /v1/login" login /v1/login 4
 run "mixed 90/10" mixed /v1/authorize 8
-echo "# RSS after the runs: $(( $(awk '/VmRSS/ {print $2}' /proc/$PID/status) / 1024 )) MiB, peak $(( $(awk '/VmHWM/ {print $2}' /proc/$PID/status) / 1024 )) MiB"
+echo "# RSS after the runs: $(( $(awk '/VmRSS/ {print $2}' /proc/$SERVER_PID/status) / 1024 )) MiB, peak $(( $(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status) / 1024 )) MiB"

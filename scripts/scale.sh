@@ -6,23 +6,23 @@
 #   scripts/scale.sh [USERS] [DECISIONS]      (defaults 100000 1000000; needs wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 USERS="${1:-100000}"
 DECISIONS="${2:-1000000}"
 command -v wrk >/dev/null || { echo "error: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo build --release -q -p portcullis
 BIN=target/release/portcullis
 WORK="$(mktemp -d)"
+cleanup_on_exit "$WORK"
 PORT="${PORTCULLIS_LOAD_PORT:-18701}"
 BASE="http://127.0.0.1:$PORT"
 PASSWORD="scale admin passphrase"
 
 PORTCULLIS_BOOTSTRAP_MODE=configured PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD="$PASSWORD" \
 PORTCULLIS_AUTHORIZER_DECISION_LOG_SIZE="$DECISIONS" PORTCULLIS_LOG=warn \
-  "$BIN" server --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" 2>"$WORK/server.log" &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do curl -fs "$BASE/ready" >/dev/null && break; sleep 0.1; done
-rss() { echo "$(( $(awk '/VmRSS/ {print $2}' /proc/$PID/status) / 1024 )) MiB"; }
+  start_server "$BIN" "$WORK/data" "$PORT" 2>"$WORK/server.log"
+wait_ready "$BASE/ready"
+rss() { echo "$(( $(awk '/VmRSS/ {print $2}' /proc/$SERVER_PID/status) / 1024 )) MiB"; }
 echo "# portcullis scaling: $(nproc) cores, $USERS users, decision log of $DECISIONS"
 echo "idle RSS: $(rss)"
 
@@ -95,4 +95,4 @@ run "/v1/accounts/team42/users?limit=100" "/v1/accounts/team42/users?limit=100"
 run "/v1/decisions?limit=100 (oldest)" "/v1/decisions?limit=100"
 run "/v1/decisions?after=<newest-100>&limit=100" "/v1/decisions?after=$((TOTAL - 100))&limit=100"
 run "/v1/decisions?username=user000042&limit=100" "/v1/decisions?username=user000042&limit=100"
-echo "RSS after: $(rss), peak $(( $(awk '/VmHWM/ {print $2}' /proc/$PID/status) / 1024 )) MiB"
+echo "RSS after: $(rss), peak $(( $(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status) / 1024 )) MiB"

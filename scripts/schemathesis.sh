@@ -13,12 +13,17 @@
 # target/schemathesis-report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 MAX_EXAMPLES="${1:-30}"
 SCHEMATHESIS_VERSION="4.32.5"
 VENV=target/schemathesis-venv
 
-cargo build -q -p portcullis
+# Not `cargo build -p portcullis`: building one package unifies features differently from
+# the workspace and rebuilds dozens of crates. `cargo test --workspace --no-run` builds
+# target/debug/portcullis exactly as the test step (which CI runs just before) does, so
+# after it nothing is rebuilt.
+cargo test -q --workspace --no-run
 if [ ! -x "$VENV/bin/schemathesis" ] || ! "$VENV/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION"; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
@@ -26,20 +31,16 @@ fi
 
 # (not PORTCULLIS_*: the server refuses environment variables it does not know)
 DATA="$(mktemp -d)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+cleanup_on_exit "$DATA"
+PORT="$(free_port)"
 export ST_BASE_URL="http://127.0.0.1:$PORT"
 export ST_ADMIN_PASSWORD="schemathesis-admin-$RANDOM$RANDOM"
 PORTCULLIS_BOOTSTRAP_MODE=configured \
 PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD="$ST_ADMIN_PASSWORD" \
 PORTCULLIS_RATE_LIMIT_LOGIN_PER_MINUTE=1000000 \
 PORTCULLIS_AUTH_LOCKOUT_THRESHOLD=1000000 \
-  target/debug/portcullis server --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$DATA/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
-for _ in $(seq 1 100); do
-  curl -fsS "$ST_BASE_URL/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+  start_server target/debug/portcullis "$DATA" "$PORT" >"$DATA/server.log" 2>&1
+wait_ready "$ST_BASE_URL/ready"
 
 status=0
 SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=scripts \
@@ -56,7 +57,7 @@ if grep -q "panicked" "$DATA/server.log"; then
   grep -A5 "panicked" "$DATA/server.log" >&2
   status=1
 fi
-if ! kill -0 "$SERVER" 2>/dev/null; then
+if ! kill -0 "$SERVER_PID" 2>/dev/null; then
   echo "the server is no longer running" >&2
   status=1
 fi

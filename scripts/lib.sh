@@ -1,0 +1,49 @@
+# What the scripts that run a server share: a free loopback port, starting the server on
+# it with a data directory, waiting for /ready, and cleaning up at exit. Source it:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   cleanup_on_exit "$WORK"                       # at exit: stop the server, remove $WORK
+#   PORTCULLIS_LOG=warn start_server "$BIN" "$WORK/data" "$PORT" 2>"$WORK/server.log"
+#   wait_ready "http://127.0.0.1:$PORT/ready"
+#
+# Environment assignments and redirections written on the `start_server` line apply to the
+# server process, as they would on the command itself.
+
+# A TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_server BIN DATA_DIR PORT [EXTRA ARGS…]: `BIN server` on 127.0.0.1:PORT with DATA_DIR,
+# in the background; its process id is left in SERVER_PID.
+start_server() {
+  local bin=$1 data=$2 port=$3
+  shift 3
+  "$bin" server --listen "127.0.0.1:$port" --data-dir "$data" "$@" &
+  SERVER_PID=$!
+}
+
+# wait_ready URL: poll URL (a server's /ready) every 0.1 s until it answers 2xx, for at most
+# 10 s. It returns either way: a server that never got ready fails the first real request.
+wait_ready() {
+  for _ in $(seq 100); do
+    curl -fs "$1" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  return 0
+}
+
+# stop_server: stop the server started by start_server, if any, and wait for it to exit.
+stop_server() {
+  if [ -n "${SERVER_PID:-}" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+
+# cleanup_on_exit [DIR…]: at exit, stop the server and remove the DIRs.
+cleanup_on_exit() {
+  CLEANUP_DIRS=("$@")
+  trap 'stop_server; rm -rf "${CLEANUP_DIRS[@]}"' EXIT
+}
