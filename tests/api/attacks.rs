@@ -1,11 +1,11 @@
 //! Regression tests for the attacks of the security review (docs/security.md, threat
 //! model): each is named after the attack it pins and fails on a server without the fix.
 
-use portcullis_server::config::BootstrapMode;
+use portcullis_app::config::BootstrapMode;
 use portcullis_tests::{TestServer, ADMIN_PASSWORD};
 use serde_json::json;
 
-fn configured(c: &mut portcullis_server::config::Config) {
+fn configured(c: &mut portcullis_app::config::Config) {
     c.bootstrap.mode = BootstrapMode::Configured;
     c.bootstrap.admin_password = ADMIN_PASSWORD.into();
 }
@@ -143,7 +143,7 @@ portcullis_tests::both!(
     }
 );
 
-fn short_http_timeouts(c: &mut portcullis_server::config::Config) {
+fn short_http_timeouts(c: &mut portcullis_app::config::Config) {
     configured(c);
     c.http.header_read_timeout = std::time::Duration::from_secs(1);
     c.http.body_read_timeout = std::time::Duration::from_secs(1);
@@ -528,7 +528,7 @@ portcullis_tests::both!(
                 .len()
         };
         assert!(count().await > 10);
-        portcullis_server::prune_audit(&s.state).await.unwrap();
+        portcullis_app::audit::prune(&s.state).await.unwrap();
         let items = s.get("/v1/audit?limit=1000", &k).await;
         let left = items.body["items"].as_array().unwrap().clone();
         assert!(left.len() <= 10, "{} entries left", left.len());
@@ -536,7 +536,7 @@ portcullis_tests::both!(
         assert!(items.text.contains("acct14"), "{}", items.text);
         // By age: entries older than the retention go.
         s.sql("UPDATE audit SET at = 1000").await;
-        portcullis_server::prune_audit(&s.state).await.unwrap();
+        portcullis_app::audit::prune(&s.state).await.unwrap();
         assert_eq!(count().await, 0);
         s.stop().await;
     }

@@ -17,7 +17,7 @@ async fn deny_one(s: &TestServer, action: &str) {
             "hostile",
             &bytes,
             &settings,
-            portcullis_server::plugin_limits(&s.state.config),
+            portcullis_app::plugins::plugin_limits(&s.state.config),
         )
         .await
         .unwrap();

@@ -1,6 +1,6 @@
 //! §3.1: the three first-start modes.
 
-use portcullis_server::config::{BootstrapMode, TimeLimit};
+use portcullis_app::config::{BootstrapMode, TimeLimit};
 use portcullis_tests::{TestServer, ADMIN_PASSWORD};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
@@ -146,7 +146,7 @@ portcullis_tests::both!(
     }
 );
 
-fn iact_server() -> impl FnOnce(&mut portcullis_server::config::Config) {
+fn iact_server() -> impl FnOnce(&mut portcullis_app::config::Config) {
     |c| c.bootstrap.mode = BootstrapMode::Iact
 }
 
@@ -335,7 +335,7 @@ async fn iact_is_refused_when_a_user_exists() {
     // A configured admin exists; switching the same data directory to iact mode creates
     // no token, and the endpoints answer 404.
     let dir = tempfile::tempdir().unwrap();
-    let mut config = portcullis_server::config::Config::load(None, Vec::new(), Vec::new()).unwrap();
+    let mut config = portcullis_app::config::Config::load(None, Vec::new(), Vec::new()).unwrap();
     config.data_dir = dir.path().join("data");
     config.bootstrap.mode = BootstrapMode::Configured;
     config.bootstrap.admin_password = ADMIN_PASSWORD.into();

@@ -1,7 +1,7 @@
 //! Two servers on one PostgreSQL database (§7): what one does, the other honours.
 
+use portcullis_app::config::{BootstrapMode, Config};
 use portcullis_plugin::programs::paths;
-use portcullis_server::config::{BootstrapMode, Config};
 use portcullis_tests::{wait_until, with_backend, Backend, TestServer, ADMIN_PASSWORD, PATIENCE};
 use serde_json::json;
 

@@ -69,7 +69,7 @@ portcullis_tests::both!(
 portcullis_tests::both!(
     async fn raw_bodies_over_their_limits_get_413_in_our_shape() {
         let s = TestServer::start_with(|c| {
-            c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+            c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
             c.bootstrap.admin_password = portcullis_tests::ADMIN_PASSWORD.into();
             c.max_import_bytes = 1000;
             c.authorizer.max_plugin_bytes = 1000;

@@ -23,7 +23,7 @@ portcullis_tests::both!(
         // A TTL no run of this test outlasts, however slow the machine: every repeat must
         // come from memory, and revocation through this server must still be immediate.
         let s = TestServer::start_with(|c| {
-            c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+            c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
             c.bootstrap.admin_password = portcullis_tests::ADMIN_PASSWORD.into();
             c.auth.key_cache_ttl = std::time::Duration::from_secs(3600);
         })

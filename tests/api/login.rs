@@ -8,7 +8,7 @@ use std::time::Duration;
 portcullis_tests::both!(
     async fn every_login_failure_looks_the_same() {
         let s = TestServer::start_with(|c| {
-            c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+            c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
             c.bootstrap.admin_password = ADMIN_PASSWORD.into();
             c.auth.lockout_threshold = 2;
         })
@@ -97,7 +97,7 @@ portcullis_tests::both!(
 portcullis_tests::both!(
     async fn lockout_after_threshold_and_unlock_after_duration() {
         let s = TestServer::start_with(|c| {
-            c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+            c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
             c.bootstrap.admin_password = ADMIN_PASSWORD.into();
             c.auth.lockout_threshold = 3;
             // Long enough that no machine is slow enough to see the lock end by itself

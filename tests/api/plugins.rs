@@ -8,7 +8,7 @@ use serde_json::json;
 async fn hostile_server(mode: &str) -> TestServer {
     let mode = mode.to_string();
     TestServer::start_with(move |c| {
-        c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+        c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
         c.bootstrap.admin_password = ADMIN_PASSWORD.into();
         c.authorizer.plugin = paths::HOSTILE.into();
         c.authorizer.settings = json!({"mode": mode, "misbehave_on": ["accounts.create"]});
@@ -83,7 +83,7 @@ async fn plugins_that_cannot_load_stop_the_start_with_the_reason() {
         ),
     ] {
         let mut config =
-            portcullis_server::config::Config::load(None, Vec::new(), Vec::new()).unwrap();
+            portcullis_app::config::Config::load(None, Vec::new(), Vec::new()).unwrap();
         config.data_dir = dir.path().join("data");
         config.authorizer.plugin = plugin.clone();
         config.authorizer.settings = settings;
@@ -99,7 +99,7 @@ async fn plugins_that_cannot_load_stop_the_start_with_the_reason() {
 portcullis_tests::both!(
     async fn a_plugin_from_a_path_with_settings() {
         let s = TestServer::start_with(|c| {
-        c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+        c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
         c.bootstrap.admin_password = ADMIN_PASSWORD.into();
         c.authorizer.plugin = paths::RBAC.into();
         c.authorizer.settings = json!({"roles": {"auditor": ["users.read", "users.list"]}, "deny": [{"action": "accounts.delete", "reason": "never"}]});

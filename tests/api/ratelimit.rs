@@ -22,7 +22,7 @@ async fn login_with_xff(s: &TestServer, xff: Option<&str>) -> (u16, Option<Strin
 portcullis_tests::both!(
     async fn login_attempts_are_limited_per_address_and_xff_cannot_dodge_it() {
         let s = TestServer::start_with(|c| {
-            c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+            c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
             c.bootstrap.admin_password = ADMIN_PASSWORD.into();
             c.rate_limit.login_per_minute = 5;
         })
@@ -70,7 +70,7 @@ portcullis_tests::both!(
 portcullis_tests::both!(
     async fn behind_a_trusted_proxy_each_client_has_its_own_quota() {
         let s = TestServer::start_with(|c| {
-            c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+            c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
             c.bootstrap.admin_password = ADMIN_PASSWORD.into();
             c.rate_limit.login_per_minute = 2;
             c.rate_limit.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];

@@ -422,7 +422,7 @@ portcullis_tests::both!(
 portcullis_tests::both!(
     async fn a_stored_reset_reaches_a_server_whose_plugin_denies_everything() {
         let s = TestServer::start_with(|c| {
-            c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+            c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
             c.bootstrap.admin_password = ADMIN_PASSWORD.into();
             c.authorizer.plugin = paths::HOSTILE.into();
             c.authorizer.settings = json!({"mode": "deny"});

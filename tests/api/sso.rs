@@ -67,9 +67,9 @@ portcullis_tests::both!(
         let jwks = dir.path().join("jwks.json");
         std::fs::write(&jwks, json!({"keys": [good.jwk]}).to_string()).unwrap();
         let s = TestServer::start_with(|c| {
-            c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+            c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
             c.bootstrap.admin_password = ADMIN_PASSWORD.into();
-            c.oidc = Some(portcullis_server::config::OidcConfig {
+            c.oidc = Some(portcullis_app::config::OidcConfig {
                 issuer: ISSUER.into(),
                 audience: AUDIENCE.into(),
                 jwks_file: Some(jwks.clone()),
@@ -223,7 +223,7 @@ portcullis_tests::both!(
 /// in `mode`, and its admin key when an admin exists.
 async fn sso_server(
     signer: &Signer,
-    mode: portcullis_server::config::BootstrapMode,
+    mode: portcullis_app::config::BootstrapMode,
 ) -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let jwks = dir.path().join("jwks.json");
@@ -232,7 +232,7 @@ async fn sso_server(
         c.bootstrap.mode = mode;
         c.bootstrap.admin_password = ADMIN_PASSWORD.into();
         c.auth.lockout_threshold = 3;
-        c.oidc = Some(portcullis_server::config::OidcConfig {
+        c.oidc = Some(portcullis_app::config::OidcConfig {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
             jwks_file: Some(jwks.clone()),
@@ -265,7 +265,7 @@ async fn audit_details(s: &TestServer, k: &str) -> Vec<String> {
 
 portcullis_tests::both!(
     async fn sso_takeover_of_an_existing_local_user_or_admin_is_refused() {
-        use portcullis_server::config::BootstrapMode;
+        use portcullis_app::config::BootstrapMode;
         let idp = signer("k1");
         let (s, _dir) = sso_server(&idp, BootstrapMode::Configured).await;
         let k = s.admin_key().await;
@@ -349,7 +349,7 @@ portcullis_tests::both!(
 
 portcullis_tests::both!(
     async fn sso_with_an_unverified_email_or_before_nbf_is_refused() {
-        use portcullis_server::config::BootstrapMode;
+        use portcullis_app::config::BootstrapMode;
         let idp = signer("k1");
         let (s, _dir) = sso_server(&idp, BootstrapMode::Configured).await;
         let k = s.admin_key().await;
@@ -388,7 +388,7 @@ portcullis_tests::both!(
 
 portcullis_tests::both!(
     async fn sso_sign_in_does_not_clear_a_password_lockout() {
-        use portcullis_server::config::BootstrapMode;
+        use portcullis_app::config::BootstrapMode;
         let idp = signer("k1");
         let (s, _dir) = sso_server(&idp, BootstrapMode::Configured).await;
         let k = s.admin_key().await;
@@ -417,7 +417,7 @@ portcullis_tests::both!(
 
 portcullis_tests::both!(
     async fn sso_before_the_first_admin_would_kill_the_iact_and_is_refused() {
-        use portcullis_server::config::BootstrapMode;
+        use portcullis_app::config::BootstrapMode;
         let idp = signer("k1");
         let (s, _dir) = sso_server(&idp, BootstrapMode::Iact).await;
         let a = sso_login(
@@ -465,7 +465,7 @@ portcullis_tests::both!(
 
 portcullis_tests::both!(
     async fn sso_never_creates_users_outside_a_user_account() {
-        use portcullis_server::config::BootstrapMode;
+        use portcullis_app::config::BootstrapMode;
         let idp = signer("k1");
         let (s, _dir) = sso_server(&idp, BootstrapMode::Configured).await;
         let k = s.admin_key().await;
@@ -489,7 +489,7 @@ portcullis_tests::both!(
 
 portcullis_tests::both!(
     async fn sso_users_sharing_the_sso_account_cannot_take_each_other_over() {
-        use portcullis_server::config::BootstrapMode;
+        use portcullis_app::config::BootstrapMode;
         let idp = signer("k1");
         let (s, _dir) = sso_server(&idp, BootstrapMode::Configured).await;
         let k = s.admin_key().await;

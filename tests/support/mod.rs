@@ -1,7 +1,7 @@
 //! Test support: a real Portcullis server on a loopback port with a fresh SQLite database
 //! in a temporary directory, and a small HTTP client for it.
 
-use portcullis_server::config::Config;
+use portcullis_app::config::Config;
 use portcullis_server::state::SharedState;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -255,7 +255,7 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let state = portcullis_server::prepare(config)
+        let state = portcullis_server::prepare_with(config, shared_runtime())
             .await
             .expect("prepare server");
         let (tx, rx) = oneshot::channel::<()>();
@@ -282,7 +282,7 @@ impl TestServer {
     /// A server in `configured` mode whose admin has [`ADMIN_PASSWORD`].
     pub async fn configured() -> TestServer {
         Self::start_with(|c| {
-            c.bootstrap.mode = portcullis_server::config::BootstrapMode::Configured;
+            c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
             c.bootstrap.admin_password = ADMIN_PASSWORD.into();
         })
         .await
@@ -420,4 +420,13 @@ impl TestServer {
         assert_eq!(a.status, 201, "create user {username}: {}", a.text);
         self.login(username, password).await
     }
+}
+
+/// One plugin runtime for every test server of this process: each plugin (the native one
+/// above all) is compiled once per process instead of once per server.
+pub fn shared_runtime() -> portcullis_plugin::Runtime {
+    static RUNTIME: std::sync::OnceLock<portcullis_plugin::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| portcullis_plugin::Runtime::new().expect("plugin runtime"))
+        .clone()
 }

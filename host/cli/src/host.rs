@@ -3,11 +3,10 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use portcullis_core::names::{ADMIN_ACCOUNT, SYSTEM_ACCOUNT};
-use portcullis_core::{password, AccountType};
-use portcullis_server::bootstrap::{self, ADMIN_USER};
-use portcullis_server::config::{Config, LogFormat, Overrides};
-use portcullis_store::{NewAudit, NewUser, Store};
+use portcullis_app::bootstrap;
+use portcullis_app::config::{Config, LogFormat, Overrides};
+use portcullis_core::password;
+use portcullis_store::Store;
 use std::io::BufRead;
 use std::path::PathBuf;
 
@@ -181,46 +180,9 @@ fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result
         let store = Store::connect(&config.database_url())
             .await
             .context("opening the database")?;
-        store
-            .ensure_account(SYSTEM_ACCOUNT, None, AccountType::Service)
-            .await?;
-        store
-            .ensure_account(ADMIN_ACCOUNT, None, AccountType::Admin)
-            .await?;
-        let phc = password::hash(&new_password);
-        let revoked = match store.get_user(ADMIN_USER).await? {
-            Some(u) if u.account == ADMIN_ACCOUNT => {
-                store.set_password(ADMIN_USER, &phc, false, None).await?
-            }
-            // Made before the name was reserved: recovery must not hand the squatter a
-            // fresh password (and the operator's trust).
-            Some(u) => bail!(
-                "a user named {ADMIN_USER} exists in account {}, not in the admin account: it is not the administrator. \
-                 Delete it (portcullis users delete {ADMIN_USER}, as an administrator) and run recover-admin-user again",
-                u.account
-            ),
-            None => {
-                let new = NewUser {
-                    username: ADMIN_USER.into(),
-                    account: ADMIN_ACCOUNT.into(),
-                    password_hash: Some(phc),
-                    ..Default::default()
-                };
-                store.create_user(&new).await?;
-                0
-            }
-        };
-        let detail = format!("host-side recovery; {revoked} keys revoked");
-        store
-            .append_audit(&NewAudit {
-                actor: SYSTEM_ACCOUNT,
-                action: "users.recover-admin",
-                target: ADMIN_USER,
-                outcome: "success",
-                detail: &detail,
-            })
-            .await?;
+        let revoked = bootstrap::recover_admin(&store, &new_password).await;
         store.close().await;
+        let revoked = revoked?;
         println!("user admin recovered: password set, lockout cleared, {revoked} keys revoked");
         Ok(())
     })
@@ -246,28 +208,10 @@ fn reset_authorizer(args: &CommonArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
     runtime()?.block_on(async move {
         let store = Store::connect(&config.database_url()).await.context("opening the database")?;
-        let state = portcullis_store::AuthorizerState {
-            version: 0,
-            active_id: "builtin:native".into(),
-            active_settings: "{}".into(),
-            active_since: portcullis_store::now_ms(),
-            shadow_id: None,
-            shadow_settings: None,
-            shadow_since: None,
-            changed_by: SYSTEM_ACCOUNT.into(),
-        };
-        let version = store.set_authorizer_state(&state).await?;
-        store
-            .append_audit(&NewAudit {
-                actor: SYSTEM_ACCOUNT,
-                action: "plugins.activate",
-                target: "builtin:native",
-                outcome: "success",
-                detail: "host-side reset-authorizer",
-            })
-            .await?;
+        let version = portcullis_app::plugins::reset_authorizer(&store).await;
         store.close().await;
-        println!("builtin:native is the active authorizer (state version {version}); running servers switch within 2 seconds");
+        let version = version?;
+        println!("{} is the active authorizer (state version {version}); running servers switch within 2 seconds", portcullis_plugin::DEFAULT_PLUGIN);
         Ok(())
     })
 }

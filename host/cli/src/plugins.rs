@@ -208,7 +208,7 @@ fn print_status(g: &Global, v: &serde_json::Value) {
 }
 
 fn check_cmd(g: &Global, args: CheckArgs) -> anyhow::Result<()> {
-    let bytes = portcullis_server::plugin_bytes(&args.file)?;
+    let bytes = portcullis_app::plugins::plugin_bytes(&args.file)?;
     let table: Option<CaseFile> = match &args.cases {
         Some(path) => {
             let text = std::fs::read_to_string(path)

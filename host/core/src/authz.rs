@@ -16,6 +16,85 @@ pub const RESERVED_CONTEXT_PREFIX: &str = "portcullis.";
 /// Context key naming where a decision comes from: `management` (a `/v1` call) or
 /// `external` (`/v1/authorize`, AuthZEN).
 pub const CONTEXT_ORIGIN: &str = "portcullis.origin";
+/// Context key carrying the decision's id (as in the decision log), for outside decisions.
+pub const CONTEXT_DECISION_ID: &str = "portcullis.decision-id";
+
+/// Where a decision comes from: the value of [`CONTEXT_ORIGIN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// A `/v1` management call asked about its caller.
+    Management,
+    /// `/v1/authorize` or AuthZEN: an outside application's question.
+    External,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Management => "management",
+            Origin::External => "external",
+        }
+    }
+    /// The origin a context value names, if any.
+    pub fn parse(value: &str) -> Option<Origin> {
+        match value {
+            "management" => Some(Origin::Management),
+            "external" => Some(Origin::External),
+            _ => None,
+        }
+    }
+}
+
+/// Why a plugin call gave no answer. The call still ends in a deny (decisions never fail);
+/// this says which failure it was, for metrics and the decision log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginFailure {
+    /// No answer within `authorizer.timeout_ms`.
+    Timeout,
+    /// The plugin tried to grow its memory past `authorizer.memory_limit_mib`.
+    MemoryLimit,
+    StackOverflow,
+    Trap,
+    /// The plugin called `exit`.
+    Exit,
+    /// Any other error of the call.
+    Error,
+    /// The answer broke the contract (too many or too long reasons).
+    Malformed,
+    /// No instance could be made.
+    Unavailable,
+}
+
+impl PluginFailure {
+    /// The code the deny reason starts with (`plugin_timeout: …`).
+    pub fn code(self) -> &'static str {
+        match self {
+            PluginFailure::Timeout => "plugin_timeout",
+            PluginFailure::MemoryLimit => "plugin_memory_limit",
+            PluginFailure::StackOverflow => "plugin_stack_overflow",
+            PluginFailure::Trap => "plugin_trap",
+            PluginFailure::Exit => "plugin_exit",
+            PluginFailure::Error => "plugin_error",
+            PluginFailure::Malformed => "plugin_malformed",
+            PluginFailure::Unavailable => "plugin_unavailable",
+        }
+    }
+    /// The decision outcome label (metrics, decision log): traps of every kind are `trap`.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            PluginFailure::Timeout => "timeout",
+            PluginFailure::MemoryLimit => "memory_limit",
+            PluginFailure::Malformed => "malformed",
+            PluginFailure::Unavailable => "unavailable",
+            PluginFailure::StackOverflow
+            | PluginFailure::Trap
+            | PluginFailure::Exit
+            | PluginFailure::Error => "trap",
+        }
+    }
+}
 
 /// The management actions (§5.1). Any other action string is an outside application's.
 pub mod actions {
@@ -104,6 +183,9 @@ pub struct Decision {
     pub reasons: Vec<String>,
     /// How long the host may reuse this decision for an identical request.
     pub ttl_ms: u32,
+    /// Set when the plugin gave no answer (the decision is then a deny).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<PluginFailure>,
 }
 
 impl Decision {
@@ -112,6 +194,7 @@ impl Decision {
             allowed: true,
             reasons: vec![reason.into()],
             ttl_ms: 0,
+            failure: None,
         }
     }
     pub fn deny(reason: impl Into<String>) -> Self {
@@ -119,6 +202,24 @@ impl Decision {
             allowed: false,
             reasons: vec![reason.into()],
             ttl_ms: 0,
+            failure: None,
+        }
+    }
+    /// A plugin failure, as a deny whose reason is `<code>: <detail>`.
+    pub fn failed(failure: PluginFailure, detail: impl std::fmt::Display) -> Self {
+        Decision {
+            allowed: false,
+            reasons: vec![format!("{}: {detail}", failure.code())],
+            ttl_ms: 0,
+            failure: Some(failure),
+        }
+    }
+    /// `allow`, `deny`, or the failure it was ([`PluginFailure::outcome`]).
+    pub fn outcome(&self) -> &'static str {
+        match (self.allowed, self.failure) {
+            (true, _) => "allow",
+            (false, None) => "deny",
+            (false, Some(f)) => f.outcome(),
         }
     }
 }

@@ -7,9 +7,11 @@
 //! tested exhaustively and shared by the store, the server and the CLI.
 
 pub mod authz;
+pub mod codes;
 pub mod keys;
 pub mod model;
 pub mod names;
 pub mod password;
 
+pub use codes::{AuditAction, ErrorCode, Outcome};
 pub use model::{AccountState, AccountType, KeyKind};

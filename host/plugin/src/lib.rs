@@ -20,7 +20,8 @@ mod runtime;
 mod sandbox;
 
 pub use runtime::{
-    digest, plugin_text, CodeLimits, Compiled, Limits, LoadError, Plugin, Runtime, MAX_PLUGIN_TEXT,
+    digest, plugin_text, CodeLimits, Compiled, EngineError, Limits, LoadError, Plugin, Runtime,
+    MAX_PLUGIN_TEXT,
 };
 
 /// The plugins built by `build.rs`.
@@ -28,12 +29,33 @@ pub mod programs {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 }
 
-/// The bytes of a built-in plugin (`builtin:NAME`).
+/// The plugins built into the binary, by id (`builtin:NAME`): the one list every part of
+/// the host (config, plugin store listing, activation, CLI) reads.
+pub const BUILTINS: &[(&str, fn() -> &'static [u8])] = &[("builtin:native", || programs::NATIVE)];
+
+/// The plugin the host starts with and returns to (`server reset-authorizer`).
+pub const DEFAULT_PLUGIN: &str = "builtin:native";
+
+/// The bytes of a built-in plugin (`builtin:NAME`; `name` without the prefix).
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
-    match name {
-        "native" => Some(programs::NATIVE),
-        _ => None,
-    }
+    BUILTINS
+        .iter()
+        .find(|(id, _)| id.strip_prefix("builtin:") == Some(name))
+        .map(|(_, bytes)| bytes())
+}
+
+/// Whether `id` names a built-in plugin (`builtin:native`).
+pub fn is_builtin(id: &str) -> bool {
+    BUILTINS.iter().any(|(b, _)| *b == id)
+}
+
+/// The ids of the built-in plugins, comma-separated (for error messages).
+pub fn builtin_ids() -> String {
+    BUILTINS
+        .iter()
+        .map(|(id, _)| *id)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The version of the WIT world this host implements.

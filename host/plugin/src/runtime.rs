@@ -3,7 +3,7 @@
 use crate::sandbox::bindings::portcullis::authorizer::types as wit;
 use crate::sandbox::bindings::{Authorizer as World, AuthorizerPre};
 use crate::sandbox::{linker, HostState};
-use portcullis_core::authz::{self, Decision};
+use portcullis_core::authz::{self, Decision, PluginFailure};
 use portcullis_core::AccountType;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -244,12 +244,12 @@ pub fn digest(bytes: &[u8]) -> String {
 impl Runtime {
     /// An engine with the pooling allocator (falling back to on-demand allocation where
     /// the machine refuses the address-space reservation) and its epoch ticker.
-    pub fn new() -> anyhow_free::Result<Runtime> {
+    pub fn new() -> Result<Runtime, EngineError> {
         let engine = match Engine::new(&engine_config(true)) {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand instance allocation");
-                Engine::new(&engine_config(false)).map_err(|e| e.to_string())?
+                Engine::new(&engine_config(false)).map_err(|e| EngineError(e.to_string()))?
             }
         };
         let weak = engine.weak();
@@ -262,8 +262,8 @@ impl Runtime {
                     None => return,
                 }
             })
-            .map_err(|e| e.to_string())?;
-        let linker = linker(&engine).map_err(|e| e.to_string())?;
+            .map_err(|e| EngineError(e.to_string()))?;
+        let linker = linker(&engine).map_err(|e| EngineError(e.to_string()))?;
         Ok(Runtime {
             engine,
             linker: Arc::new(linker),
@@ -383,10 +383,10 @@ impl Runtime {
     }
 }
 
-/// Errors of this crate's constructors are plain strings; avoids pulling anyhow in.
-pub mod anyhow_free {
-    pub type Result<T> = std::result::Result<T, String>;
-}
+/// The engine could not be started (the configuration of wasmtime was refused).
+#[derive(Debug, Error)]
+#[error("starting the plugin runtime: {0}")]
+pub struct EngineError(String);
 
 fn root_cause(e: &wasmtime::Error) -> String {
     let mut parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
@@ -429,44 +429,43 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
-/// Why a call failed, as the deny reason's code.
-fn classify(err: &wasmtime::Error, state: &HostState, limits: &Limits) -> String {
+/// Why a call failed: the failure and its detail (the deny reason after the code).
+fn classify(err: &wasmtime::Error, state: &HostState, limits: &Limits) -> Decision {
     if state.limiter.exceeded {
-        return format!(
-            "plugin_memory_limit: the plugin tried to grow its memory past {} MiB",
-            limits.memory_bytes / (1024 * 1024)
+        return Decision::failed(
+            PluginFailure::MemoryLimit,
+            format_args!(
+                "the plugin tried to grow its memory past {} MiB",
+                limits.memory_bytes / (1024 * 1024)
+            ),
         );
     }
     match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => format!(
-            "plugin_timeout: no answer within {} ms",
-            limits.timeout.as_millis()
+        Some(Trap::Interrupt) => Decision::failed(
+            PluginFailure::Timeout,
+            format_args!("no answer within {} ms", limits.timeout.as_millis()),
         ),
-        Some(Trap::StackOverflow) => {
-            "plugin_stack_overflow: the plugin overflowed its stack".into()
-        }
-        Some(trap) => format!("plugin_trap: {trap}"),
+        Some(Trap::StackOverflow) => Decision::failed(
+            PluginFailure::StackOverflow,
+            "the plugin overflowed its stack",
+        ),
+        Some(trap) => Decision::failed(PluginFailure::Trap, trap),
         None => {
             // Never the backtrace (it names the plugin's functions, which a hostile
             // plugin chooses): the root cause only, escaped and bounded; the whole chain
             // at debug level, bounded too.
             tracing::debug!(plugin = %state.plugin, error = %plugin_text(&root_cause(err)), "plugin call failed");
             if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                return format!("plugin_exit: the plugin called exit({})", exit.0);
+                return Decision::failed(
+                    PluginFailure::Exit,
+                    format_args!("the plugin called exit({})", exit.0),
+                );
             }
-            format!(
-                "plugin_error: {}",
-                portcullis_core::names::printable(&err.root_cause().to_string(), 200)
+            Decision::failed(
+                PluginFailure::Error,
+                portcullis_core::names::printable(&err.root_cause().to_string(), 200),
             )
         }
-    }
-}
-
-fn deny(reason: String) -> Decision {
-    Decision {
-        allowed: false,
-        reasons: vec![reason],
-        ttl_ms: 0,
     }
 }
 
@@ -502,8 +501,8 @@ impl Plugin {
             .instantiate_async(&mut store)
             .await
             .map_err(|e| {
-                let reason = classify(&e, store.data(), &self.limits);
-                LoadError::Instantiate(reason)
+                let failed = classify(&e, store.data(), &self.limits);
+                LoadError::Instantiate(failed.reasons.join("; "))
             })?;
         store.data_mut().start_call();
         store.set_epoch_deadline(self.deadline_ticks());
@@ -514,11 +513,9 @@ impl Plugin {
                 calls: 0,
             }),
             Ok(Err(message)) => Err(LoadError::Configure(plugin_text(&message))),
-            Err(e) => Err(LoadError::Configure(classify(
-                &e,
-                store.data(),
-                &self.limits,
-            ))),
+            Err(e) => Err(LoadError::Configure(
+                classify(&e, store.data(), &self.limits).reasons.join("; "),
+            )),
         }
     }
 
@@ -544,7 +541,7 @@ impl Plugin {
         let req = to_wit(request);
         let mut warm = match self.take().await {
             Ok(w) => w,
-            Err(e) => return deny(format!("plugin_unavailable: {e}")),
+            Err(e) => return Decision::failed(PluginFailure::Unavailable, e),
         };
         warm.store.data_mut().start_call();
         warm.store.set_epoch_deadline(self.deadline_ticks());
@@ -557,9 +554,9 @@ impl Plugin {
             }
             Err(e) => {
                 // The instance is thrown away: its state after a trap is unknown.
-                let reason = classify(&e, warm.store.data(), &self.limits);
-                tracing::warn!(plugin = %self.name, %reason, action = %request.action, "plugin call failed; denied");
-                deny(reason)
+                let denied = classify(&e, warm.store.data(), &self.limits);
+                tracing::warn!(plugin = %self.name, reason = %denied.reasons[0], action = %request.action, "plugin call failed; denied");
+                denied
             }
         }
     }
@@ -590,8 +587,8 @@ impl Plugin {
                 self.give_back(warm);
             }
             Err(e) => {
-                let reason = classify(&e, warm.store.data(), &self.limits);
-                tracing::warn!(plugin = %self.name, %reason, "event delivery failed");
+                let failed = classify(&e, warm.store.data(), &self.limits);
+                tracing::warn!(plugin = %self.name, reason = %failed.reasons[0], "event delivery failed");
             }
         }
     }
@@ -599,22 +596,23 @@ impl Plugin {
 
 fn validate(d: wit::Decision) -> Decision {
     if d.reasons.len() > MAX_REASONS {
-        return deny(format!(
-            "plugin_malformed: {} reasons (at most {MAX_REASONS})",
-            d.reasons.len()
-        ));
+        return Decision::failed(
+            PluginFailure::Malformed,
+            format_args!("{} reasons (at most {MAX_REASONS})", d.reasons.len()),
+        );
     }
     if let Some(r) = d.reasons.iter().find(|r| r.len() > MAX_REASON_BYTES) {
-        return deny(format!(
-            "plugin_malformed: a reason of {} bytes (at most {MAX_REASON_BYTES})",
-            r.len()
-        ));
+        return Decision::failed(
+            PluginFailure::Malformed,
+            format_args!("a reason of {} bytes (at most {MAX_REASON_BYTES})", r.len()),
+        );
     }
     Decision {
         allowed: d.allowed,
         // Escaped: reasons reach logs, terminals (`plugins check`) and HTTP answers.
         reasons: d.reasons.iter().map(|r| plugin_text(r)).collect(),
         ttl_ms: d.ttl_ms,
+        failure: None,
     }
 }
 

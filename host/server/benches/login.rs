@@ -18,8 +18,8 @@ use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
 use criterion::{criterion_group, criterion_main, Criterion};
+use portcullis_app::config::{BootstrapMode, Config};
 use portcullis_core::{password, AccountState, AccountType};
-use portcullis_server::config::{BootstrapMode, Config};
 use portcullis_store::NewUser;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -122,7 +122,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     let batch = 4 * cores;
-    let raw_pool = portcullis_server::hashing::HashPool::new(cores, usize::MAX, usize::MAX);
+    let raw_pool = portcullis_app::hashing::HashPool::new(cores, usize::MAX, usize::MAX);
     let mut g = c.benchmark_group("login_throughput");
     g.sample_size(20).measurement_time(Duration::from_secs(15));
     g.bench_function(

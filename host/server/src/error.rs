@@ -1,17 +1,51 @@
 //! The one HTTP error type. Every failure a handler returns becomes
-//! `{"error":{"code","message"}}` with a stable snake_case code; 5xx never carry details.
+//! `{"error":{"code","message"}}` with a stable snake_case code ([`ErrorCode`]); 5xx never
+//! carry details. The status of each code is fixed here, in [`status_of`].
 
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use portcullis_store::StoreError;
+use portcullis_app::AppError;
+use portcullis_core::ErrorCode;
 use serde_json::json;
+
+/// The HTTP status of an error code. Exhaustive: a new code does not compile until it has
+/// a status.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::Unauthorized | ErrorCode::InvalidCredentials | ErrorCode::InvalidToken => {
+            StatusCode::UNAUTHORIZED
+        }
+        ErrorCode::PasswordChangeRequired
+        | ErrorCode::Forbidden
+        | ErrorCode::CurrentPasswordRequired
+        | ErrorCode::InvalidCurrentPassword
+        | ErrorCode::UserLocked => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound | ErrorCode::SsoNotConfigured => StatusCode::NOT_FOUND,
+        ErrorCode::AlreadyExists
+        | ErrorCode::Conflict
+        | ErrorCode::InvalidStateTransition
+        | ErrorCode::InvalidDefaultAccount
+        | ErrorCode::ProtectedUser
+        | ErrorCode::PluginStoreFull
+        | ErrorCode::SelfCheckFailed
+        | ErrorCode::PluginConfigureFailed
+        | ErrorCode::PluginLoadFailed => StatusCode::CONFLICT,
+        ErrorCode::InvalidPlugin => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub reasons: Vec<String>,
     /// Seconds for a `Retry-After` header (429, 503).
@@ -21,7 +55,7 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -30,68 +64,46 @@ impl ApiError {
             retry_after: None,
         }
     }
-    /// 429 with `Retry-After`: the client address has used up its attempts.
-    pub fn rate_limited(wait: std::time::Duration) -> Self {
-        let secs = wait.as_secs().max(1);
-        let mut e = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many attempts from this address; retry in {secs} s"),
-        );
-        e.retry_after = Some(secs);
-        e
-    }
     /// A field of the request is wrong: 422 naming it.
     pub fn invalid(field: &str, problem: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            format!("{field}: {problem}"),
-        )
+        AppError::invalid(field, problem).into()
     }
     pub fn not_found(what: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
-    }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
-    }
-    pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid API key is required (Authorization: Bearer <key>)",
-        )
-    }
-    pub fn invalid_credentials() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "invalid username or password",
-        )
-    }
-    pub fn password_change_required() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "password_change_required",
-            "the password is temporary and must be changed: log in again with new_password",
-        )
+        AppError::not_found(what).into()
     }
     pub fn internal() -> Self {
+        AppError::internal().into()
+    }
+    pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal server error",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            message,
         )
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError {
+            status: status_of(e.code),
+            code: e.code,
+            message: e.message,
+            reasons: e.reasons,
+            retry_after: e.retry_after.map(|d| d.as_secs().max(1)),
+        }
+    }
+}
+
+impl From<portcullis_store::StoreError> for ApiError {
+    fn from(e: portcullis_store::StoreError) -> Self {
+        AppError::from(e).into()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
+        let mut error = json!({ "code": self.code.as_str(), "message": self.message });
         if !self.reasons.is_empty() {
             error["reasons"] = json!(self.reasons);
         }
@@ -105,39 +117,21 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => ApiError::not_found("resource"),
-            StoreError::Conflict(m) => ApiError::conflict("conflict", m),
-            StoreError::State(m) => ApiError::conflict("invalid_state_transition", m),
-            other => {
-                tracing::error!(error = %other, "store error");
-                ApiError::internal()
-            }
-        }
-    }
-}
-
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "expected a body with Content-Type: application/json",
             ),
             JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "request body is too large",
-                )
+                ApiError::too_large("request body is too large")
             }
             // serde's message names the field ("unknown field `x`", "missing field `y`").
             other => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("body: {}", other.body_text()),
             ),
         }
@@ -148,7 +142,7 @@ impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("query: {}", r.body_text()),
         )
     }
@@ -158,7 +152,7 @@ impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("path: {}", r.body_text()),
         )
     }
@@ -167,15 +161,11 @@ impl From<PathRejection> for ApiError {
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "request body is too large",
-            )
+            ApiError::too_large("request body is too large")
         } else {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("body: {}", r.body_text()),
             )
         }

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => (Vec::new(), text),
     };
-    match portcullis_server::fuzzing::config(file, env) {
+    match portcullis_app::fuzzing::config(file, env) {
         Ok(c) => assert!(c.auth.lockout_threshold >= 1),
         Err(e) => assert!(!e.is_empty()),
     }

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Err(errors) = portcullis_server::fuzzing::csv_import(data) {
+    if let Err(errors) = portcullis_app::fuzzing::csv_import(data) {
         assert!(!errors.is_empty());
         let lines = data.split(|b| *b == b'\n').count().max(1);
         for (row, error) in errors {

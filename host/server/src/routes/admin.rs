@@ -2,83 +2,59 @@
 //! keep PTFE's own response shapes rather than the `/v1` error shape.
 
 use super::openapi;
-use crate::config::TimeLimit;
+use crate::error::ApiError;
 use crate::state::SharedState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use portcullis_core::names::ADMIN_ACCOUNT;
-use portcullis_core::{keys, names, password, KeyKind};
-use portcullis_store::{NewKeyRecord, NewUser, RedeemOutcome};
+use portcullis_app::bootstrap::{self, FirstAdmin};
+use portcullis_core::ErrorCode;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(json!({ "status": "error", "error": "not found" })),
-    )
-        .into_response()
-}
-
-fn ptfe_error(status: StatusCode, message: String) -> Response {
-    (
-        status,
+/// An error in PTFE's shape, `{"status":"error","error":"…"}`: "not found" for every
+/// refusal that must not tell why, the message otherwise (never details of a 5xx).
+pub fn ptfe_response(e: ApiError) -> Response {
+    let message = match e.code {
+        ErrorCode::NotFound => "not found".to_string(),
+        ErrorCode::Internal => "internal server error".to_string(),
+        _ => e.message,
+    };
+    let mut response = (
+        e.status,
         axum::Json(json!({ "status": "error", "error": message })),
     )
-        .into_response()
+        .into_response();
+    if let Some(secs) = e.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, secs.into());
+    }
+    response
 }
 
-/// The IACT as text/plain, to clients in `iact_subnets` while the time limit since this
-/// server started has not passed and the token is still live; 404 otherwise.
+fn ptfe<T>(r: Result<T, portcullis_app::AppError>) -> Result<T, Response> {
+    r.map_err(|e| ptfe_response(e.into()))
+}
+
 #[utoipa::path(get, path = "/admin/retrieve-iact", tag = "bootstrap", security(()), responses((status = 200, description = "The IACT, to clients in `iact_subnets` within the time limit", content_type = "text/plain", body = String), (status = 404, description = "No live token, or the client is outside the subnets or the time limit", body = openapi::PtfeError), (status = 429, description = "Rate limited", body = openapi::PtfeError)))]
 pub async fn retrieve_iact(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let boot = &state.config.bootstrap;
     // The client's address as resolved through trusted proxies: a proxy on an allowed
     // subnet must not hand the token to whoever it forwards for.
     let ip = state.limiter.client_ip(peer.ip(), &headers);
-    if !boot.iact_subnets.iter().any(|net| net.contains(&ip)) {
-        return not_found();
-    }
-    if let TimeLimit::Minutes(m) = boot.iact_time_limit_minutes {
-        if state.started.elapsed().as_secs() >= m * 60 {
-            return not_found();
-        }
-    }
-    let token = state.iact_token.read().expect("iact lock").clone();
-    let Some(token) = token else {
-        return not_found();
-    };
-    // A token is served only while it can still be redeemed: live, and no user yet.
-    let redeemable = match state.store.count_users().await {
-        Ok(n) => n == 0,
-        Err(e) => {
-            tracing::error!(error = %e, "retrieve-iact: store error");
-            false
-        }
-    };
-    if !redeemable {
-        return not_found();
-    }
-    match state.store.live_iact().await {
-        Ok(Some(live)) if keys::digest_eq(&keys::digest(&token), &live) => {
+    match ptfe(bootstrap::retrievable_iact(&state, ip).await) {
+        Ok(Some(token)) => {
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response()
         }
-        Ok(_) => not_found(),
-        Err(e) => {
-            tracing::error!(error = %e, "retrieve-iact: store error");
-            ptfe_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal server error".into(),
-            )
-        }
+        Ok(None) => ptfe_response(ApiError::not_found("token")),
+        Err(response) => response,
     }
 }
 
@@ -104,111 +80,29 @@ pub async fn initial_admin_user(
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    let Some(token) = query.get("token") else {
-        return not_found();
+    let redeemed = async {
+        let token = query.get("token").map(String::as_str);
+        let ticket = ptfe(bootstrap::check_iact(&state, token).await)?;
+        let input: InitialAdmin = serde_json::from_slice(&body).map_err(|e| {
+            ptfe_response(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                format!("body: {e}"),
+            ))
+        })?;
+        let first = FirstAdmin {
+            username: input.username,
+            email: input.email,
+            password: input.password,
+        };
+        ptfe(bootstrap::redeem_iact(&state, ticket, first).await)
     };
-    let digest = keys::digest(token);
-    match state.store.live_iact().await {
-        Ok(Some(live)) if keys::digest_eq(&digest, &live) => {}
-        Ok(_) => {
-            state
-                .audit(
-                    "anonymous",
-                    "iact.redeem",
-                    ADMIN_ACCOUNT,
-                    "failure",
-                    "wrong or dead token",
-                )
-                .await;
-            return not_found();
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "initial-admin-user: store error");
-            return ptfe_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal server error".into(),
-            );
-        }
-    }
-    match state.store.count_users().await {
-        Ok(0) => {}
-        Ok(_) => return not_found(),
-        Err(_) => {
-            return ptfe_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal server error".into(),
-            )
-        }
-    }
-    let input: InitialAdmin = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return ptfe_error(StatusCode::UNPROCESSABLE_ENTITY, format!("body: {e}")),
-    };
-    if let Err(e) = names::validate_username(&input.username) {
-        return ptfe_error(StatusCode::UNPROCESSABLE_ENTITY, format!("username: {e}"));
-    }
-    if let Err(e) = names::validate_email(&input.email) {
-        return ptfe_error(StatusCode::UNPROCESSABLE_ENTITY, format!("email: {e}"));
-    }
-    if let Err(e) = password::check_policy(&input.password) {
-        return ptfe_error(StatusCode::UNPROCESSABLE_ENTITY, format!("password: {e}"));
-    }
-    let phc = match state
-        .hash_password(&format!("iact:{}", input.username), input.password)
-        .await
-    {
-        Ok(phc) => phc,
-        Err(e) => return ptfe_error(e.status, e.message),
-    };
-    let new = NewUser {
-        username: input.username.clone(),
-        account: ADMIN_ACCOUNT.into(),
-        email: Some(input.email),
-        password_hash: Some(phc),
-        ..Default::default()
-    };
-    match state.store.redeem_iact(&digest, &new).await {
-        Ok(RedeemOutcome::Created) => {}
-        Ok(_) => return not_found(),
-        Err(e) => {
-            tracing::error!(error = %e, "initial-admin-user: store error");
-            return ptfe_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal server error".into(),
-            );
-        }
-    }
-    state.iact_token.write().expect("iact lock").take();
-    let key = keys::generate();
-    let record = NewKeyRecord {
-        id: &key.id,
-        username: &new.username,
-        name: "initial-admin-user",
-        kind: KeyKind::Personal,
-        digest: &key.digest,
-        expires_at: None,
-    };
-    if let Err(e) = state.store.insert_key(&record).await {
-        tracing::error!(error = %e, "initial-admin-user: could not issue a key");
-        return ptfe_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal server error".into(),
-        );
-    }
-    let _ = std::fs::remove_file(crate::bootstrap::iact_path(&state.config));
-    state
-        .audit(
-            "anonymous",
-            "iact.redeem",
-            &new.username,
-            "success",
-            "initial admin user created",
+    match redeemed.await {
+        Ok(secret) => (
+            StatusCode::OK,
+            axum::Json(json!({ "status": "created", "token": secret })),
         )
-        .await;
-    tracing::info!(username = %new.username, "initial admin user created with the IACT; the token is now dead");
-    (
-        StatusCode::OK,
-        axum::Json(json!({ "status": "created", "token": key.secret })),
-    )
-        .into_response()
+            .into_response(),
+        Err(response) => response,
+    }
 }

@@ -1,13 +1,12 @@
 //! `GET /v1/audit`: the audit log, filtered by actor, action and time, paginated by id.
 
 use super::openapi;
-use super::{timestamp, Json, Query};
+use super::{Json, Query};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::SharedState;
 use axum::extract::State;
-use portcullis_core::authz::{actions, Target};
-use portcullis_store::AuditFilter;
+use portcullis_app::{audit, timestamp};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -32,40 +31,17 @@ pub async fn list(
     caller: Caller,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
-    state
-        .require(
-            &caller.principal,
-            actions::AUDIT_READ,
-            Target::new("audit", "*", None),
-        )
-        .await?;
     let limit = super::Page {
         limit: q.limit,
         after: None,
     }
     .limit()?;
-    let since = match &q.since {
-        Some(t) => Some(
-            chrono::DateTime::parse_from_rfc3339(t)
-                .map_err(|e| {
-                    ApiError::invalid("since", format!("{t:?} is not an RFC 3339 time: {e}"))
-                })?
-                .timestamp_millis(),
-        ),
-        None => None,
-    };
-    let filter = AuditFilter {
+    let query = audit::Query {
         actor: q.actor,
         action: q.action,
-        since,
+        since: q.since,
     };
-    let entries = state
-        .store
-        .list_audit(q.after.unwrap_or(0), limit, &filter)
-        .await?;
-    let next = (entries.len() as i64 == limit)
-        .then(|| entries.last().map(|e| e.id.to_string()))
-        .flatten();
+    let (entries, next) = audit::list(&state, &caller, query, q.after.unwrap_or(0), limit).await?;
     let items: Vec<Value> = entries
         .iter()
         .map(|e| {

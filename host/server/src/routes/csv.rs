@@ -1,74 +1,17 @@
-//! Export users to CSV and import them back (REANA's workflow), all-or-nothing.
-//!
-//! Columns: `username,email,account,roles,created_at,access_token_status` (roles joined
-//! with `;`), plus `password_hash` with `?include_password_hashes=true`. A field starting
-//! with `=`, `+`, `-`, `@`, tab or CR is written with a leading `'` so a spreadsheet never
-//! runs it; import strips that quote again. Row numbers count the header as row 1.
+//! `GET /v1/users/export` and `POST /v1/users/import`: the CSV workflow of
+//! `portcullis_app::import`, over HTTP (the import body is read only once the caller may
+//! import).
 
 use super::openapi;
-use super::{timestamp, Query, RawBody};
+use super::{Query, RawBody};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use portcullis_core::authz::{actions, Target};
-use portcullis_core::{names, password};
-use portcullis_store::{ImportReport, ImportRow, OnConflict, RowError};
+use portcullis_app::import;
 use serde::Deserialize;
-use std::collections::HashMap;
-
-pub const COLUMNS: &[&str] = &[
-    "username",
-    "email",
-    "account",
-    "roles",
-    "created_at",
-    "access_token_status",
-];
-const HASH_COLUMN: &str = "password_hash";
-
-/// A field a spreadsheet could run: one that starts with a formula character. (Fields
-/// never hold a `,` or `;` followed by one: emails refuse both separators, usernames and
-/// account names cannot hold them, and roles are escaped one by one.)
-fn needs_quote(field: &str) -> bool {
-    matches!(
-        field.chars().next(),
-        Some('=' | '+' | '-' | '@' | '\t' | '\r')
-    )
-}
-
-/// Make a field safe for spreadsheets: a leading `'` before a formula character, and
-/// before a leading `'` too, so that [`unescape`] can tell the two apart (a field that
-/// really starts with `'-` must come back as `'-`, not `-`; found by the
-/// `escaping_round_trips` property).
-pub fn escape(field: &str) -> String {
-    if needs_quote(field) || field.starts_with('\'') {
-        format!("'{field}")
-    } else {
-        field.to_string()
-    }
-}
-
-/// Undo [`escape`]: drop a leading `'` that stands before a formula character or another
-/// `'`; any other leading `'` is data.
-pub fn unescape(field: &str) -> &str {
-    match field.strip_prefix('\'') {
-        Some(rest) if needs_quote(rest) || rest.starts_with('\'') => rest,
-        _ => field,
-    }
-}
-
-/// The roles cell: roles joined with `;`, each escaped on its own, since a spreadsheet
-/// that splits cells on `;` starts a new cell at every role.
-fn roles_field(roles: &[String]) -> String {
-    roles
-        .iter()
-        .map(|r| escape(r))
-        .collect::<Vec<_>>()
-        .join(";")
-}
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -85,58 +28,7 @@ pub async fn export(
     caller: Caller,
     Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
-    let mut target = Target::new("account", "*", None);
-    target.attributes = vec![(
-        "password_hashes".into(),
-        q.include_password_hashes.to_string(),
-    )];
-    state
-        .require(&caller.principal, actions::USERS_EXPORT, target)
-        .await?;
-    let users = state.store.all_users().await?;
-    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    let mut header: Vec<&str> = COLUMNS.to_vec();
-    if q.include_password_hashes {
-        header.push(HASH_COLUMN);
-    }
-    let internal = |e: csv::Error| {
-        tracing::error!(error = %e, "writing CSV");
-        ApiError::internal()
-    };
-    w.write_record(&header).map_err(internal)?;
-    for u in &users {
-        let mut record = vec![
-            escape(&u.username),
-            escape(u.email.as_deref().unwrap_or("")),
-            escape(&u.account),
-            escape(&roles_field(&u.roles)),
-            timestamp(u.created_at),
-            escape(u.access_token_status.as_deref().unwrap_or("")),
-        ];
-        if q.include_password_hashes {
-            record.push(escape(u.password_hash.as_deref().unwrap_or("")));
-        }
-        w.write_record(&record).map_err(internal)?;
-    }
-    let body = w.into_inner().map_err(|_| ApiError::internal())?;
-    let detail = format!(
-        "{} users{}",
-        users.len(),
-        if q.include_password_hashes {
-            ", with password hashes"
-        } else {
-            ""
-        }
-    );
-    state
-        .audit(
-            &caller.user.username,
-            "users.export",
-            "*",
-            "success",
-            &detail,
-        )
-        .await;
+    let body = import::export(&state, &caller, q.include_password_hashes).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -159,146 +51,6 @@ pub struct ImportQuery {
     on_conflict: Option<String>,
 }
 
-fn report_response(status: StatusCode, report: &ImportReport) -> Response {
-    (status, axum::Json(report)).into_response()
-}
-
-/// Parse and check every row; errors carry their row numbers.
-pub(super) fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(body);
-    let headers = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            return Err(vec![RowError {
-                row: 1,
-                error: format!("header: {e}"),
-            }])
-        }
-    };
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for (i, name) in headers.iter().enumerate() {
-        if !COLUMNS.contains(&name) && name != HASH_COLUMN {
-            return Err(vec![RowError {
-                row: 1,
-                error: format!(
-                    "header: unknown column {name:?} (expected {})",
-                    COLUMNS.join(",")
-                ),
-            }]);
-        }
-        if index.insert(name, i).is_some() {
-            return Err(vec![RowError {
-                row: 1,
-                error: format!("header: column {name:?} appears twice"),
-            }]);
-        }
-    }
-    for required in ["username", "account"] {
-        if !index.contains_key(required) {
-            return Err(vec![RowError {
-                row: 1,
-                error: format!("header: the column {required:?} is required"),
-            }]);
-        }
-    }
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let row = e.position().map(|p| p.line() as usize).unwrap_or(0);
-                errors.push(RowError {
-                    row,
-                    error: e.to_string(),
-                });
-                continue;
-            }
-        };
-        let row = record.position().map(|p| p.line() as usize).unwrap_or(0);
-        let get = |name: &str| {
-            index
-                .get(name)
-                .and_then(|&i| record.get(i))
-                .map(unescape)
-                .unwrap_or("")
-        };
-        let mut fail = |error: String| errors.push(RowError { row, error });
-        let username = get("username").to_string();
-        if let Err(e) = names::validate_username(&username) {
-            fail(format!("username: {e}"));
-            continue;
-        }
-        if let Some(first) = seen.insert(username.clone(), row) {
-            fail(format!("username {username} also appears in row {first}"));
-            continue;
-        }
-        let account = get("account").to_string();
-        if let Err(e) = names::validate_account_name(&account) {
-            fail(format!("account: {e}"));
-            continue;
-        }
-        if account == names::SYSTEM_ACCOUNT {
-            fail("account: system is reserved".into());
-            continue;
-        }
-        let email = Some(get("email").to_string()).filter(|e| !e.is_empty());
-        if let Some(e) = &email {
-            if let Err(problem) = names::validate_email(e) {
-                fail(format!("email: {problem}"));
-                continue;
-            }
-        }
-        let roles: Vec<String> = get("roles")
-            .split(';')
-            .filter(|r| !r.is_empty())
-            .map(|r| unescape(r).to_string())
-            .collect();
-        if let Some(bad) = roles
-            .iter()
-            .find(|r| names::validate_label(r, 256).is_err())
-        {
-            fail(format!("roles: {bad:?} is not a valid role"));
-            continue;
-        }
-        let created_at = match get("created_at") {
-            "" => None,
-            t => match chrono::DateTime::parse_from_rfc3339(t) {
-                Ok(d) => Some(d.timestamp_millis()),
-                Err(_) => {
-                    fail(format!("created_at: {t:?} is not an RFC 3339 time"));
-                    continue;
-                }
-            },
-        };
-        let password_hash = Some(get(HASH_COLUMN).to_string()).filter(|h| !h.is_empty());
-        if let Some(h) = &password_hash {
-            if let Err(e) = password::check_hash(h) {
-                fail(format!("password_hash: {e}"));
-                continue;
-            }
-        }
-        rows.push(ImportRow {
-            row,
-            username,
-            email,
-            account,
-            roles,
-            created_at,
-            password_hash,
-        });
-    }
-    if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(errors)
-    }
-}
-
 #[utoipa::path(post, path = "/v1/users/import", tag = "users", params(ImportQuery), request_body(content = String, content_type = "text/csv", description = "CSV with the export's header row"), responses((status = 200, description = "Every row applied", body = openapi::ImportReport), (status = 413, description = "The body is larger than `max_import_bytes`", body = openapi::ErrorBody), (status = 422, description = "Nothing written: the report names each bad row (or a query field is invalid: the usual error body)", body = openapi::ImportRejected), (status = 503, description = "Password hashing is saturated; retry", body = openapi::ErrorBody)))]
 pub async fn import(
     State(state): State<SharedState>,
@@ -306,156 +58,13 @@ pub async fn import(
     Query(q): Query<ImportQuery>,
     body: RawBody,
 ) -> ApiResult<Response> {
-    let mode = match q.on_conflict.as_deref().unwrap_or("fail") {
-        "fail" => OnConflict::Fail,
-        "skip" => OnConflict::Skip,
-        "update" => OnConflict::Update,
-        other => {
-            return Err(ApiError::invalid(
-                "on_conflict",
-                format!("{other:?} must be fail, skip or update"),
-            ))
-        }
+    let ticket = import::may_import(&state, &caller, q.on_conflict.as_deref()).await?;
+    let body = body.read(ticket.max_bytes).await?;
+    let report = import::import(&state, &caller, ticket, &body).await?;
+    let status = if report.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
     };
-    state
-        .require(
-            &caller.principal,
-            actions::USERS_IMPORT,
-            Target::new("account", "*", None),
-        )
-        .await?;
-    let body = body.read(state.config.max_import_bytes as usize).await?;
-    let rows = match parse(&body) {
-        Ok(rows) => rows,
-        Err(errors) => {
-            let report = ImportReport {
-                errors,
-                ..Default::default()
-            };
-            state
-                .audit(
-                    &caller.user.username,
-                    "users.import",
-                    "*",
-                    "failure",
-                    &format!("{} malformed rows; nothing written", report.errors.len()),
-                )
-                .await;
-            return Ok(report_response(StatusCode::UNPROCESSABLE_ENTITY, &report));
-        }
-    };
-    let report = state.store.import_users(&rows, mode).await?;
-    if !report.errors.is_empty() {
-        state
-            .audit(
-                &caller.user.username,
-                "users.import",
-                "*",
-                "failure",
-                &format!("{} rows refused; nothing written", report.errors.len()),
-            )
-            .await;
-        return Ok(report_response(StatusCode::UNPROCESSABLE_ENTITY, &report));
-    }
-    let detail = format!(
-        "created {}, updated {}, skipped {}, accounts created {}",
-        report.created,
-        report.updated,
-        report.skipped,
-        report.accounts_created.len()
-    );
-    state
-        .audit(
-            &caller.user.username,
-            "users.import",
-            "*",
-            "success",
-            &detail,
-        )
-        .await;
-    Ok(report_response(StatusCode::OK, &report))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formula_escaping_round_trips() {
-        for f in ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
-            assert!(escape(f).starts_with('\''));
-            assert_eq!(unescape(&escape(f)), f);
-        }
-        assert_eq!(escape("plain"), "plain");
-        assert_eq!(
-            unescape("'quoted"),
-            "'quoted",
-            "a quote before an ordinary character is data"
-        );
-    }
-
-    #[test]
-    fn csv_formula_after_a_semicolon_is_escaped_for_semicolon_split_spreadsheets() {
-        let roles: Vec<String> = ["reader", "=1+1", "'-x", "@SUM(A1)"]
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
-        let cell = escape(&roles_field(&roles));
-        // No `;`-split piece of the cell starts with a formula character.
-        for piece in cell.split(';') {
-            assert!(!needs_quote(piece), "{cell}");
-        }
-        let back: Vec<String> = unescape(&cell)
-            .split(';')
-            .map(|r| unescape(r).to_string())
-            .collect();
-        assert_eq!(back, roles);
-    }
-
-    /// Found by the property `escaping_round_trips` (minimal input `'-`): a field that
-    /// starts with a quote before a formula character came back without its quote.
-    #[test]
-    fn escaping_round_trips_a_quote_before_a_formula_character() {
-        assert_eq!(escape("'-"), "''-");
-        assert_eq!(unescape(&escape("'-")), "'-");
-        assert_eq!(unescape(&escape("''")), "''");
-        assert_eq!(unescape(&escape("'=1+1")), "'=1+1");
-    }
-}
-
-#[cfg(test)]
-mod properties {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// The import parser never panics on any bytes; it either yields rows or row errors.
-        #[test]
-        fn parse_never_panics(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
-            let _ = parse(&body);
-        }
-
-        /// Near-valid files (the right header, arbitrary cells) never panic either, and every
-        /// error names a row that exists.
-        #[test]
-        fn errors_name_existing_rows(cells in proptest::collection::vec(("[ -~]{0,20}", "[ -~]{0,20}", "[ -~]{0,12}"), 1..20)) {
-            let mut body = String::from("username,email,account\n");
-            for (u, e, a) in &cells {
-                body.push_str(&format!("\"{}\",\"{}\",\"{}\"\n", u.replace('"', "\"\""), e.replace('"', "\"\""), a.replace('"', "\"\"")));
-            }
-            if let Err(errors) = parse(body.as_bytes()) {
-                for e in errors {
-                    prop_assert!(e.row >= 2 && e.row <= cells.len() + 1, "row {} of {}", e.row, cells.len());
-                }
-            }
-        }
-
-        /// Escaping for spreadsheets always round-trips and never leaves a formula prefix.
-        #[test]
-        fn escaping_round_trips(s in ".*") {
-            let e = escape(&s);
-            prop_assert!(!needs_quote(&e));
-            prop_assert_eq!(unescape(&e), s.as_str());
-        }
-    }
+    Ok((status, axum::Json(report)).into_response())
 }

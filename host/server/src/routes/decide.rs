@@ -10,131 +10,16 @@ use super::openapi;
 use super::Json;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::state::{principal_of, SharedState};
+use crate::state::SharedState;
 use axum::extract::State;
-use portcullis_core::authz::{
-    self, actions, Decision, Target, CONTEXT_ORIGIN, RESERVED_CONTEXT_PREFIX,
+use portcullis_app::decide::{
+    self, answer, check_pairs, check_text, may_evaluate, Question, Semantic, MAX_BATCH,
+    MAX_BATCH_BYTES,
 };
-use portcullis_core::{names, AccountState};
+use portcullis_core::authz::{Decision, Target};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-
-/// Most evaluations one AuthZEN batch may carry.
-pub const MAX_BATCH: usize = 1000;
-const MAX_CONTEXT_ENTRIES: usize = 64;
-
-/// Most bytes a whole batch may come to once built (names, properties, context, with
-/// top-level defaults counted in every item that uses them): 4× the largest body.
-pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
-
-/// One outside question before the principal is known.
-struct Question {
-    username: String,
-    action: String,
-    target: Target,
-    context: Vec<(String, String)>,
-}
-
-impl Question {
-    /// The bytes of text it holds (what a batch's bound counts).
-    fn size(&self) -> usize {
-        let pairs =
-            |p: &[(String, String)]| p.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-        self.username.len()
-            + self.action.len()
-            + self.target.kind.len()
-            + self.target.id.len()
-            + self.target.account.as_ref().map_or(0, |a| a.len())
-            + pairs(&self.target.attributes)
-            + pairs(&self.context)
-    }
-}
-
-/// Answer one question: the store fills in the principal; missing or disabled subjects
-/// are denied without asking the plugin.
-async fn answer(state: &SharedState, q: Question) -> ApiResult<(Decision, String)> {
-    let id = crate::authorizer::decision_id();
-    let epoch = state.store.auth_epoch();
-    let user = match state.verified.subject(&q.username, epoch) {
-        Some(user) => user,
-        None => {
-            let user = state.store.get_user(&q.username).await?;
-            state.verified.put_subject(&q.username, user.clone(), epoch);
-            user
-        }
-    };
-    let Some(user) = user else {
-        return Ok((
-            Decision::deny(format!("unknown subject {}", q.username)),
-            id,
-        ));
-    };
-    if user.account == names::SYSTEM_ACCOUNT {
-        return Ok((
-            Decision::deny(format!("unknown subject {}", q.username)),
-            id,
-        ));
-    }
-    if user.account_state != AccountState::Enabled {
-        return Ok((
-            Decision::deny(format!(
-                "the account {} of {} is {}",
-                user.account, user.username, user.account_state
-            )),
-            id,
-        ));
-    }
-    let mut context: Vec<(String, String)> = q
-        .context
-        .into_iter()
-        .filter(|(k, _)| !k.starts_with(RESERVED_CONTEXT_PREFIX))
-        .collect();
-    context.push((CONTEXT_ORIGIN.into(), "external".into()));
-    context.push(("portcullis.decision-id".into(), id.clone()));
-    let request = authz::Request {
-        principal: principal_of(&user),
-        action: q.action,
-        target: q.target,
-        context,
-    };
-    let decision = state.decide_request(&request).await;
-    tracing::debug!(decision_id = %id, subject = %user.username, action = %request.action, allowed = decision.allowed, "outside decision");
-    Ok((decision, id))
-}
-
-async fn require_evaluate(state: &SharedState, caller: &Caller) -> ApiResult<()> {
-    state
-        .require(
-            &caller.principal,
-            actions::AUTHORIZE_EVALUATE,
-            Target::new("authorize", "*", None),
-        )
-        .await
-}
-
-fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
-    names::validate_label(value, max).map_err(|e| ApiError::invalid(field, e))
-}
-
-fn check_pairs(field: &str, pairs: &[(String, String)]) -> ApiResult<()> {
-    if pairs.len() > MAX_CONTEXT_ENTRIES {
-        return Err(ApiError::invalid(
-            field,
-            format!("at most {MAX_CONTEXT_ENTRIES} entries"),
-        ));
-    }
-    for (k, v) in pairs {
-        check_text(&format!("{field} key"), k, 128)?;
-        if v.chars().count() > 4096 {
-            return Err(ApiError::invalid(
-                &format!("{field}.{k}"),
-                "at most 4096 characters",
-            ));
-        }
-    }
-    Ok(())
-}
 
 // ------------------------------------------------------------------ /v1/authorize
 
@@ -194,31 +79,20 @@ pub async fn authorize(
     Json(body): Json<AuthorizeBody>,
 ) -> ApiResult<Json<Value>> {
     // Permission before any work on the request's contents.
-    require_evaluate(&state, &caller).await?;
-    check_text("subject.username", &body.subject.username, 254)?;
-    check_text("action", &body.action, 256)?;
-    check_text("resource.kind", &body.resource.kind, 128)?;
-    check_text("resource.id", &body.resource.id, 1024)?;
-    if let Some(a) = &body.resource.account {
-        check_text("resource.account", a, 128)?;
-    }
-    let attributes: Vec<(String, String)> = body.resource.attributes.into_iter().collect();
-    check_pairs("resource.attributes", &attributes)?;
-    let context: Vec<(String, String)> = body.context.into_iter().collect();
-    check_pairs("context", &context)?;
+    may_evaluate(&state, &caller).await?;
     let mut target = Target::new(
         &body.resource.kind,
         &body.resource.id,
         body.resource.account.as_deref(),
     );
-    target.attributes = attributes;
+    target.attributes = body.resource.attributes.into_iter().collect();
     let q = Question {
         username: body.subject.username,
         action: body.action,
         target,
-        context,
+        context: body.context.into_iter().collect(),
     };
-    let (d, id) = answer(&state, q).await?;
+    let (d, id) = answer(&state, q.checked()?).await?;
     Ok(Json(json!({
         "decision": if d.allowed { "allow" } else { "deny" },
         "reasons": d.reasons,
@@ -384,7 +258,7 @@ pub async fn evaluation(
     caller: Caller,
     Json(body): Json<Value>,
 ) -> ApiResult<Json<Value>> {
-    require_evaluate(&state, &caller).await?;
+    may_evaluate(&state, &caller).await?;
     let m = object(&body, "body")?;
     only_keys(m, "body", &["subject", "action", "resource", "context"])?;
     let need = |k: &str| present(m, k).ok_or_else(|| ApiError::invalid(k, "is required"));
@@ -399,13 +273,6 @@ pub async fn evaluation(
     Ok(Json(authzen_result(&d, &id)))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Semantic {
-    ExecuteAll,
-    DenyOnFirstDeny,
-    PermitOnFirstPermit,
-}
-
 #[utoipa::path(post, path = "/access/v1/evaluations", tag = "authorization", request_body = openapi::ZenEvaluations, responses((status = 200, description = "AuthZEN 1.0 batch decisions (one decision when `evaluations` is absent or empty)", body = openapi::ZenBatchAnswer)))]
 pub async fn evaluations(
     State(state): State<SharedState>,
@@ -414,7 +281,7 @@ pub async fn evaluations(
 ) -> ApiResult<Json<Value>> {
     // Permission before any item is built: a caller without `authorize.evaluate` must not
     // make the server expand a batch at all.
-    require_evaluate(&state, &caller).await?;
+    may_evaluate(&state, &caller).await?;
     let m = object(&body, "body")?;
     only_keys(
         m,
@@ -525,18 +392,10 @@ pub async fn evaluations(
         }
         questions.push(q);
     }
-    let mut results = Vec::with_capacity(questions.len());
-    for q in questions {
-        let (d, id) = answer(&state, q).await?;
-        let stop = match semantic {
-            Semantic::ExecuteAll => false,
-            Semantic::DenyOnFirstDeny => !d.allowed,
-            Semantic::PermitOnFirstPermit => d.allowed,
-        };
-        results.push(authzen_result(&d, &id));
-        if stop {
-            break;
-        }
-    }
+    let results: Vec<Value> = decide::answer_all(&state, questions, semantic)
+        .await?
+        .iter()
+        .map(|(d, id)| authzen_result(d, id))
+        .collect();
     Ok(Json(json!({ "evaluations": results })))
 }

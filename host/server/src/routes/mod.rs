@@ -54,18 +54,16 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 
 impl RawBody {
     /// Read at most `limit` bytes: 413 (our error shape) beyond.
-    pub async fn read(self, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    pub async fn read(self, limit: usize) -> Result<Vec<u8>, ApiError> {
         use http_body_util::BodyExt;
         match http_body_util::Limited::new(self.0, limit).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+            Ok(collected) => Ok(collected.to_bytes().to_vec()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(
                 format!("request body is larger than {limit} bytes"),
             )),
             Err(e) => Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
-                "invalid_request",
+                portcullis_core::ErrorCode::InvalidRequest,
                 format!(
                     "body: {}",
                     portcullis_core::names::printable(&e.to_string(), 200)
@@ -117,12 +115,6 @@ impl<T> List<T> {
             .flatten();
         List { items, next }
     }
-}
-
-pub fn timestamp(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Every route is added through [`Routes::route`], which records its path: the
@@ -255,16 +247,6 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-pub use accounts::spawn_reaper as accounts_reaper;
-
-/// The CSV import parser (for `crate::fuzzing`): the number of good rows, or each bad
-/// row's number and error.
-pub fn csv_parse(body: &[u8]) -> Result<usize, Vec<(usize, String)>> {
-    csv::parse(body)
-        .map(|rows| rows.len())
-        .map_err(|errors| errors.into_iter().map(|e| (e.row, e.error)).collect())
-}
-
 /// Count and time every routed request by its route template (never the concrete path:
 /// usernames stay out of metric labels).
 async fn track(
@@ -282,14 +264,14 @@ async fn track(
     let response = next.run(req).await;
     let m = &state.metrics;
     m.http_requests
-        .get_or_create(&crate::metrics::HttpLabels {
+        .get_or_create(&portcullis_app::metrics::HttpLabels {
             method,
             route: route.clone(),
             status: response.status().as_u16(),
         })
         .inc();
     m.http_latency
-        .get_or_create(&crate::metrics::RouteLabels { route })
+        .get_or_create(&portcullis_app::metrics::RouteLabels { route })
         .observe(started.elapsed().as_secs_f64());
     response
 }
@@ -322,20 +304,13 @@ async fn rate_limited(
     match state.limiter.check(ip) {
         Ok(()) => next.run(req).await,
         Err(wait) => {
-            let secs = wait.as_secs().max(1);
             tracing::warn!(client = %ip, path = %req.uri().path(), "rate limited");
-            let message = format!("too many attempts from this address; retry in {secs} s");
-            let body = if req.uri().path().starts_with("/admin/") {
-                serde_json::json!({ "status": "error", "error": message })
+            let error = ApiError::from(portcullis_app::AppError::rate_limited(wait));
+            if req.uri().path().starts_with("/admin/") {
+                admin::ptfe_response(error)
             } else {
-                serde_json::json!({ "error": { "code": "rate_limited", "message": message } })
-            };
-            (
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                [(axum::http::header::RETRY_AFTER, secs.to_string())],
-                axum::Json(body),
-            )
-                .into_response()
+                error.into_response()
+            }
         }
     }
 }

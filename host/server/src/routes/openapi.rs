@@ -79,7 +79,7 @@ pub fn attributes() -> utoipa::openapi::Object {
         .build()
 }
 
-/// Key lifetimes in text (see `users::parse_lifetime`).
+/// Key lifetimes in text (see `portcullis_app::keys::parse_lifetime`).
 pub const LIFETIME_PATTERN: &str =
     r"^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d|[1-9][0-9]?w)$";
 
@@ -848,12 +848,12 @@ pub struct Authorizer {
     pub counts: DecisionCounts,
     pub shadow_agreements: u64,
     pub shadow_disagreements: u64,
-    pub disagreement_samples: Vec<crate::authorizer::Disagreement>,
+    pub disagreement_samples: Vec<portcullis_app::authorizer::Disagreement>,
 }
 
 #[derive(ToSchema, Serialize)]
 pub struct DecisionList {
-    pub items: Vec<crate::authorizer::Logged>,
+    pub items: Vec<portcullis_app::authorizer::Logged>,
     pub next: Option<String>,
 }
 

@@ -2,23 +2,19 @@
 //! (enforce or shadow, with a self-check), `GET /v1/authorizer`, `GET /v1/decisions`.
 
 use super::openapi;
-use super::{timestamp, Json, List, Page, Path, Query, RawBody};
+use super::{Json, List, Page, Path, Query, RawBody};
 use crate::auth::Caller;
-use crate::authorizer::Logged;
 use crate::error::{ApiError, ApiResult};
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use portcullis_core::authz::{self, actions, Target, CONTEXT_ORIGIN};
-use portcullis_core::names;
+use portcullis_app::plugins::{self, DecisionFilter, Listed, Mode};
+use portcullis_app::timestamp;
 use portcullis_plugin::WORLD_VERSION;
-use portcullis_store::{now_ms, AuthorizerState, PluginRecord};
+use portcullis_store::PluginRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
-
-/// The plugins built into the binary, listed beside the stored ones.
-const BUILTINS: &[&str] = &["builtin:native"];
 
 fn record_view(r: &PluginRecord) -> Value {
     json!({
@@ -32,22 +28,19 @@ fn record_view(r: &PluginRecord) -> Value {
     })
 }
 
-fn builtin_view(id: &str) -> Value {
-    let name = id.trim_start_matches("builtin:");
-    let bytes = portcullis_plugin::builtin(name).unwrap_or_default();
-    json!({
-        "id": id,
-        "name": id,
-        "digest": portcullis_plugin::digest(bytes),
-        "size": bytes.len(),
-        "world_version": WORLD_VERSION,
-        "created_at": null,
-        "created_by": "builtin",
-    })
-}
-
-fn plugin_target(id: &str) -> Target {
-    Target::new("plugin", id, None)
+fn listed_view(listed: &Listed) -> Value {
+    match listed {
+        Listed::Stored(r) => record_view(r),
+        Listed::Builtin { id, digest, size } => json!({
+            "id": id,
+            "name": id,
+            "digest": digest,
+            "size": size,
+            "world_version": WORLD_VERSION,
+            "created_at": null,
+            "created_by": "builtin",
+        }),
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -70,73 +63,10 @@ pub async fn upload(
     Query(q): Query<UploadQuery>,
     body: RawBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = q.name.unwrap_or_else(|| "plugin".into());
-    names::validate_label(&name, 128).map_err(|e| ApiError::invalid("name", e))?;
-    state
-        .require(
-            &caller.principal,
-            actions::PLUGINS_UPLOAD,
-            plugin_target("*"),
-        )
-        .await?;
+    let ticket = plugins::may_upload(&state, &caller, q.name).await?;
     // Read only once the caller may upload.
-    let body = body
-        .read(state.config.authorizer.max_plugin_bytes as usize)
-        .await?;
-    if body.is_empty() {
-        return Err(ApiError::invalid(
-            "body",
-            "expected the bytes of a WebAssembly component",
-        ));
-    }
-    let count = state.store.count_plugins().await?;
-    let max = state.config.authorizer.max_stored_plugins;
-    if count >= max as i64
-        && state
-            .store
-            .get_plugin(&format!("p_{}", &portcullis_plugin::digest(&body)[..16]))
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::conflict(
-            "plugin_store_full",
-            format!("the plugin store holds {count} plugins (authorizer.max_stored_plugins = {max}); raise the limit to upload more"),
-        ));
-    }
-    // Off the async workers, one compile at a time, refused from its headers when it
-    // would cost too much to compile (portcullis_plugin::CodeLimits).
-    let compiled = state
-        .runtime
-        .compile_async(std::sync::Arc::from(&body[..]))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_plugin",
-                e.to_string(),
-            )
-        })?;
-    let record = PluginRecord {
-        id: format!("p_{}", &compiled.digest[..16]),
-        name,
-        digest: compiled.digest.clone(),
-        size: body.len() as i64,
-        world_version: WORLD_VERSION.into(),
-        created_at: now_ms(),
-        created_by: caller.user.username.clone(),
-    };
-    let (stored, created) = state.store.put_plugin(&record, &body).await?;
-    if created {
-        state
-            .audit(
-                &caller.user.username,
-                "plugins.upload",
-                &stored.id,
-                "success",
-                &format!("digest {}", stored.digest),
-            )
-            .await;
-    }
+    let body = body.read(ticket.max_bytes).await?;
+    let (stored, created) = plugins::upload(&state, &caller, ticket, &body).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -151,24 +81,11 @@ pub async fn list(
     caller: Caller,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<List<Value>>> {
-    state
-        .require(&caller.principal, actions::PLUGINS_LIST, plugin_target("*"))
-        .await?;
     let limit = page.limit()?;
-    let stored = state
-        .store
-        .list_plugins(page.after.as_deref(), limit)
-        .await?;
-    let list = List::new(stored, limit, |r| r.id.clone());
-    let mut items: Vec<Value> = if page.after.is_none() {
-        BUILTINS.iter().map(|b| builtin_view(b)).collect()
-    } else {
-        Vec::new()
-    };
-    items.extend(list.items.iter().map(record_view));
+    let (items, next) = plugins::list(&state, &caller, page.after.as_deref(), limit).await?;
     Ok(Json(List {
-        items,
-        next: list.next,
+        items: items.iter().map(listed_view).collect(),
+        next,
     }))
 }
 
@@ -178,31 +95,11 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    state
-        .require(&caller.principal, actions::PLUGINS_READ, plugin_target(&id))
-        .await?;
-    let mut view = if BUILTINS.contains(&id.as_str()) {
-        builtin_view(&id)
-    } else {
-        record_view(
-            &state
-                .store
-                .get_plugin(&id)
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("plugin {id}")))?,
-        )
-    };
-    view["active"] = json!(state.authz.active().id == id);
-    view["shadow"] = json!(state.authz.shadow().is_some_and(|s| s.id == id));
+    let (listed, active, shadow) = plugins::get(&state, &caller, &id).await?;
+    let mut view = listed_view(&listed);
+    view["active"] = json!(active);
+    view["shadow"] = json!(shadow);
     Ok(Json(view))
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Default, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Enforce,
-    Shadow,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -214,7 +111,18 @@ pub struct Activate {
     settings: Option<Value>,
     /// `enforce` (default) or `shadow`.
     #[serde(default)]
+    #[schema(value_type = ActivationMode)]
     mode: Mode,
+}
+
+/// The schema of [`Mode`] (documentation only; the app's type is deserialized).
+#[derive(utoipa::ToSchema)]
+#[schema(as = Mode)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ActivationMode {
+    Enforce,
+    Shadow,
 }
 
 /// Activate a plugin: `configure(settings)` must succeed, and the new plugin must still let
@@ -227,130 +135,7 @@ pub async fn activate(
     Path(id): Path<String>,
     Json(body): Json<Activate>,
 ) -> ApiResult<Json<Value>> {
-    let settings = body.settings.unwrap_or_else(|| json!({}));
-    if !settings.is_object() {
-        return Err(ApiError::invalid("settings", "must be a JSON object"));
-    }
-    state
-        .require(
-            &caller.principal,
-            actions::PLUGINS_ACTIVATE,
-            plugin_target(&id),
-        )
-        .await?;
-    if !BUILTINS.contains(&id.as_str()) && state.store.get_plugin(&id).await?.is_none() {
-        return Err(ApiError::not_found(format!("plugin {id}")));
-    }
-    let now = now_ms();
-    let candidate = match crate::build_active(
-        &state.runtime,
-        &state.store,
-        &state.config,
-        &id,
-        &settings,
-        now,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            let text = format!("{e:#}");
-            let code = if e
-                .chain()
-                .any(|c| c.to_string().contains("configure failed"))
-            {
-                "plugin_configure_failed"
-            } else {
-                "plugin_load_failed"
-            };
-            return Err(ApiError::conflict(code, text));
-        }
-    };
-    // Self-check: would the caller still be allowed to activate plugins?
-    let probe = authz::Request {
-        principal: caller.principal.clone(),
-        action: actions::PLUGINS_ACTIVATE.into(),
-        target: plugin_target(&id),
-        context: vec![(CONTEXT_ORIGIN.into(), "management".into())],
-    };
-    let verdict = candidate.plugin.decide(&probe).await;
-    if !verdict.allowed {
-        state
-            .audit(
-                &caller.user.username,
-                "plugins.activate",
-                &id,
-                "failure",
-                "self-check: the plugin would lock the caller out",
-            )
-            .await;
-        let mut e = ApiError::conflict(
-            "self_check_failed",
-            format!("plugin {id} would not let {} plugins.activate: activating it would lock you out; nothing changed", caller.user.username),
-        );
-        e.reasons = verdict.reasons;
-        return Err(e);
-    }
-    let active = state.authz.active();
-    let mut next = state
-        .store
-        .authorizer_state()
-        .await?
-        .unwrap_or(AuthorizerState {
-            version: 0,
-            active_id: active.id.clone(),
-            active_settings: active.settings.to_string(),
-            active_since: active.since,
-            shadow_id: None,
-            shadow_settings: None,
-            shadow_since: None,
-            changed_by: caller.user.username.clone(),
-        });
-    next.changed_by = caller.user.username.clone();
-    match body.mode {
-        Mode::Enforce => {
-            next.active_id = id.clone();
-            next.active_settings = settings.to_string();
-            next.active_since = now;
-            if next.shadow_id.as_deref() == Some(id.as_str()) {
-                next.shadow_id = None;
-                next.shadow_settings = None;
-                next.shadow_since = None;
-            }
-        }
-        Mode::Shadow => {
-            next.shadow_id = Some(id.clone());
-            next.shadow_settings = Some(settings.to_string());
-            next.shadow_since = Some(now);
-        }
-    }
-    // Persist first: if the database refuses, nothing has changed anywhere.
-    let version = state.store.set_authorizer_state(&next).await?;
-    match body.mode {
-        Mode::Enforce => {
-            if next.shadow_id.is_none() {
-                state.authz.set_shadow(None);
-            }
-            state.authz.set_active(candidate);
-        }
-        Mode::Shadow => state.authz.set_shadow(Some(candidate)),
-    }
-    state.authz.version.store(version, Ordering::SeqCst);
-    let mode = if body.mode == Mode::Enforce {
-        "enforce"
-    } else {
-        "shadow"
-    };
-    state
-        .audit(
-            &caller.user.username,
-            "plugins.activate",
-            &id,
-            "success",
-            &format!("mode {mode}"),
-        )
-        .await;
-    tracing::info!(plugin = %id, mode, version, by = %caller.user.username, "plugin activated");
+    plugins::activate(&state, &caller, &id, body.settings, body.mode).await?;
     Ok(Json(authorizer_view(&state)))
 }
 
@@ -383,13 +168,7 @@ pub async fn authorizer(
     State(state): State<SharedState>,
     caller: Caller,
 ) -> ApiResult<Json<Value>> {
-    state
-        .require(
-            &caller.principal,
-            actions::PLUGINS_READ,
-            plugin_target("active"),
-        )
-        .await?;
+    plugins::read_authorizer(&state, &caller).await?;
     Ok(Json(authorizer_view(&state)))
 }
 
@@ -414,13 +193,6 @@ pub async fn decisions(
     caller: Caller,
     Query(q): Query<DecisionQuery>,
 ) -> ApiResult<Json<Value>> {
-    state
-        .require(
-            &caller.principal,
-            actions::DECISIONS_READ,
-            Target::new("decision", "*", None),
-        )
-        .await?;
     let limit = Page {
         limit: q.limit,
         after: None,
@@ -430,13 +202,11 @@ pub async fn decisions(
         Some(n) if n < 0 => return Err(ApiError::invalid("after", "must not be negative")),
         n => n.unwrap_or(0) as u64,
     };
-    let items: Vec<Logged> = state.authz.logged(after, limit, |e| {
-        q.username.as_deref().is_none_or(|u| e.username == u)
-            && q.action.as_deref().is_none_or(|a| e.action == a)
-            && q.outcome.as_deref().is_none_or(|o| e.outcome == o)
-    });
-    let next = (items.len() == limit)
-        .then(|| items.last().map(|e| e.seq.to_string()))
-        .flatten();
+    let filter = DecisionFilter {
+        username: q.username,
+        action: q.action,
+        outcome: q.outcome,
+    };
+    let (items, next) = plugins::decisions(&state, &caller, &filter, after, limit).await?;
     Ok(Json(json!({ "items": items, "next": next })))
 }

@@ -2,17 +2,14 @@
 //! email with an optional token.
 
 use super::openapi;
-use super::users::load_user;
 use super::Json;
 use super::Path;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use portcullis_core::authz::{actions, Target};
-use portcullis_core::{keys, names};
-use portcullis_store::{NewKeyRecord, NewUser};
+use portcullis_app::tokens::{self, ByEmail};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -22,35 +19,10 @@ pub async fn request(
     caller: Caller,
     Path(username): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = load_user(&state, &caller, &username, actions::ACCESS_TOKENS_REQUEST).await?;
-    let status = state.store.request_access_token(&user.username).await?;
-    state
-        .audit(
-            &caller.user.username,
-            "access-tokens.request",
-            &user.username,
-            "success",
-            &format!("status {status}"),
-        )
-        .await;
+    let (username, status) = tokens::request(&state, &caller, &username).await?;
     Ok(Json(
-        json!({ "username": user.username, "access_token_status": status }),
+        json!({ "username": username, "access_token_status": status }),
     ))
-}
-
-/// Issue a new access token (shown once), revoking any earlier one.
-pub async fn issue(state: &SharedState, username: &str) -> ApiResult<String> {
-    let key = keys::generate();
-    let record = NewKeyRecord {
-        id: &key.id,
-        username,
-        name: "access-token",
-        kind: portcullis_core::KeyKind::AccessToken,
-        digest: &key.digest,
-        expires_at: None,
-    };
-    state.store.grant_access_token(&record).await?;
-    Ok(key.secret)
 }
 
 #[utoipa::path(post, path = "/v1/users/{username}/access-token/grant", tag = "access-tokens", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), responses((status = 200, description = "The new token, shown once; any earlier one is revoked", body = openapi::AccessToken)))]
@@ -59,23 +31,9 @@ pub async fn grant(
     caller: Caller,
     Path(username): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = load_user(&state, &caller, &username, actions::ACCESS_TOKENS_GRANT).await?;
-    let before = user
-        .access_token_status
-        .clone()
-        .unwrap_or_else(|| "none".into());
-    let token = issue(&state, &user.username).await?;
-    state
-        .audit(
-            &caller.user.username,
-            "access-tokens.grant",
-            &user.username,
-            "success",
-            &format!("status {before} -> active"),
-        )
-        .await;
+    let (username, token) = tokens::grant(&state, &caller, &username).await?;
     Ok(Json(
-        json!({ "username": user.username, "access_token_status": "active", "access_token": token }),
+        json!({ "username": username, "access_token_status": "active", "access_token": token }),
     ))
 }
 
@@ -85,23 +43,9 @@ pub async fn revoke(
     caller: Caller,
     Path(username): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = load_user(&state, &caller, &username, actions::ACCESS_TOKENS_REVOKE).await?;
-    let before = user
-        .access_token_status
-        .clone()
-        .unwrap_or_else(|| "none".into());
-    let n = state.store.revoke_access_token(&user.username).await?;
-    state
-        .audit(
-            &caller.user.username,
-            "access-tokens.revoke",
-            &user.username,
-            "success",
-            &format!("status {before} -> revoked; {n} tokens revoked"),
-        )
-        .await;
+    let username = tokens::revoke(&state, &caller, &username).await?;
     Ok(Json(
-        json!({ "username": user.username, "access_token_status": "revoked" }),
+        json!({ "username": username, "access_token_status": "revoked" }),
     ))
 }
 
@@ -133,61 +77,17 @@ pub async fn create_by_email(
     caller: Caller,
     Json(body): Json<CreateByEmail>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    names::validate_email(&body.email).map_err(|e| ApiError::invalid("email", e))?;
-    let username = body.username.unwrap_or_else(|| body.email.to_lowercase());
-    names::validate_username(&username).map_err(|e| ApiError::invalid("username", e))?;
-    if let Some(account) = &body.account {
-        names::validate_account_name(account).map_err(|e| ApiError::invalid("account", e))?;
-    }
-    let defaulted = body.account.is_none();
-    let account = body
-        .account
-        .unwrap_or_else(|| super::users::default_account_name(&state, &caller));
-    let mut target = Target::new("user", &username, Some(&account));
-    target.attributes = vec![("changes".into(), "email".into())];
-    state
-        .require(&caller.principal, actions::USERS_CREATE, target)
-        .await?;
-    if body.grant_access_token {
-        state
-            .require(
-                &caller.principal,
-                actions::ACCESS_TOKENS_GRANT,
-                Target::new("user", &username, Some(&account)),
-            )
-            .await?;
-    }
-    // Created on first use — only once the caller may create users there.
-    if defaulted {
-        super::users::default_account(&state, &caller).await?;
-    }
-    super::users::open_account(&state, &account).await?;
-    let new = NewUser {
-        username: username.clone(),
-        account,
-        email: Some(body.email.clone()),
-        ..Default::default()
+    let input = ByEmail {
+        email: body.email,
+        account: body.account,
+        username: body.username,
+        grant_access_token: body.grant_access_token,
     };
-    let user = super::users::insert_user(&state, &caller.user.username, &new, "by email; ").await?;
-    let token = if body.grant_access_token {
-        let t = issue(&state, &user.username).await?;
-        state
-            .audit(
-                &caller.user.username,
-                "access-tokens.grant",
-                &user.username,
-                "success",
-                "status none -> active",
-            )
-            .await;
-        Some(t)
-    } else {
-        None
-    };
+    let (user, token) = tokens::create_by_email(&state, &caller, input).await?;
     Ok((
         StatusCode::CREATED,
         Json(
-            json!({ "id": user.username, "email": body.email, "username": user.username, "account": user.account, "access_token": token }),
+            json!({ "id": user.username, "email": user.email, "username": user.username, "account": user.account, "access_token": token }),
         ),
     ))
 }

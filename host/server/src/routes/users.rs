@@ -1,25 +1,19 @@
 //! Users, their passwords and their personal API keys (§2, §4).
 
-use super::accounts::visible_account;
 use super::openapi;
-use super::{timestamp, Json, List, Page, Path, Query};
+use super::{Json, List, Page, Path, Query};
 use crate::auth::Caller;
-use crate::bootstrap::ADMIN_USER;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use portcullis_core::authz::{actions, Target};
-use portcullis_core::names::{self, SYSTEM_ACCOUNT};
-use portcullis_core::password::{self, Verified};
-use portcullis_core::{keys, AccountState, KeyKind};
-use portcullis_store::{now_ms, ApiKey, NewKeyRecord, NewUser, StoreError, User, UserPatch};
+use portcullis_app::keys::Lifetime;
+use portcullis_app::users::{NewPassword, NewUserInput};
+use portcullis_app::{keys, timestamp, users, AppError};
+use portcullis_store::{now_ms, ApiKey, SsoLink, User, UserPatch};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-
-const MAX_ROLES: usize = 100;
-const MAX_ATTRIBUTES: usize = 100;
 
 pub fn user_view(u: &User) -> Value {
     let locked = u.locked_until.is_some_and(|t| t > now_ms());
@@ -51,106 +45,6 @@ pub fn key_view(k: &ApiKey) -> Value {
     })
 }
 
-/// Create a key for `username`; returns the secret (to show once) and the record.
-pub async fn issue_key(
-    state: &SharedState,
-    username: &str,
-    name: &str,
-    kind: KeyKind,
-    expires_at: Option<i64>,
-) -> ApiResult<(String, ApiKey)> {
-    let key = keys::generate();
-    let record = NewKeyRecord {
-        id: &key.id,
-        username,
-        name,
-        kind,
-        digest: &key.digest,
-        expires_at,
-    };
-    let stored = state.store.insert_key(&record).await?;
-    Ok((key.secret, stored))
-}
-
-fn user_target(username: &str, account: Option<&str>) -> Target {
-    Target::new("user", username, account)
-}
-
-/// Load a user for `action`, asking the authorizer first. An unknown user is asked about
-/// with no account, so a caller who may not see it learns nothing from a 404.
-pub(crate) async fn load_user(
-    state: &SharedState,
-    caller: &Caller,
-    username: &str,
-    action: &str,
-) -> ApiResult<User> {
-    match state.store.get_user(username).await? {
-        Some(u) if u.account != SYSTEM_ACCOUNT => {
-            let mut target = user_target(&u.username, Some(&u.account));
-            if u.sso.is_some() {
-                // The plugin learns that this user signs in with SSO (the native rules keep
-                // fellow members of the account from taking it over).
-                target.attributes.push(("sso".into(), "linked".into()));
-            }
-            state.require(&caller.principal, action, target).await?;
-            Ok(u)
-        }
-        _ => {
-            state
-                .require(&caller.principal, action, user_target(username, None))
-                .await?;
-            Err(ApiError::not_found(format!("user {username}")))
-        }
-    }
-}
-
-fn check_roles(roles: &[String]) -> ApiResult<()> {
-    if roles.len() > MAX_ROLES {
-        return Err(ApiError::invalid(
-            "roles",
-            format!("at most {MAX_ROLES} roles"),
-        ));
-    }
-    for (i, r) in roles.iter().enumerate() {
-        names::validate_label(r, 256).map_err(|e| ApiError::invalid(&format!("roles[{i}]"), e))?;
-    }
-    Ok(())
-}
-
-fn check_attributes(attributes: &BTreeMap<String, String>) -> ApiResult<()> {
-    if attributes.len() > MAX_ATTRIBUTES {
-        return Err(ApiError::invalid(
-            "attributes",
-            format!("at most {MAX_ATTRIBUTES} attributes"),
-        ));
-    }
-    for (k, v) in attributes {
-        names::validate_label(k, 128)
-            .map_err(|e| ApiError::invalid("attributes", format!("key {k:?} {e}")))?;
-        if v.chars().count() > 1024 || v.chars().any(char::is_control) {
-            return Err(ApiError::invalid(
-                &format!("attributes.{k}"),
-                "must be at most 1024 characters, no control characters",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The fields a create or update touches that carry privileges: the authorizer sees them
-/// as the target attribute `changes` so a rule can refuse self-promotion.
-fn changes(roles: bool, attributes: bool, email: bool) -> Vec<(String, String)> {
-    let fields: Vec<&str> = [
-        ("email", email),
-        ("roles", roles),
-        ("attributes", attributes),
-    ]
-    .into_iter()
-    .filter_map(|(f, on)| on.then_some(f))
-    .collect();
-    vec![("changes".to_string(), fields.join(","))]
-}
-
 fn page_of_users(users: Vec<User>, limit: i64) -> List<Value> {
     let list = List::new(users, limit, |u| u.username.clone());
     List {
@@ -166,19 +60,9 @@ pub async fn list_in_account(
     Path(name): Path<String>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<List<Value>>> {
-    state
-        .require(
-            &caller.principal,
-            actions::USERS_LIST,
-            Target::new("account", &name, Some(&name)),
-        )
-        .await?;
-    visible_account(&state, &name).await?;
     let limit = page.limit()?;
-    let users = state
-        .store
-        .list_users(Some(&name), page.after.as_deref(), limit)
-        .await?;
+    let users =
+        users::list_in_account(&state, &caller, &name, page.after.as_deref(), limit).await?;
     Ok(Json(page_of_users(users, limit)))
 }
 
@@ -191,34 +75,7 @@ pub async fn list_all(
     Query(page): Query<Page>,
 ) -> ApiResult<Json<List<Value>>> {
     let limit = page.limit()?;
-    let everyone = state
-        .decide(
-            &caller.principal,
-            actions::USERS_LIST,
-            Target::new("account", "*", None),
-        )
-        .await;
-    let account = if everyone.allowed {
-        None
-    } else {
-        let own = caller.user.account.clone();
-        state
-            .require(
-                &caller.principal,
-                actions::USERS_LIST,
-                Target::new("account", &own, Some(&own)),
-            )
-            .await?;
-        Some(own)
-    };
-    let users = state
-        .store
-        .list_users(account.as_deref(), page.after.as_deref(), limit)
-        .await?;
-    let users = users
-        .into_iter()
-        .filter(|u| u.account != SYSTEM_ACCOUNT)
-        .collect();
+    let users = users::list_all(&state, &caller, page.after.as_deref(), limit).await?;
     Ok(Json(page_of_users(users, limit)))
 }
 
@@ -254,134 +111,16 @@ pub async fn create_in_account(
     Path(account): Path<String>,
     Json(body): Json<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    names::validate_username(&body.username).map_err(|e| ApiError::invalid("username", e))?;
-    if let Some(email) = &body.email {
-        names::validate_email(email).map_err(|e| ApiError::invalid("email", e))?;
-    }
-    check_roles(&body.roles)?;
-    check_attributes(&body.attributes)?;
-    if let Some(p) = &body.password {
-        password::check_policy(p).map_err(|e| ApiError::invalid("password", e))?;
-    } else if body.temporary_password {
-        return Err(ApiError::invalid("temporary_password", "needs a password"));
-    }
-    let mut t = user_target(&body.username, Some(&account));
-    t.attributes = changes(
-        !body.roles.is_empty(),
-        !body.attributes.is_empty(),
-        body.email.is_some(),
-    );
-    state
-        .require(&caller.principal, actions::USERS_CREATE, t)
-        .await?;
-    // The default user account exists from its first use on (`whoami` names it).
-    if account == default_account_name(&state, &caller) {
-        default_account(&state, &caller).await?;
-    }
-    open_account(&state, &account).await?;
-    let password_hash = match body.password {
-        Some(p) => Some(state.hash_password(&caller.user.username, p).await?),
-        None => None,
-    };
-    let new = NewUser {
+    let input = NewUserInput {
         username: body.username,
-        account,
+        password: body.password,
+        temporary_password: body.temporary_password,
         email: body.email,
         roles: body.roles,
         attributes: body.attributes,
-        password_hash,
-        must_change_password: body.temporary_password,
-        sso: None,
     };
-    let user = insert_user(&state, &caller.user.username, &new, "").await?;
+    let user = users::create_in_account(&state, &caller, &account, input).await?;
     Ok((StatusCode::CREATED, Json(user_view(&user))))
-}
-
-/// The account a new user goes into must be visible and not being deleted.
-pub(crate) async fn open_account(state: &SharedState, account: &str) -> ApiResult<()> {
-    let acct = visible_account(state, account).await?;
-    if acct.state == AccountState::Deleting {
-        return Err(ApiError::conflict(
-            "invalid_state_transition",
-            format!("account {account} is being deleted"),
-        ));
-    }
-    Ok(())
-}
-
-/// The account a user goes into when the caller names none: a `user`-account member's
-/// own account, otherwise `[users] default_account` — never the admin account, so a user
-/// created without `--account` can never become an administrator by accident.
-pub(crate) fn default_account_name(state: &SharedState, caller: &Caller) -> String {
-    if caller.user.account_type == portcullis_core::AccountType::User {
-        caller.user.account.clone()
-    } else {
-        state.config.users.default_account.clone()
-    }
-}
-
-/// [`default_account_name`], created (type `user`) on first use; 409 when an account of
-/// that name exists with another type.
-pub(crate) async fn default_account(state: &SharedState, caller: &Caller) -> ApiResult<String> {
-    let name = default_account_name(state, caller);
-    if caller.user.account_type == portcullis_core::AccountType::User {
-        return Ok(name);
-    }
-    if state
-        .store
-        .ensure_account(&name, None, portcullis_core::AccountType::User)
-        .await?
-    {
-        state
-            .audit(
-                &caller.user.username,
-                "accounts.create",
-                &name,
-                "success",
-                "users.default_account, on first use",
-            )
-            .await;
-    }
-    match state.store.get_account(&name).await? {
-        Some(a) if a.kind == portcullis_core::AccountType::User => Ok(name),
-        Some(a) => Err(ApiError::conflict(
-            "invalid_default_account",
-            format!(
-                "users.default_account {name} is a {} account; name an account explicitly or configure a user account",
-                a.kind
-            ),
-        )),
-        None => Err(ApiError::not_found(format!("account {name}"))),
-    }
-}
-
-/// Insert a user (409 when the name is taken anywhere), audit it and tell the plugin.
-pub(crate) async fn insert_user(
-    state: &SharedState,
-    actor: &str,
-    new: &NewUser,
-    how: &str,
-) -> ApiResult<User> {
-    let user = state.store.create_user(new).await.map_err(|e| match e {
-        StoreError::Conflict(m) => ApiError::conflict("already_exists", m),
-        StoreError::NotFound => ApiError::not_found(format!("account {}", new.account)),
-        other => other.into(),
-    })?;
-    state
-        .audit(
-            actor,
-            "users.create",
-            &user.username,
-            "success",
-            &format!("{how}account {}", user.account),
-        )
-        .await;
-    state
-        .notify(portcullis_core::authz::Event::UserCreated(
-            crate::state::principal_of(&user),
-        ))
-        .await;
-    Ok(user)
 }
 
 /// Describe: the user plus the number of active keys.
@@ -391,9 +130,9 @@ pub async fn describe(
     caller: Caller,
     Path(username): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = load_user(&state, &caller, &username, actions::USERS_READ).await?;
+    let (user, key_count) = users::describe(&state, &caller, &username).await?;
     let mut view = user_view(&user);
-    view["key_count"] = json!(state.store.count_active_keys(&user.username).await?);
+    view["key_count"] = json!(key_count);
     Ok(Json(view))
 }
 
@@ -421,52 +160,12 @@ pub async fn patch(
     Path(username): Path<String>,
     Json(body): Json<PatchUser>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(Some(email)) = &body.email {
-        names::validate_email(email).map_err(|e| ApiError::invalid("email", e))?;
-    }
-    if let Some(r) = &body.roles {
-        check_roles(r)?;
-    }
-    if let Some(a) = &body.attributes {
-        check_attributes(a)?;
-    }
-    let user = state.store.get_user(&username).await?;
-    let account = user
-        .as_ref()
-        .filter(|u| u.account != SYSTEM_ACCOUNT)
-        .map(|u| u.account.clone());
-    let mut t = user_target(&username, account.as_deref());
-    t.attributes = changes(
-        body.roles.is_some(),
-        body.attributes.is_some(),
-        body.email.is_some(),
-    );
-    state
-        .require(&caller.principal, actions::USERS_UPDATE, t)
-        .await?;
-    if account.is_none() {
-        return Err(ApiError::not_found(format!("user {username}")));
-    }
     let patch = UserPatch {
         email: body.email,
         roles: body.roles,
         attributes: body.attributes,
     };
-    state.store.update_user(&username, &patch).await?;
-    state
-        .audit(
-            &caller.user.username,
-            "users.update",
-            &username,
-            "success",
-            "",
-        )
-        .await;
-    let user = state
-        .store
-        .get_user(&username)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("user {username}")))?;
+    let user = users::update(&state, &caller, &username, patch).await?;
     Ok(Json(user_view(&user)))
 }
 
@@ -476,28 +175,7 @@ pub async fn delete(
     caller: Caller,
     Path(username): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let user = load_user(&state, &caller, &username, actions::USERS_DELETE).await?;
-    if user.username == ADMIN_USER && user.account == portcullis_core::names::ADMIN_ACCOUNT {
-        return Err(ApiError::conflict(
-            "protected_user",
-            "the admin user cannot be deleted (it is the recovery path: `portcullis server recover-admin-user`)",
-        ));
-    }
-    state.store.delete_user(&user.username).await?;
-    state
-        .audit(
-            &caller.user.username,
-            "users.delete",
-            &user.username,
-            "success",
-            "user and all its keys deleted",
-        )
-        .await;
-    state
-        .notify(portcullis_core::authz::Event::UserDeleted(
-            user.username.clone(),
-        ))
-        .await;
+    users::delete(&state, &caller, &username).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -524,104 +202,16 @@ pub async fn set_password(
     Path(username): Path<String>,
     Json(body): Json<SetPassword>,
 ) -> ApiResult<Json<Value>> {
-    let user = load_user(&state, &caller, &username, actions::USERS_SET_PASSWORD).await?;
-    let is_self = user.username == caller.user.username;
     let client = state.limiter.client_ip(peer.ip(), &headers);
-    password::check_policy(&body.password).map_err(|e| ApiError::invalid("password", e))?;
-    if is_self {
-        if body.temporary {
-            // Not a malformed request: a permission the caller lacks on itself.
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "temporary: you cannot make your own password temporary",
-            ));
-        }
-        let current = body.current_password.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "current_password_required",
-                "current_password: is required to change your own password",
-            )
-        })?;
-        // The current password is a guess like a login's: rate-limited per client address,
-        // reserved against the lockout before hashing, refused while the user is locked.
-        if let Err(wait) = state.limiter.check(client) {
-            return Err(ApiError::rate_limited(wait));
-        }
-        let allowed = state
-            .store
-            .reserve_password_attempt(
-                &user.username,
-                state.config.auth.lockout_threshold as i64,
-                state.config.auth.lockout_duration.as_millis() as i64,
-            )
-            .await?;
-        if !allowed {
-            state
-                .audit(
-                    &caller.user.username,
-                    "users.set-password",
-                    &user.username,
-                    "failure",
-                    "user locked",
-                )
-                .await;
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "user_locked",
-                "current_password: too many wrong passwords; try again after the lockout (auth.lockout_duration)",
-            ));
-        }
-        let verdict = state
-            .verify_password_for(
-                &caller.user.username,
-                current.clone(),
-                user.password_hash.clone(),
-            )
-            .await?;
-        if !matches!(verdict, Some(Verified::Match { .. })) {
-            state
-                .audit(
-                    &caller.user.username,
-                    "users.set-password",
-                    &user.username,
-                    "failure",
-                    "wrong current password",
-                )
-                .await;
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "invalid_current_password",
-                "current_password: does not match",
-            ));
-        }
-        if current == body.password {
-            return Err(ApiError::invalid(
-                "password",
-                "must differ from the current password",
-            ));
-        }
-    }
-    let phc = state
-        .hash_password(&caller.user.username, body.password)
-        .await?;
-    let keep = is_self.then_some(caller.key.id.as_str());
-    let revoked = state
-        .store
-        .set_password(&user.username, &phc, body.temporary, keep)
-        .await?;
-    state
-        .audit(
-            &caller.user.username,
-            "users.set-password",
-            &user.username,
-            "success",
-            &format!("{revoked} keys revoked; temporary={}", body.temporary),
-        )
-        .await;
+    let input = NewPassword {
+        password: body.password,
+        current_password: body.current_password,
+        temporary: body.temporary,
+    };
+    let check_rate = || state.limiter.check(client).map_err(AppError::rate_limited);
+    let set = users::set_password(&state, &caller, &username, input, check_rate).await?;
     Ok(Json(
-        json!({ "username": user.username, "must_change_password": body.temporary, "keys_revoked": revoked }),
+        json!({ "username": set.username, "must_change_password": set.must_change_password, "keys_revoked": set.keys_revoked }),
     ))
 }
 
@@ -631,8 +221,7 @@ pub async fn list_keys(
     caller: Caller,
     Path(username): Path<String>,
 ) -> ApiResult<Json<List<Value>>> {
-    let user = load_user(&state, &caller, &username, actions::KEYS_LIST).await?;
-    let keys = state.store.list_keys(&user.username).await?;
+    let keys = keys::list(&state, &caller, &username).await?;
     Ok(Json(List {
         items: keys.iter().map(key_view).collect(),
         next: None,
@@ -662,28 +251,6 @@ pub struct CreateKey {
     expires_in: Option<ExpiresIn>,
 }
 
-const MAX_KEY_LIFETIME_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
-
-/// A key lifetime in text: digits and one unit, `s`, `m`, `h`, `d` or `w` (`"30d"`), in
-/// milliseconds. Exactly what `openapi::LIFETIME_PATTERN` states (the number of digits per
-/// unit keeps every match within ten years); longer lifetimes are given in seconds.
-fn parse_lifetime(text: &str) -> Option<i64> {
-    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
-    let (max_digits, unit_ms) = match unit {
-        "s" => (8, 1_000),
-        "m" => (6, 60_000),
-        "h" => (4, 3_600_000),
-        "d" => (3, 86_400_000),
-        "w" => (2, 604_800_000),
-        _ => return None,
-    };
-    let well_formed = !digits.is_empty()
-        && digits.len() <= max_digits
-        && !digits.starts_with('0')
-        && digits.bytes().all(|b| b.is_ascii_digit());
-    well_formed.then(|| digits.parse::<i64>().ok().map(|n| n * unit_ms))?
-}
-
 #[utoipa::path(post, path = "/v1/users/{username}/keys", tag = "users", params(("username" = String, Path, description = "Username", pattern = r"^[a-z0-9][a-z0-9._@-]{0,62}$")), request_body = CreateKey, responses((status = 201, description = "The key; `key` is the secret, shown once", body = openapi::KeyCreated)))]
 pub async fn create_key(
     State(state): State<SharedState>,
@@ -691,55 +258,14 @@ pub async fn create_key(
     Path(username): Path<String>,
     Json(body): Json<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    names::validate_label(&body.name, 128).map_err(|e| ApiError::invalid("name", e))?;
-    let ttl_ms = match body.expires_in {
-        None => None,
-        Some(ExpiresIn::Seconds(s)) => Some(s.saturating_mul(1000).min(i64::MAX as u64) as i64),
-        Some(ExpiresIn::Float(f)) if f.fract() == 0.0 && f >= 0.0 => {
-            Some((f.min(1e15) * 1000.0) as i64)
-        }
-        Some(ExpiresIn::Float(_)) => {
-            return Err(ApiError::invalid(
-                "expires_in",
-                "must be a whole number of seconds",
-            ))
-        }
-        Some(ExpiresIn::Text(t)) => Some(parse_lifetime(&t).ok_or_else(|| {
-            ApiError::invalid(
-                "expires_in",
-                format!("{t:?} is not a duration like \"30d\" (a number and one of s, m, h, d, w)"),
-            )
-        })?),
-    };
-    if let Some(ms) = ttl_ms {
-        if !(1000..=MAX_KEY_LIFETIME_MS).contains(&ms) {
-            return Err(ApiError::invalid(
-                "expires_in",
-                "must be between 1 second and 10 years",
-            ));
-        }
-    }
-    let user = load_user(&state, &caller, &username, actions::KEYS_CREATE).await?;
-    let expires_at = ttl_ms.map(|ms| now_ms() + ms);
-    let (secret, key) = issue_key(
-        &state,
-        &user.username,
-        &body.name,
-        KeyKind::Personal,
-        expires_at,
-    )
-    .await?;
-    state
-        .audit(
-            &caller.user.username,
-            "keys.create",
-            &format!("{}/{}", user.username, key.id),
-            "success",
-            "",
-        )
-        .await;
-    let mut view = key_view(&key);
-    view["key"] = json!(secret);
+    let lifetime = body.expires_in.map(|e| match e {
+        ExpiresIn::Seconds(s) => Lifetime::Seconds(s),
+        ExpiresIn::Float(f) => Lifetime::Float(f),
+        ExpiresIn::Text(t) => Lifetime::Text(t),
+    });
+    let issued = keys::create(&state, &caller, &username, &body.name, lifetime).await?;
+    let mut view = key_view(&issued.key);
+    view["key"] = json!(issued.secret);
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -749,24 +275,7 @@ pub async fn revoke_key(
     caller: Caller,
     Path((username, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let user = load_user(&state, &caller, &username, actions::KEYS_DELETE).await?;
-    state
-        .store
-        .revoke_key(&user.username, &id)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found(format!("key {id}")),
-            other => other.into(),
-        })?;
-    state
-        .audit(
-            &caller.user.username,
-            "keys.delete",
-            &format!("{}/{id}", user.username),
-            "success",
-            "",
-        )
-        .await;
+    keys::revoke(&state, &caller, &username, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -799,34 +308,11 @@ pub async fn link_sso(
     Path(username): Path<String>,
     Json(body): Json<SsoLinkBody>,
 ) -> ApiResult<Json<Value>> {
-    names::validate_label(&body.issuer, 1024).map_err(|e| ApiError::invalid("issuer", e))?;
-    names::validate_label(&body.subject, 255).map_err(|e| ApiError::invalid("subject", e))?;
-    let user = load_user(&state, &caller, &username, actions::USERS_LINK_SSO).await?;
-    let link = portcullis_store::SsoLink {
+    let link = SsoLink {
         issuer: body.issuer,
         subject: body.subject,
     };
-    let revoked = state
-        .store
-        .set_sso_link(&user.username, Some(&link))
-        .await?;
-    state
-        .audit(
-            &caller.user.username,
-            "users.link-sso",
-            &user.username,
-            "success",
-            &format!(
-                "issuer {} subject {}; {revoked} login keys revoked",
-                link.issuer, link.subject
-            ),
-        )
-        .await;
-    let user = state
-        .store
-        .get_user(&user.username)
-        .await?
-        .ok_or_else(ApiError::internal)?;
+    let user = users::link_sso(&state, &caller, &username, link).await?;
     Ok(Json(user_view(&user)))
 }
 
@@ -838,16 +324,6 @@ pub async fn unlink_sso(
     caller: Caller,
     Path(username): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let user = load_user(&state, &caller, &username, actions::USERS_LINK_SSO).await?;
-    let revoked = state.store.set_sso_link(&user.username, None).await?;
-    state
-        .audit(
-            &caller.user.username,
-            "users.link-sso",
-            &user.username,
-            "success",
-            &format!("unlinked; {revoked} login keys revoked"),
-        )
-        .await;
+    users::unlink_sso(&state, &caller, &username).await?;
     Ok(StatusCode::NO_CONTENT)
 }

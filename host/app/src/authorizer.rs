@@ -5,7 +5,7 @@
 
 use crate::metrics::{DecisionLabels, Metrics, OutcomeLabels};
 use compact_str::CompactString;
-use portcullis_core::authz::{Decision, Request};
+use portcullis_core::authz::{Decision, Origin, Request, CONTEXT_DECISION_ID, CONTEXT_ORIGIN};
 use portcullis_plugin::Plugin;
 use serde::Serialize;
 use serde_json::Value;
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Context keys that differ on every request and so must not split the cache.
-const VOLATILE_CONTEXT: &[&str] = &["portcullis.decision-id", "portcullis.request-id"];
+const VOLATILE_CONTEXT: &[&str] = &[CONTEXT_DECISION_ID];
 const MAX_SAMPLES: usize = 20;
 
 /// A loaded plugin and what it was activated with.
@@ -65,7 +65,7 @@ impl Active {
             "name": self.plugin.name(),
             "digest": self.plugin.digest(),
             "settings": self.settings,
-            "since": crate::routes::timestamp(self.since),
+            "since": crate::timestamp(self.since),
         })
     }
 }
@@ -129,7 +129,7 @@ impl Entry {
         Logged {
             seq: self.seq,
             id: self.id.to_string(),
-            time: crate::routes::timestamp(self.at_ms),
+            time: crate::timestamp(self.at_ms),
             username: self.username.to_string(),
             account: self.account.to_string(),
             action: self.action.to_string(),
@@ -177,29 +177,6 @@ pub struct Counts {
     pub cache_hits: AtomicU64,
     pub shadow_agreements: AtomicU64,
     pub shadow_disagreements: AtomicU64,
-}
-
-/// The outcome label of a decision: `allow`, `deny`, or the plugin failure it was.
-pub fn outcome(d: &Decision) -> &'static str {
-    if d.allowed {
-        return "allow";
-    }
-    let first = d.reasons.first().map(String::as_str).unwrap_or("");
-    for (prefix, label) in [
-        ("plugin_timeout", "timeout"),
-        ("plugin_trap", "trap"),
-        ("plugin_stack_overflow", "trap"),
-        ("plugin_memory_limit", "memory_limit"),
-        ("plugin_malformed", "malformed"),
-        ("plugin_unavailable", "unavailable"),
-        ("plugin_error", "trap"),
-        ("plugin_exit", "trap"),
-    ] {
-        if first.starts_with(prefix) {
-            return label;
-        }
-    }
-    "deny"
 }
 
 pub struct Authz {
@@ -329,13 +306,13 @@ impl Authz {
                     .decision_latency
                     .observe(started.elapsed().as_secs_f64());
                 // Only genuine answers are cached, never a failure turned into a deny.
-                if d.ttl_ms > 0 && matches!(outcome(&d), "allow" | "deny") {
+                if d.ttl_ms > 0 && d.failure.is_none() {
                     self.remember(Self::cache_key(&active, request), &d);
                 }
                 (d, false)
             }
         };
-        let label = outcome(&decision);
+        let label = decision.outcome();
         let counter = match label {
             "allow" => &self.counts.allow,
             "deny" => &self.counts.deny,
@@ -388,7 +365,7 @@ impl Authz {
                     samples.pop_front();
                 }
                 samples.push_back(Disagreement {
-                    time: crate::routes::timestamp(portcullis_store::now_ms()),
+                    time: crate::timestamp(portcullis_store::now_ms()),
                     username: request.principal.username.clone(),
                     action: request.action.clone(),
                     target: format!("{}/{}", request.target.kind, request.target.id),
@@ -403,7 +380,7 @@ impl Authz {
 
     fn log(&self, r: &Request, d: &Decision, active: &Active, took: Duration, cached: bool) {
         let id = r
-            .context_value("portcullis.decision-id")
+            .context_value(CONTEXT_DECISION_ID)
             .map(String::from)
             .unwrap_or_else(decision_id);
         let mut entry = Entry {
@@ -415,12 +392,11 @@ impl Authz {
             action: CompactString::from(r.action.as_str()),
             target: compact_str::format_compact!("{}/{}", r.target.kind, r.target.id),
             target_account: r.target.account.as_deref().map(CompactString::from),
-            origin: match r.context_value("portcullis.origin") {
-                Some("management") => "management",
-                Some("external") => "external",
-                _ => "",
-            },
-            outcome: outcome(d),
+            origin: r
+                .context_value(CONTEXT_ORIGIN)
+                .and_then(Origin::parse)
+                .map_or("", Origin::as_str),
+            outcome: d.outcome(),
             allowed: d.allowed,
             reasons: d
                 .reasons

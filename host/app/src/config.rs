@@ -325,7 +325,7 @@ pub struct AuthorizerConfig {
 impl Default for AuthorizerConfig {
     fn default() -> Self {
         AuthorizerConfig {
-            plugin: "builtin:native".into(),
+            plugin: portcullis_plugin::DEFAULT_PLUGIN.into(),
             settings: serde_json::json!({}),
             timeout_ms: 50,
             memory_limit_mib: 64,

@@ -3,7 +3,7 @@
 /// Parse and check a CSV import body as `POST /v1/users/import` does; the number of good
 /// rows or the row errors.
 pub fn csv_import(body: &[u8]) -> Result<usize, Vec<(usize, String)>> {
-    crate::routes::csv_parse(body)
+    crate::import::parse_summary(body)
 }
 
 /// Load a configuration from file text and one environment variable, as `portcullis

@@ -1,11 +1,14 @@
 //! First start: the hidden `system` account, the `admin` account, and — when no user
 //! exists yet — the first administrator according to `bootstrap.mode` (§3.1).
 
-use crate::config::{BootstrapMode, Config};
+use crate::audit::Audit;
+use crate::config::{BootstrapMode, Config, TimeLimit};
+use crate::error::{AppError, AppResult};
+use crate::App;
 use anyhow::{bail, Context};
-use portcullis_core::names::{ADMIN_ACCOUNT, SYSTEM_ACCOUNT};
-use portcullis_core::{keys, password, AccountType};
-use portcullis_store::{NewAudit, NewUser, Store, StoreError};
+use portcullis_core::names::{self, ADMIN_ACCOUNT, SYSTEM_ACCOUNT};
+use portcullis_core::{keys, password, AccountType, AuditAction, KeyKind};
+use portcullis_store::{NewUser, RedeemOutcome, Store, StoreError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -105,14 +108,62 @@ pub async fn run(store: &Store, config: &Config) -> anyhow::Result<Bootstrapped>
     result
 }
 
-async fn run_modes(store: &Store, config: &Config) -> anyhow::Result<Bootstrapped> {
+/// The built-in accounts: the hidden `system` account and the `admin` account.
+pub async fn ensure_builtin_accounts(
+    store: &Store,
+    admin_email: Option<&str>,
+) -> Result<(), StoreError> {
     store
         .ensure_account(SYSTEM_ACCOUNT, None, AccountType::Service)
         .await?;
-    let admin_email = Some(config.bootstrap.admin_email.as_str()).filter(|e| !e.is_empty());
     store
         .ensure_account(ADMIN_ACCOUNT, admin_email, AccountType::Admin)
         .await?;
+    Ok(())
+}
+
+/// Host-side recovery (`server recover-admin-user`, with access to the database): give the
+/// built-in `admin` user `new_password` (creating it if it is gone), clear its lockout and
+/// revoke its keys. Refused when a user named `admin` exists outside the admin account.
+/// Returns how many keys were revoked.
+pub async fn recover_admin(store: &Store, new_password: &str) -> anyhow::Result<u64> {
+    if let Err(e) = password::check_policy(new_password) {
+        bail!("password {e}");
+    }
+    ensure_builtin_accounts(store, None).await?;
+    let phc = password::hash(new_password);
+    let revoked = match store.get_user(ADMIN_USER).await? {
+        Some(u) if u.account == ADMIN_ACCOUNT => {
+            store.set_password(ADMIN_USER, &phc, false, None).await?
+        }
+        // Made before the name was reserved: recovery must not hand the squatter a fresh
+        // password (and the operator's trust).
+        Some(u) => bail!(
+            "a user named {ADMIN_USER} exists in account {}, not in the admin account: it is not the administrator. \
+             Delete it (portcullis users delete {ADMIN_USER}, as an administrator) and run recover-admin-user again",
+            u.account
+        ),
+        None => {
+            let new = NewUser {
+                username: ADMIN_USER.into(),
+                account: ADMIN_ACCOUNT.into(),
+                password_hash: Some(phc),
+                ..Default::default()
+            };
+            store.create_user(&new).await?;
+            0
+        }
+    };
+    Audit::by_host(AuditAction::UsersRecoverAdmin, ADMIN_USER)
+        .detail(format!("host-side recovery; {revoked} keys revoked"))
+        .try_append(store)
+        .await?;
+    Ok(revoked)
+}
+
+async fn run_modes(store: &Store, config: &Config) -> anyhow::Result<Bootstrapped> {
+    let admin_email = Some(config.bootstrap.admin_email.as_str()).filter(|e| !e.is_empty());
+    ensure_builtin_accounts(store, admin_email).await?;
     if store.count_users().await? > 0 {
         return Ok(Bootstrapped::default());
     }
@@ -180,7 +231,10 @@ async fn run_modes(store: &Store, config: &Config) -> anyhow::Result<Bootstrappe
             }
             let path = iact_path(config);
             write_secret_file(&path, &token)?;
-            audit(store, "iact.create", "initial-admin-token").await;
+            Audit::by_host(AuditAction::IactCreate, "initial-admin-token")
+                .detail("bootstrap")
+                .append(store)
+                .await;
             tracing::info!(
                 file = %path.display(),
                 "no user exists yet: created an initial admin creation token (read it with `portcullis server retrieve-iact`, then POST /admin/initial-admin-user?token=…)"
@@ -195,7 +249,10 @@ async fn run_modes(store: &Store, config: &Config) -> anyhow::Result<Bootstrappe
 async fn create_first_admin(store: &Store, new: &NewUser) -> anyhow::Result<bool> {
     match store.create_user(new).await {
         Ok(_) => {
-            audit(store, "users.create", ADMIN_USER).await;
+            Audit::by_host(AuditAction::UsersCreate, ADMIN_USER)
+                .detail("bootstrap")
+                .append(store)
+                .await;
             Ok(true)
         }
         Err(StoreError::Conflict(_)) => Ok(false),
@@ -203,15 +260,103 @@ async fn create_first_admin(store: &Store, new: &NewUser) -> anyhow::Result<bool
     }
 }
 
-async fn audit(store: &Store, action: &str, target: &str) {
-    let e = NewAudit {
-        actor: SYSTEM_ACCOUNT,
-        action,
-        target,
-        outcome: "success",
-        detail: "bootstrap",
-    };
-    if let Err(err) = store.append_audit(&e).await {
-        tracing::error!(error = %err, "could not append to the audit log");
+/// The IACT, for a client at `client` (its address resolved through trusted proxies):
+/// only to clients in `iact_subnets`, within the time limit since this server started,
+/// while the token is live and no user exists. `None` otherwise.
+pub async fn retrievable_iact(app: &App, client: std::net::IpAddr) -> AppResult<Option<String>> {
+    let boot = &app.config.bootstrap;
+    if !boot.iact_subnets.iter().any(|net| net.contains(&client)) {
+        return Ok(None);
     }
+    if let TimeLimit::Minutes(m) = boot.iact_time_limit_minutes {
+        if app.started.elapsed().as_secs() >= m * 60 {
+            return Ok(None);
+        }
+    }
+    let token = app.iact_token.read().expect("iact lock").clone();
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    // A token is served only while it can still be redeemed: live, and no user yet.
+    if app.store.count_users().await? != 0 {
+        return Ok(None);
+    }
+    Ok(match app.store.live_iact().await? {
+        Some(live) if keys::digest_eq(&keys::digest(&token), &live) => Some(token),
+        _ => None,
+    })
+}
+
+/// A presented IACT that is live while no user exists. Only [`check_iact`] makes one: the
+/// token is checked before the body is looked at, so nothing about the body is revealed to
+/// a caller without it.
+pub struct IactTicket {
+    digest: String,
+}
+
+/// Check a presented IACT (`not_found` for a missing, wrong or dead token, or once a user
+/// exists).
+pub async fn check_iact(app: &App, token: Option<&str>) -> AppResult<IactTicket> {
+    let token = token.ok_or_else(|| AppError::not_found("token"))?;
+    let digest = keys::digest(token);
+    match app.store.live_iact().await? {
+        Some(live) if keys::digest_eq(&digest, &live) => {}
+        _ => {
+            Audit::failure("anonymous", AuditAction::IactRedeem, ADMIN_ACCOUNT)
+                .detail("wrong or dead token")
+                .append(&app.store)
+                .await;
+            return Err(AppError::not_found("token"));
+        }
+    }
+    if app.store.count_users().await? != 0 {
+        return Err(AppError::not_found("token"));
+    }
+    Ok(IactTicket { digest })
+}
+
+/// The first administrator, as the IACT's holder names it.
+pub struct FirstAdmin {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// Redeem the IACT (exactly once, across servers): create the first administrator and
+/// its API key (the secret, shown once). The token is dead afterwards.
+pub async fn redeem_iact(app: &App, ticket: IactTicket, input: FirstAdmin) -> AppResult<String> {
+    names::validate_username(&input.username).map_err(|e| AppError::invalid("username", e))?;
+    names::validate_email(&input.email).map_err(|e| AppError::invalid("email", e))?;
+    password::check_policy(&input.password).map_err(|e| AppError::invalid("password", e))?;
+    let phc = app
+        .hash_password(&format!("iact:{}", input.username), input.password)
+        .await?;
+    let new = NewUser {
+        username: input.username,
+        account: ADMIN_ACCOUNT.into(),
+        email: Some(input.email),
+        password_hash: Some(phc),
+        ..Default::default()
+    };
+    match app.store.redeem_iact(&ticket.digest, &new).await? {
+        RedeemOutcome::Created => {}
+        _ => return Err(AppError::not_found("token")),
+    }
+    app.iact_token.write().expect("iact lock").take();
+    let issued = crate::keys::issue(
+        &app.store,
+        &new.username,
+        "initial-admin-user",
+        KeyKind::Personal,
+        None,
+    )
+    .await?;
+    let _ = std::fs::remove_file(iact_path(&app.config));
+    app.audit(
+        Audit::success("anonymous", AuditAction::IactRedeem, &new.username)
+            .detail("initial admin user created"),
+    )
+    .await;
+    tracing::info!(username = %new.username, "initial admin user created with the IACT; the token is now dead");
+    Ok(issued.secret)
 }

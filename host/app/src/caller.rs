@@ -1,0 +1,13 @@
+//! The caller of a use case: the key it presented, its user, and the principal the
+//! authorizer sees ([`crate::session::authenticate`] makes one).
+
+use portcullis_core::authz::Principal;
+use portcullis_store::{ApiKey, User};
+
+/// An authenticated caller: the key used and its user (with the account's type and state).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: ApiKey,
+    pub user: User,
+    pub principal: Principal,
+}
