@@ -207,6 +207,20 @@ impl App {
             .map_err(|_| AppError::busy())
     }
 
+    /// Count a password guess against `username`'s lockout before any hashing: at most
+    /// `auth.lockout_threshold` checks per lock window, however many arrive at once (SPEC
+    /// §10). `false` while the user is locked.
+    pub async fn reserve_password_attempt(&self, username: &str) -> AppResult<bool> {
+        Ok(self
+            .store
+            .reserve_password_attempt(
+                username,
+                self.config.auth.lockout_threshold as i64,
+                self.config.auth.lockout_duration.as_millis() as i64,
+            )
+            .await?)
+    }
+
     /// Append to the audit log (see [`Audit`]: escaped and bounded). Failures are logged:
     /// an audit entry that cannot be written never fails the operation it records.
     pub async fn audit(&self, entry: Audit<'_>) {

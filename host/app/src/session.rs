@@ -118,14 +118,7 @@ pub async fn login(
     // per lock window, however many guesses arrive at once (SPEC §10).
     let (user, locked) = match user {
         Some(u) => {
-            let allowed = app
-                .store
-                .reserve_password_attempt(
-                    &u.username,
-                    app.config.auth.lockout_threshold as i64,
-                    app.config.auth.lockout_duration.as_millis() as i64,
-                )
-                .await?;
+            let allowed = app.reserve_password_attempt(&u.username).await?;
             (Some(u), !allowed)
         }
         None => (None, false),

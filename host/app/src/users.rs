@@ -405,14 +405,7 @@ pub async fn set_password(
         // Rate-limited per client address, reserved against the lockout before hashing,
         // refused while the user is locked.
         check_rate()?;
-        let allowed = app
-            .store
-            .reserve_password_attempt(
-                &user.username,
-                app.config.auth.lockout_threshold as i64,
-                app.config.auth.lockout_duration.as_millis() as i64,
-            )
-            .await?;
+        let allowed = app.reserve_password_attempt(&user.username).await?;
         let failed = |detail: &'static str| {
             Audit::failure(
                 &caller.user.username,

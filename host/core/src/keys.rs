@@ -65,10 +65,18 @@ pub fn generate() -> NewKey {
 
 /// SHA-256 of a secret, lowercase hex.
 pub fn digest(secret: &str) -> String {
-    let d = Sha256::digest(secret.as_bytes());
-    let mut s = String::with_capacity(64);
+    sha256_hex(secret.as_bytes())
+}
+
+/// SHA-256 of any bytes (a key, a plugin component), lowercase hex: the one digest the host
+/// stores and compares.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let d = Sha256::digest(bytes);
+    let mut s = String::with_capacity(2 * d.len());
     for b in d {
-        s.push_str(&format!("{b:02x}"));
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 0xf) as usize] as char);
     }
     s
 }

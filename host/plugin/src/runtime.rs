@@ -5,7 +5,6 @@ use crate::sandbox::bindings::{Authorizer as World, AuthorizerPre};
 use crate::sandbox::{linker, HostState};
 use portcullis_core::authz::{self, Decision, PluginFailure};
 use portcullis_core::AccountType;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -234,11 +233,9 @@ fn engine_config(pooling: bool) -> Config {
     c
 }
 
+/// The digest of a component (lowercase hex SHA-256): its identity in caches and the store.
 pub fn digest(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    portcullis_core::keys::sha256_hex(bytes)
 }
 
 impl Runtime {
