@@ -223,3 +223,86 @@ portcullis_tests::both!(
         s.stop().await;
     }
 );
+
+/// Make `settings` of the rbac example the active authorizer of `s` (this server only).
+async fn rbac(s: &TestServer, settings: Value) {
+    let bytes = std::fs::read(portcullis_plugin::programs::paths::RBAC).unwrap();
+    let plugin = s
+        .state
+        .runtime
+        .load(
+            "rbac",
+            &bytes,
+            &settings.to_string(),
+            portcullis_app::plugins::plugin_limits(&s.state.config),
+        )
+        .await
+        .unwrap();
+    s.state.set_authorizer(plugin);
+}
+
+portcullis_tests::both!(
+    async fn a_revoked_evaluate_role_is_refused_on_the_next_decision() {
+        // `authorize.evaluate` is remembered per key after an allow (one plugin call per
+        // decision instead of two); taking the role away must end that at once, not after
+        // the key cache's TTL.
+        let (s, k, _) = setup().await;
+        rbac(
+            &s,
+            json!({"roles": {"evaluator": ["authorize.evaluate"]}, "admins": true}),
+        )
+        .await;
+        let app = s
+            .user(
+                &k,
+                "acme",
+                "gateway",
+                "gateway passphrase 1",
+                &["evaluator"],
+            )
+            .await;
+        let question = ask("rita", "read", "document", "1", "acme");
+        for _ in 0..3 {
+            let a = s.post("/v1/authorize", &app, question.clone()).await;
+            assert_eq!(a.status, 200, "{}", a.text);
+        }
+        let p = s
+            .call(
+                "PATCH",
+                "/v1/users/gateway",
+                Some(&k),
+                Some(json!({"roles": []})),
+            )
+            .await;
+        assert_eq!(p.status, 200, "{}", p.text);
+        let a = s.post("/v1/authorize", &app, question.clone()).await;
+        assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
+        s.stop().await;
+    }
+);
+
+portcullis_tests::both!(
+    async fn a_remembered_evaluate_permission_ends_with_the_plugin_that_gave_it() {
+        let (s, k, _) = setup().await;
+        let question = ask("rita", "read", "document", "1", "acme");
+        for _ in 0..3 {
+            assert_eq!(
+                s.post("/v1/authorize", &k, question.clone()).await.status,
+                200
+            );
+        }
+        // A plugin that lets admins do everything but ask outside questions.
+        rbac(
+            &s,
+            json!({"deny": [{"action": "authorize.evaluate", "reason": "no outside decisions"}]}),
+        )
+        .await;
+        let a = s.post("/v1/authorize", &k, question).await;
+        assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
+        assert_eq!(
+            a.body["error"]["reasons"],
+            json!(["deny rule authorize.evaluate: no outside decisions"])
+        );
+        s.stop().await;
+    }
+);

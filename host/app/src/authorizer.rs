@@ -29,8 +29,23 @@ pub struct Active {
     labels: Labels,
     /// Unique per activation in this process: the decision cache is keyed by it, so the
     /// same component re-activated with other settings never serves the old answers.
-    generation: u64,
+    pub generation: u64,
+    /// This plugin's `portcullis_decisions_total` counters by outcome, taken out of their
+    /// metric family once instead of a label set built and hashed per decision.
+    counters:
+        std::sync::OnceLock<Vec<(&'static str, prometheus_client::metrics::counter::Counter)>>,
 }
+
+/// Every decision outcome label.
+const OUTCOMES: [&str; 7] = [
+    "allow",
+    "deny",
+    "timeout",
+    "trap",
+    "memory_limit",
+    "malformed",
+    "unavailable",
+];
 
 /// Source of [`Active::generation`].
 static GENERATIONS: AtomicU64 = AtomicU64::new(1);
@@ -56,7 +71,30 @@ impl Active {
             since,
             labels,
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+            counters: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The decisions counter of this plugin for `outcome`.
+    fn counter(
+        &self,
+        metrics: &Metrics,
+        outcome: &str,
+    ) -> Option<&prometheus_client::metrics::counter::Counter> {
+        let counters = self.counters.get_or_init(|| {
+            let plugin: String = self.plugin.digest()[..12].into();
+            OUTCOMES
+                .iter()
+                .map(|o| {
+                    let labels = DecisionLabels {
+                        outcome: (*o).into(),
+                        plugin: plugin.clone(),
+                    };
+                    (*o, metrics.decisions.get_or_create(&labels).clone())
+                })
+                .collect()
+        });
+        counters.iter().find(|(o, _)| *o == outcome).map(|(_, c)| c)
     }
 
     pub fn view(&self) -> Value {
@@ -323,13 +361,9 @@ impl Authz {
             _ => &self.counts.trap,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        metrics
-            .decisions
-            .get_or_create(&DecisionLabels {
-                outcome: label.into(),
-                plugin: active.plugin.digest()[..12].into(),
-            })
-            .inc();
+        if let Some(c) = active.counter(metrics, label) {
+            c.inc();
+        }
         if !matches!(label, "allow" | "deny") {
             metrics
                 .plugin_failures

@@ -10,4 +10,7 @@ pub struct Caller {
     pub key: ApiKey,
     pub user: User,
     pub principal: Principal,
+    /// The store's auth epoch this caller was authenticated at (what the verified caches
+    /// compare: a write since makes what was learnt about the caller stale).
+    pub epoch: u64,
 }

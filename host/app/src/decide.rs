@@ -85,14 +85,26 @@ pub fn check_pairs(field: &str, pairs: &[(String, String)]) -> AppResult<()> {
 }
 
 /// The caller may ask outside questions (`authorize.evaluate`). Asked before any work on
-/// a request's contents.
+/// a request's contents. An allow is remembered per key (`Verified::may_evaluate`) for as
+/// long as nothing about the caller changed on this server, the key cache's TTL, and the
+/// same plugin activation: a revocation, a role change or a plugin swap asks again.
 pub async fn may_evaluate(app: &App, caller: &Caller) -> AppResult<()> {
+    let generation = app.authz.active().generation;
+    if app
+        .verified
+        .may_evaluate(&caller.key.id, caller.epoch, generation)
+    {
+        return Ok(());
+    }
     app.require(
         &caller.principal,
         actions::AUTHORIZE_EVALUATE,
         Target::new("authorize", "*", None),
     )
-    .await
+    .await?;
+    app.verified
+        .put_may_evaluate(&caller.key.id, caller.epoch, generation);
+    Ok(())
 }
 
 /// Answer one question; the decision and its id (as in the decision log).

@@ -77,6 +77,7 @@ pub async fn authenticate(
         key,
         user,
         principal,
+        epoch,
     })
 }
 

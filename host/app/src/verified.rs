@@ -9,6 +9,11 @@
 //!   deletion, a disabled account or a role change made here is seen on the very next
 //!   request.
 //!
+//! The third map remembers, per key, that the authorizer allowed its user
+//! `authorize.evaluate` (the permission every outside decision checks first), for the same
+//! epoch and TTL and only while the same plugin activation is active: a busy application
+//! key costs one plugin call per decision, not two.
+//!
 //! Only what the database said is cached, secrets never: a key entry holds the key's
 //! record with its SHA-256 digest, and the presented key is still hashed and compared on
 //! every request. Unknown key ids are not cached (each costs a lookup, as before).
@@ -75,6 +80,9 @@ pub struct Verified {
     max_entries: usize,
     keys: Fresh<KeyRecord>,
     subjects: Fresh<Option<User>>,
+    /// Keys whose user the authorizer allowed `authorize.evaluate`, with the activation
+    /// (`Active::generation`) that allowed it.
+    evaluators: Fresh<u64>,
 }
 
 impl Verified {
@@ -84,6 +92,7 @@ impl Verified {
             max_entries,
             keys: Fresh::new(),
             subjects: Fresh::new(),
+            evaluators: Fresh::new(),
         }
     }
 
@@ -115,6 +124,20 @@ impl Verified {
         self.enabled()
             .then(|| self.subjects.get(username, epoch, self.ttl))
             .flatten()
+    }
+
+    /// Whether the key's user was allowed `authorize.evaluate` by the activation
+    /// `generation`, with nothing written since (`epoch`, the one its caller was
+    /// authenticated at) and within the TTL. Only allows are remembered.
+    pub fn may_evaluate(&self, key_id: &str, epoch: u64, generation: u64) -> bool {
+        self.enabled() && self.evaluators.get(key_id, epoch, self.ttl) == Some(generation)
+    }
+
+    pub fn put_may_evaluate(&self, key_id: &str, epoch: u64, generation: u64) {
+        if self.enabled() {
+            self.evaluators
+                .put(key_id, generation, epoch, self.ttl, self.max_entries);
+        }
     }
 
     pub fn put_subject(&self, username: &str, user: Option<User>, epoch: u64) {
