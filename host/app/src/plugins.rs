@@ -315,7 +315,7 @@ pub async fn upload(
     if count >= max as i64
         && app
             .store
-            .get_plugin(&stored_id(&portcullis_plugin::digest(&body)))
+            .get_plugin(&stored_id(&portcullis_plugin::digest(body)))
             .await?
             .is_none()
     {

@@ -31,7 +31,10 @@ pub mod programs {
 
 /// The plugins built into the binary, by id (`builtin:NAME`): the one list every part of
 /// the host (config, plugin store listing, activation, CLI) reads.
-pub const BUILTINS: &[(&str, fn() -> &'static [u8])] = &[("builtin:native", || programs::NATIVE)];
+pub const BUILTINS: &[(&str, Builtin)] = &[("builtin:native", || programs::NATIVE)];
+
+/// The bytes of a built-in plugin, embedded in the binary.
+pub type Builtin = fn() -> &'static [u8];
 
 /// The plugin the host starts with and returns to (`server reset-authorizer`).
 pub const DEFAULT_PLUGIN: &str = "builtin:native";

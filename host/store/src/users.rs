@@ -9,7 +9,7 @@ use crate::{
 use sqlx::Row;
 
 impl Store {
-    /// Number of users outside `except_account` (the hidden system account).
+    /// Number of users (the built-in ones included).
     pub async fn count_users(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
             .fetch_one(&self.pool)
