@@ -430,3 +430,64 @@ pub fn shared_runtime() -> portcullis_plugin::Runtime {
         .get_or_init(|| portcullis_plugin::Runtime::new().expect("plugin runtime"))
         .clone()
 }
+
+/// A TCP proxy on a loopback port the test can take down and bring back: a database
+/// outage (connections cut, the port closed) without touching the database server.
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    target: SocketAddr,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl TcpProxy {
+    /// Forward a free loopback port to `target`.
+    pub async fn start(target: SocketAddr) -> TcpProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let proxy = TcpProxy {
+            addr,
+            target,
+            task: std::sync::Mutex::new(None),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let target = self.target;
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        *self.task.lock().unwrap() = Some(task);
+    }
+
+    /// The outage: every proxied connection is cut and the port refuses new ones
+    /// (dropping the task drops the listener and the connection set).
+    pub async fn down(&self) {
+        let task = self.task.lock().unwrap().take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// The database is back on the same port.
+    pub async fn up(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("bind the proxy's port again");
+        self.serve(listener);
+    }
+}

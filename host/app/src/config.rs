@@ -15,6 +15,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; empty = `sqlite://<data_dir>/portcullis.db`.
     pub database_url: String,
+    /// How long a request waits for a database connection before it is answered
+    /// `503 store_unavailable` (the database is down or unreachable): requests fail fast
+    /// instead of hanging while it is away.
+    #[serde(with = "humantime_serde_compat")]
+    pub database_timeout: Duration,
     /// `text` (human-readable) or `json`.
     pub log_format: LogFormat,
     /// Largest JSON body accepted, in bytes.
@@ -153,6 +158,7 @@ impl Default for Config {
             listen: "127.0.0.1:8700".into(),
             data_dir: PathBuf::from("./portcullis-data"),
             database_url: String::new(),
+            database_timeout: portcullis_store::DEFAULT_TIMEOUT,
             log_format: LogFormat::Text,
             max_body_bytes: 1024 * 1024,
             max_import_bytes: 64 * 1024 * 1024,
@@ -515,6 +521,9 @@ impl Config {
                 "listen: {:?} is not an address like 127.0.0.1:8700",
                 self.listen
             );
+        }
+        if self.database_timeout.is_zero() || self.database_timeout > Duration::from_secs(60) {
+            bail!("database_timeout must be between 1ms and 60s");
         }
         if self.rate_limit.login_per_minute == 0 {
             bail!("rate_limit.login_per_minute must be at least 1");

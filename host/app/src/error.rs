@@ -105,6 +105,16 @@ impl From<StoreError> for AppError {
             StoreError::NotFound => AppError::not_found("resource"),
             StoreError::Conflict(m) => AppError::new(ErrorCode::Conflict, m),
             StoreError::State(m) => AppError::invalid_state(m),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "the database is unavailable; answering 503");
+                AppError {
+                    retry_after: Some(Duration::from_secs(2)),
+                    ..AppError::new(
+                        ErrorCode::StoreUnavailable,
+                        "the database is unavailable; retry shortly",
+                    )
+                }
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 AppError::internal()

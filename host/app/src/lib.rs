@@ -221,6 +221,20 @@ impl App {
             .await?)
     }
 
+    /// `/metrics` in Prometheus text, with the change listener's state read now.
+    pub fn render_metrics(&self) -> String {
+        let m = &self.metrics;
+        m.change_listener_up
+            .set((self.store.push_state() == portcullis_store::PushState::Listening) as i64);
+        let (received, connects) = self.store.push_counts();
+        let catch_up = |c: &prometheus_client::metrics::counter::Counter, total: u64| {
+            c.inc_by(total.saturating_sub(c.get()));
+        };
+        catch_up(&m.change_notifications, received);
+        catch_up(&m.change_listener_connects, connects);
+        m.render()
+    }
+
     /// Append to the audit log (see [`Audit`]: escaped and bounded). Failures are logged:
     /// an audit entry that cannot be written never fails the operation it records.
     pub async fn audit(&self, entry: Audit<'_>) {
@@ -271,7 +285,11 @@ pub async fn start(
             bootstrap::ensure_private_file(std::path::Path::new(path))?;
         }
     }
-    let store = Store::connect(&url).await.context("opening the database")?;
+    let store = Store::connect_with(&url, config.database_timeout)
+        .await
+        .context("opening the database")?;
+    // Other servers' permission changes reach this one at once (PostgreSQL).
+    store.follow_changes();
     let boot = bootstrap::run(&store, &config).await.context("bootstrap")?;
     for name in store.accounts_being_deleted().await? {
         accounts::spawn_reaper(store.clone(), name);

@@ -52,6 +52,11 @@ pub struct Metrics {
     pub key_lookups_store: Counter,
     /// Connections being served now (at most `http.max_connections`).
     pub connections: Gauge,
+    /// 1 while other servers' changes are pushed to this one (PostgreSQL, listening).
+    pub change_listener_up: Gauge,
+    /// Change notifications received from other servers, and listener (re)connections.
+    pub change_notifications: Counter,
+    pub change_listener_connects: Counter,
 }
 
 impl Default for Metrics {
@@ -69,6 +74,9 @@ impl Default for Metrics {
             key_lookups_memory: Counter::default(),
             key_lookups_store: Counter::default(),
             connections: Gauge::default(),
+            change_listener_up: Gauge::default(),
+            change_notifications: Counter::default(),
+            change_listener_connects: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -111,6 +119,21 @@ impl Default for Metrics {
             "http_connections_open",
             "Connections being served now (bounded by http.max_connections)",
             m.connections.clone(),
+        );
+        registry.register(
+            "change_listener_up",
+            "1 while other servers' permission changes are pushed to this server (PostgreSQL LISTEN); 0 when it relies on auth.key_cache_ttl",
+            m.change_listener_up.clone(),
+        );
+        registry.register(
+            "change_notifications",
+            "Permission-change notifications received from other servers",
+            m.change_notifications.clone(),
+        );
+        registry.register(
+            "change_listener_connects",
+            "Times the change listener connected (the first time and after every drop)",
+            m.change_listener_connects.clone(),
         );
         let key_lookups = Family::<OutcomeLabels, Counter>::default();
         // One statement each: the family's guard must be gone before the next lookup.

@@ -179,7 +179,15 @@ pub fn spawn_state_poller(app: std::sync::Weak<App>) {
     tokio::spawn(async move {
         let mut ticks: u64 = 0;
         loop {
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            // Every half second, or at once when another server's activation is pushed.
+            let Some(store) = app.upgrade().map(|a| a.store.clone()) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                _ = store.authorizer_changed() => {}
+            }
+            drop(store);
             let Some(app) = app.upgrade() else { return };
             if app.store.is_closed() {
                 return;

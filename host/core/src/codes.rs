@@ -51,12 +51,14 @@ pub enum ErrorCode {
     RateLimited,
     /// The password hashing queue is full: retry shortly.
     Busy,
+    /// The database does not answer (`database_timeout`): retry shortly.
+    StoreUnavailable,
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
         ErrorCode::InvalidCredentials,
@@ -82,6 +84,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::RateLimited,
         ErrorCode::Busy,
+        ErrorCode::StoreUnavailable,
         ErrorCode::Internal,
     ];
 
@@ -113,6 +116,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Busy => "busy",
+            ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::Internal => "internal",
         }
     }

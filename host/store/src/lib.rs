@@ -14,6 +14,7 @@
 
 mod accounts;
 mod audit;
+mod changes;
 mod iact;
 mod import;
 mod keys;
@@ -24,6 +25,7 @@ mod schema;
 mod tokens;
 mod users;
 
+pub use changes::PushState;
 pub use records::*;
 
 use sqlx::any::AnyPoolOptions;
@@ -42,15 +44,36 @@ pub enum StoreError {
     Conflict(String),
     #[error("invalid state: {0}")]
     State(String),
+    /// The database did not answer within the store's timeout (down, unreachable, or
+    /// every connection busy): the caller should fail fast and retry later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
 }
 
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            // No connection within the acquire timeout, or none could be opened: the
+            // database is down or unreachable, not broken.
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            other => StoreError::Db(other),
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How long a request waits for a database connection before the store answers
+/// [`StoreError::Unavailable`] (`database_timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -68,8 +91,13 @@ pub struct Store {
     /// transactions in-process avoids that. PostgreSQL needs no such lock.
     write_lock: Arc<Mutex<()>>,
     /// Bumped after every write that may change who a key belongs to or whether it works
-    /// (see [`Store::auth_epoch`]).
+    /// (see [`Store::auth_epoch`]), and on PostgreSQL whenever another server or process
+    /// made such a write (see `changes`).
     epoch: Arc<AtomicU64>,
+    /// PostgreSQL: the URL, for the dedicated listening connection of `changes`.
+    url: Arc<str>,
+    /// What the change listener knows (PostgreSQL only).
+    pub(crate) changes: Arc<changes::Changes>,
 }
 
 /// Held for the length of a write; on drop (after the write committed or failed) it bumps
@@ -117,8 +145,14 @@ fn reserved_username(username: &str, account: &str) -> Result<()> {
 }
 
 impl Store {
-    /// Connect and run migrations. `url` is `sqlite://PATH` or `postgres://…`.
+    /// Connect and run migrations. `url` is `sqlite://PATH` or `postgres://…`; a request
+    /// waits at most [`DEFAULT_TIMEOUT`] for a connection.
     pub async fn connect(url: &str) -> Result<Store> {
+        Self::connect_with(url, DEFAULT_TIMEOUT).await
+    }
+
+    /// [`Store::connect`] with another connection timeout.
+    pub async fn connect_with(url: &str, timeout: Duration) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -129,7 +163,7 @@ impl Store {
                 "database_url must start with sqlite:// or postgres://".into(),
             )));
         };
-        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let mut options = AnyPoolOptions::new().acquire_timeout(timeout);
         let url = if backend == Backend::Sqlite {
             options = options.max_connections(8).after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -156,6 +190,8 @@ impl Store {
             backend,
             write_lock: Arc::new(Mutex::new(())),
             epoch: Arc::new(AtomicU64::new(0)),
+            url: Arc::from(url.as_str()),
+            changes: Arc::new(changes::Changes::default()),
         };
         store.migrate().await?;
         Ok(store)
@@ -231,6 +267,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.changes.closed.notify_waiters();
         self.pool.close().await;
     }
 
