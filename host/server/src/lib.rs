@@ -3,6 +3,7 @@
 //! response; the connection bounds of `[http]`, the per-address rate limiter, the OpenAPI
 //! document and the request metrics live here. No business rule does.
 
+pub mod api;
 pub mod auth;
 pub mod error;
 pub mod ratelimit;

@@ -6,8 +6,11 @@
 //! `portcullis.` are the host's: a caller's are dropped, and `portcullis.origin` is set to
 //! `external`.
 
-use super::openapi;
 use super::Json;
+use crate::api::decide::{
+    AuthorizeBody, Authorized, ZenBatchAnswer, ZenDecision, ZenDecisions, ZenEvaluation,
+    ZenEvaluations,
+};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::SharedState;
@@ -16,68 +19,17 @@ use portcullis_app::decide::{
     self, answer, check_pairs, check_text, may_evaluate, Question, Semantic, MAX_BATCH,
     MAX_BATCH_BYTES,
 };
-use portcullis_core::authz::{Decision, Target};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use portcullis_core::authz::Target;
+use serde_json::{Map, Value};
 
 // ------------------------------------------------------------------ /v1/authorize
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Subject {
-    #[schema(
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
-        max_length = 254
-    )]
-    username: String,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Resource {
-    #[schema(
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
-        max_length = 128
-    )]
-    kind: String,
-    #[schema(
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
-        max_length = 1024
-    )]
-    id: String,
-    /// The owning account, if any.
-    #[schema(
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
-        max_length = 128
-    )]
-    account: Option<String>,
-    #[serde(default)]
-    #[schema(schema_with = openapi::pairs)]
-    attributes: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AuthorizeBody {
-    subject: Subject,
-    #[schema(
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
-        max_length = 256
-    )]
-    action: String,
-    resource: Resource,
-    #[serde(default)]
-    #[schema(schema_with = openapi::pairs)]
-    context: BTreeMap<String, String>,
-}
-
-#[utoipa::path(post, path = "/v1/authorize", tag = "authorization", request_body = AuthorizeBody, responses((status = 200, description = "The plugin's decision", body = openapi::Authorized)))]
+#[utoipa::path(post, path = "/v1/authorize", tag = "authorization", request_body = AuthorizeBody, responses((status = 200, description = "The plugin's decision", body = Authorized)))]
 pub async fn authorize(
     State(state): State<SharedState>,
     caller: Caller,
     Json(body): Json<AuthorizeBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Authorized>> {
     // Permission before any work on the request's contents.
     may_evaluate(&state, &caller).await?;
     let mut target = Target::new(
@@ -93,11 +45,7 @@ pub async fn authorize(
         context: body.context.into_iter().collect(),
     };
     let (d, id) = answer(&state, q.checked()?).await?;
-    Ok(Json(json!({
-        "decision": if d.allowed { "allow" } else { "deny" },
-        "reasons": d.reasons,
-        "decision_id": id,
-    })))
+    Ok(Json(Authorized::new(&d, id)))
 }
 
 // --------------------------------------------------------------------- AuthZEN 1.0
@@ -248,16 +196,12 @@ fn context_of(context: Option<&Value>, at: &str) -> ApiResult<Vec<(String, Strin
     }
 }
 
-fn authzen_result(d: &Decision, id: &str) -> Value {
-    json!({ "decision": d.allowed, "context": { "id": id, "reasons": d.reasons } })
-}
-
-#[utoipa::path(post, path = "/access/v1/evaluation", tag = "authorization", request_body = openapi::ZenEvaluation, responses((status = 200, description = "AuthZEN 1.0 decision", body = openapi::ZenDecision)))]
+#[utoipa::path(post, path = "/access/v1/evaluation", tag = "authorization", request_body = ZenEvaluation, responses((status = 200, description = "AuthZEN 1.0 decision", body = ZenDecision)))]
 pub async fn evaluation(
     State(state): State<SharedState>,
     caller: Caller,
     Json(body): Json<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ZenDecision>> {
     may_evaluate(&state, &caller).await?;
     let m = object(&body, "body")?;
     only_keys(m, "body", &["subject", "action", "resource", "context"])?;
@@ -270,15 +214,15 @@ pub async fn evaluation(
         "",
     )?;
     let (d, id) = answer(&state, q).await?;
-    Ok(Json(authzen_result(&d, &id)))
+    Ok(Json(ZenDecision::new(&d, &id)))
 }
 
-#[utoipa::path(post, path = "/access/v1/evaluations", tag = "authorization", request_body = openapi::ZenEvaluations, responses((status = 200, description = "AuthZEN 1.0 batch decisions (one decision when `evaluations` is absent or empty)", body = openapi::ZenBatchAnswer)))]
+#[utoipa::path(post, path = "/access/v1/evaluations", tag = "authorization", request_body = ZenEvaluations, responses((status = 200, description = "AuthZEN 1.0 batch decisions (one decision when `evaluations` is absent or empty)", body = ZenBatchAnswer)))]
 pub async fn evaluations(
     State(state): State<SharedState>,
     caller: Caller,
     Json(body): Json<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ZenBatchAnswer>> {
     // Permission before any item is built: a caller without `authorize.evaluate` must not
     // make the server expand a batch at all.
     may_evaluate(&state, &caller).await?;
@@ -338,7 +282,7 @@ pub async fn evaluations(
             "",
         )?;
         let (d, id) = answer(&state, q).await?;
-        return Ok(Json(authzen_result(&d, &id)));
+        return Ok(Json(ZenBatchAnswer::Single(ZenDecision::new(&d, &id))));
     }
     // Parse everything first: a malformed item rejects the batch before any decision, and
     // a malformed default at the top level does too, even where every item overrides it.
@@ -392,10 +336,10 @@ pub async fn evaluations(
         }
         questions.push(q);
     }
-    let results: Vec<Value> = decide::answer_all(&state, questions, semantic)
+    let evaluations = decide::answer_all(&state, questions, semantic)
         .await?
         .iter()
-        .map(|(d, id)| authzen_result(d, id))
+        .map(|(d, id)| ZenDecision::new(d, id))
         .collect();
-    Ok(Json(json!({ "evaluations": results })))
+    Ok(Json(ZenBatchAnswer::Batch(ZenDecisions { evaluations })))
 }

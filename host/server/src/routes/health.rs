@@ -1,37 +1,34 @@
 //! Liveness and readiness.
 
-use super::openapi;
+use crate::api::health::{Health, NotReady, Ready};
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use serde_json::json;
+use axum::response::{IntoResponse, Response};
 
-#[utoipa::path(get, path = "/health", tag = "operations", security(()), responses((status = 200, description = "The process is up", body = openapi::Health)))]
-pub async fn health() -> impl IntoResponse {
-    axum::Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/health", tag = "operations", security(()), responses((status = 200, description = "The process is up", body = Health)))]
+pub async fn health() -> axum::Json<Health> {
+    axum::Json(Health::ok())
 }
 
 /// Ready when the store answers (with the schema this build expects) and an authorizer is
 /// loaded.
-#[utoipa::path(get, path = "/ready", tag = "operations", security(()), responses((status = 200, description = "The store answers and an authorizer is loaded", body = openapi::Ready), (status = 503, description = "The store does not answer", body = openapi::NotReady)))]
-pub async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/ready", tag = "operations", security(()), responses((status = 200, description = "The store answers and an authorizer is loaded", body = Ready), (status = 503, description = "The store does not answer", body = NotReady)))]
+pub async fn ready(State(state): State<SharedState>) -> Response {
     match state.store.applied_migrations().await {
-        Ok(applied) => (
-            StatusCode::OK,
-            axum::Json(json!({
-                "status": "ready",
-                "store": state.store.backend_name(),
-                "schema_version": applied.last().copied().unwrap_or(0),
-                "authorizer": state.authorizer_name(),
-            })),
-        ),
+        Ok(applied) => axum::Json(Ready::new(
+            state.store.backend_name(),
+            applied.last().copied().unwrap_or(0),
+            state.authorizer_name(),
+        ))
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: store unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({ "status": "not_ready", "store": "unreachable" })),
+                axum::Json(NotReady::unreachable()),
             )
+                .into_response()
         }
     }
 }

@@ -1,4 +1,6 @@
-//! The HTTP surface: one module per resource, one router.
+//! The HTTP surface: one module per resource, one router. Handlers translate: a request
+//! type of [`crate::api`] in, a call of `portcullis_app`, a response type of `crate::api`
+//! out.
 
 mod accounts;
 mod admin;
@@ -18,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
 use axum::http::Request;
 use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tower_http::trace::TraceLayer;
 
 /// `axum::Json` with our error shape (422 naming the field, 413, 415).
@@ -70,50 +72,6 @@ impl RawBody {
                 ),
             )),
         }
-    }
-}
-
-/// `?limit=&after=` for list endpoints.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct Page {
-    /// 1 to 1000, default 100.
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<i64>,
-    /// The `next` cursor of the previous page.
-    pub after: Option<String>,
-}
-
-pub const DEFAULT_LIMIT: i64 = 100;
-pub const MAX_LIMIT: i64 = 1000;
-
-impl Page {
-    pub fn limit(&self) -> Result<i64, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            )),
-        }
-    }
-}
-
-/// `{"items":[…],"next":…}`: `next` is the cursor for `?after=` while more may follow.
-#[derive(Serialize)]
-pub struct List<T> {
-    pub items: Vec<T>,
-    pub next: Option<String>,
-}
-
-impl<T> List<T> {
-    pub fn new(items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Self {
-        let next = (items.len() as i64 == limit)
-            .then(|| items.last().map(&cursor))
-            .flatten();
-        List { items, next }
     }
 }
 

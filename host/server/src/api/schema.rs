@@ -1,0 +1,114 @@
+//! Schema pieces utoipa's attributes cannot state on their own, for `#[schema(schema_with
+//! = …)]` on the request types: the text patterns the domain enforces (`portcullis_core`
+//! names and labels), `roles`, `attributes`, `expires_in` and the AuthZEN property maps.
+
+/// Account and user names: `[a-z0-9][a-z0-9._-]{0,62}`.
+pub const NAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._-]{0,62}$";
+/// Usernames: the account-name charset plus `@`.
+pub const USERNAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._@-]{0,62}$";
+/// `local@domain` in printable ASCII, one `@`, the domain not starting or ending with `.`.
+pub const EMAIL_PATTERN: &str =
+    r"^[!-+\--:<-?A-~]+@([!-+\-/-:<-?A-~]|[!-+\-/-:<-?A-~][!-+\--:<-?A-~]*[!-+\-/-:<-?A-~])$";
+/// Free text without control characters (roles, key names, attribute keys).
+pub const LABEL_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$";
+/// Attribute values: like labels, but may be empty.
+pub const VALUE_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]*$";
+
+fn label(max: usize) -> utoipa::openapi::ObjectBuilder {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .pattern(Some(LABEL_PATTERN))
+        .max_length(Some(max))
+}
+
+/// `roles`: at most 100 labels of at most 256 characters.
+pub fn roles() -> utoipa::openapi::Array {
+    utoipa::openapi::ArrayBuilder::new()
+        .items(label(256))
+        .max_items(Some(100))
+        .build()
+}
+
+/// [`roles`] or `null` (PATCH: unchanged).
+pub fn roles_or_null() -> utoipa::openapi::Array {
+    let mut a = roles();
+    a.schema_type = nullable(utoipa::openapi::Type::Array);
+    a
+}
+
+/// [`attributes`] or `null` (PATCH: unchanged).
+pub fn attributes_or_null() -> utoipa::openapi::Object {
+    let mut o = attributes();
+    o.schema_type = nullable(utoipa::openapi::Type::Object);
+    o
+}
+
+fn nullable(t: utoipa::openapi::Type) -> utoipa::openapi::schema::SchemaType {
+    utoipa::openapi::schema::SchemaType::from_iter([t, utoipa::openapi::Type::Null])
+}
+
+/// `attributes`: at most 100 entries; keys are labels (≤ 128), values at most 1024
+/// characters without control characters.
+pub fn attributes() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .property_names(Some(label(128)))
+        .additional_properties(Some(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::Type::String)
+                .pattern(Some(VALUE_PATTERN))
+                .max_length(Some(1024)),
+        ))
+        .max_properties(Some(100))
+        .build()
+}
+
+/// Key lifetimes in text (see `portcullis_app::keys::parse_lifetime`).
+pub const LIFETIME_PATTERN: &str =
+    r"^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d|[1-9][0-9]?w)$";
+
+/// `expires_in`: seconds (1 to ten years) or a duration like `"30d"`; `null` or absent:
+/// never expires.
+pub fn expires_in() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let one_of = utoipa::openapi::schema::OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(10 * 366 * 24 * 3600)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(LIFETIME_PATTERN)),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build();
+    utoipa::openapi::Schema::OneOf(one_of)
+}
+
+/// AuthZEN `properties` and `context`: at most 64 entries with label keys (≤ 128); values
+/// of any JSON type (non-strings reach the plugin as their JSON text, at most 4096
+/// characters).
+pub fn zen_properties() -> utoipa::openapi::Object {
+    let mut o = utoipa::openapi::ObjectBuilder::new()
+        .property_names(Some(label(128)))
+        .max_properties(Some(64))
+        .build();
+    o.schema_type = nullable(utoipa::openapi::Type::Object);
+    o
+}
+
+/// `/v1/authorize` resource attributes and context: at most 64 entries; keys are labels
+/// (≤ 128), values any text up to 4096 characters.
+pub fn pairs() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .property_names(Some(label(128)))
+        .additional_properties(Some(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::Type::String)
+                .max_length(Some(4096)),
+        ))
+        .max_properties(Some(64))
+        .build()
+}
