@@ -27,15 +27,45 @@ pub struct Ready {
     pub schema_version: i64,
     /// The active plugin's id.
     pub authorizer: String,
+    // No doc comment here: utoipa would wrap the inlined enum in an `allOf` with an object.
+    #[schema(inline)]
+    pub change_listener: ChangeListener,
 }
 
 impl Ready {
-    pub fn new(store: &str, schema_version: i64, authorizer: String) -> Self {
+    pub fn new(
+        store: &str,
+        schema_version: i64,
+        authorizer: String,
+        change_listener: portcullis_store::PushState,
+    ) -> Self {
         Ready {
             status: "ready".into(),
             store: store.into(),
             schema_version,
             authorizer,
+            change_listener: change_listener.into(),
+        }
+    }
+}
+
+/// Whether other servers' permission changes reach this one at once: `listening`, `down`
+/// (caches fall back to `auth.key_cache_ttl` until it reconnects) or `local` (SQLite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeListener {
+    Local,
+    Down,
+    Listening,
+}
+
+impl From<portcullis_store::PushState> for ChangeListener {
+    fn from(s: portcullis_store::PushState) -> Self {
+        use portcullis_store::PushState as P;
+        match s {
+            P::Local => ChangeListener::Local,
+            P::Down => ChangeListener::Down,
+            P::Listening => ChangeListener::Listening,
         }
     }
 }

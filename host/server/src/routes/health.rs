@@ -20,6 +20,7 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
             state.store.backend_name(),
             applied.last().copied().unwrap_or(0),
             state.authorizer_name(),
+            state.store.push_state(),
         ))
         .into_response(),
         Err(e) => {
