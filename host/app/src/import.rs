@@ -93,7 +93,7 @@ pub async fn export(
             escape(&u.account),
             escape(&roles_field(&u.roles)),
             timestamp(u.created_at),
-            escape(u.access_token_status.as_deref().unwrap_or("")),
+            escape(u.access_token_status.map_or("", |s| s.as_str())),
         ];
         if include_password_hashes {
             record.push(escape(u.password_hash.as_deref().unwrap_or("")));

@@ -8,18 +8,21 @@ use crate::keys;
 use crate::users::{self, load_user};
 use crate::App;
 use portcullis_core::authz::{actions, Target};
-use portcullis_core::{names, AuditAction, KeyKind};
+use portcullis_core::{names, AccessTokenStatus, AuditAction, KeyKind};
 use portcullis_store::{NewUser, User};
 
 /// A user's access-token status before a change, as the audit log shows it.
-fn status_of(user: &User) -> String {
+fn status_of(user: &User) -> &'static str {
     user.access_token_status
-        .clone()
-        .unwrap_or_else(|| "none".into())
+        .map_or("none", AccessTokenStatus::as_str)
 }
 
 /// The user asks for a token (status `requested`, unless one is active); the status.
-pub async fn request(app: &App, caller: &Caller, username: &str) -> AppResult<(String, String)> {
+pub async fn request(
+    app: &App,
+    caller: &Caller,
+    username: &str,
+) -> AppResult<(String, AccessTokenStatus)> {
     let user = load_user(app, caller, username, actions::ACCESS_TOKENS_REQUEST).await?;
     let status = app.store.request_access_token(&user.username).await?;
     app.audit(

@@ -14,4 +14,4 @@ pub mod names;
 pub mod password;
 
 pub use codes::{AuditAction, ErrorCode, Outcome};
-pub use model::{AccountState, AccountType, KeyKind};
+pub use model::{AccessTokenStatus, AccountState, AccountType, KeyKind};

@@ -51,6 +51,12 @@ string_enum!(
     KeyKind { Login => "login", Personal => "personal", AccessToken => "access-token" }
 );
 
+string_enum!(
+    /// REANA's access-token lifecycle: a user requests one, an administrator grants it
+    /// (`active`) or revokes it. No status: the user never asked.
+    AccessTokenStatus { Requested => "requested", Active => "active", Revoked => "revoked" }
+);
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum TransitionError {
     #[error("the admin account must stay enabled")]

@@ -2,13 +2,13 @@
 //! `{"error":{"code","message"}}` with a stable snake_case code ([`ErrorCode`]); 5xx never
 //! carry details. The status of each code is fixed here, in [`status_of`].
 
+use crate::api::errors::{ErrorBody, ErrorDetail};
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use portcullis_app::AppError;
 use portcullis_core::ErrorCode;
-use serde_json::json;
 
 /// The HTTP status of an error code. Exhaustive: a new code does not compile until it has
 /// a status.
@@ -103,11 +103,14 @@ impl From<portcullis_store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code.as_str(), "message": self.message });
-        if !self.reasons.is_empty() {
-            error["reasons"] = json!(self.reasons);
-        }
-        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.as_str().to_string(),
+                message: self.message,
+                reasons: (!self.reasons.is_empty()).then_some(self.reasons),
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

@@ -26,7 +26,7 @@ pub struct User {
     pub failed_logins: i64,
     pub locked_until: Option<i64>,
     pub last_login_at: Option<i64>,
-    pub access_token_status: Option<String>,
+    pub access_token_status: Option<portcullis_core::AccessTokenStatus>,
     pub created_at: i64,
     pub account_type: AccountType,
     pub account_state: AccountState,

@@ -46,7 +46,10 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
         failed_logins: row.try_get("failed_logins")?,
         locked_until: row.try_get("locked_until")?,
         last_login_at: row.try_get("last_login_at")?,
-        access_token_status: row.try_get("access_token_status")?,
+        access_token_status: row
+            .try_get::<Option<String>, _>("access_token_status")?
+            .map(|s| parse_enum(&s, "access token status"))
+            .transpose()?,
         created_at: row.try_get("created_at")?,
         account_type: parse_enum(&row.try_get::<String, _>("account_type")?, "account type")?,
         account_state: parse_enum(&row.try_get::<String, _>("account_state")?, "account state")?,

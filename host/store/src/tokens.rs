@@ -2,12 +2,12 @@
 //! revoking it. The tokens themselves are API keys of kind `access-token`.
 
 use crate::{now_ms, ApiKey, NewKeyRecord, Result, Store, StoreError};
-use portcullis_core::KeyKind;
+use portcullis_core::{AccessTokenStatus, KeyKind};
 
 impl Store {
     /// A user asks for an access token: status `requested` unless one is active.
     /// Returns the status after the call.
-    pub async fn request_access_token(&self, username: &str) -> Result<String> {
+    pub async fn request_access_token(&self, username: &str) -> Result<AccessTokenStatus> {
         let _g = self.write_guard().await;
         let r = sqlx::query(
             "UPDATE users SET access_token_status = 'requested' WHERE username = $1 AND (access_token_status IS NULL OR access_token_status <> 'active')",
@@ -19,7 +19,11 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         let user = self.get_user(username).await?.ok_or(StoreError::NotFound)?;
-        Ok(user.access_token_status.unwrap_or_default())
+        user.access_token_status.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "{username}: no access token status after a request"
+            ))
+        })
     }
 
     /// Grant an access token: in one transaction, lock the user row (its status update

@@ -1,5 +1,5 @@
 //! Error bodies: `{"error":{"code","message","reasons"?}}` of every `/v1` failure (the
-//! shape `crate::error::ApiError` writes) and the Terraform Enterprise shape of the
+//! shape the HTTP error type writes) and the Terraform Enterprise shape of the
 //! `/admin` endpoints.
 
 use serde::Serialize;

@@ -50,7 +50,7 @@ pub mod session;
 pub mod tokens;
 pub mod users;
 
-use crate::error::ApiError;
+use portcullis_app::AppError;
 use serde::Deserialize;
 
 /// `?limit=&after=` for list endpoints.
@@ -69,18 +69,18 @@ pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
 impl Page {
-    pub fn limit(&self) -> Result<i64, ApiError> {
+    pub fn limit(&self) -> Result<i64, AppError> {
         page_size(self.limit)
     }
 }
 
 /// A page size from `?limit=`: [`DEFAULT_LIMIT`] when absent, 422 outside 1 to
 /// [`MAX_LIMIT`].
-pub fn page_size(requested: Option<i64>) -> Result<i64, ApiError> {
+pub fn page_size(requested: Option<i64>) -> Result<i64, AppError> {
     match requested {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::invalid(
+        Some(_) => Err(AppError::invalid(
             "limit",
             format!("must be between 1 and {MAX_LIMIT}"),
         )),

@@ -5,10 +5,11 @@ use portcullis_app::tokens::ByEmail;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-// The states of a user's access token: schema only (the store keeps them as text, and
-// a doc comment here would repeat itself in every field that inlines it).
+// The schema of `portcullis_core::AccessTokenStatus` (a doc comment here would repeat
+// itself in every field that inlines it).
 #[derive(ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
 pub enum AccessTokenStatus {
     Requested,
     Active,
@@ -20,7 +21,7 @@ pub enum AccessTokenStatus {
 pub struct AccessToken {
     pub username: String,
     #[schema(value_type = AccessTokenStatus, inline)]
-    pub access_token_status: String,
+    pub access_token_status: portcullis_core::AccessTokenStatus,
     /// The token, shown once (grant only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
@@ -29,7 +30,7 @@ pub struct AccessToken {
 impl AccessToken {
     /// Requested: `status` is what the user's token is now (`requested`, or still
     /// `active`).
-    pub fn requested(username: String, status: String) -> Self {
+    pub fn requested(username: String, status: portcullis_core::AccessTokenStatus) -> Self {
         AccessToken {
             username,
             access_token_status: status,
@@ -41,7 +42,7 @@ impl AccessToken {
     pub fn granted(username: String, token: String) -> Self {
         AccessToken {
             username,
-            access_token_status: "active".into(),
+            access_token_status: portcullis_core::AccessTokenStatus::Active,
             access_token: Some(token),
         }
     }
@@ -49,7 +50,7 @@ impl AccessToken {
     pub fn revoked(username: String) -> Self {
         AccessToken {
             username,
-            access_token_status: "revoked".into(),
+            access_token_status: portcullis_core::AccessTokenStatus::Revoked,
             access_token: None,
         }
     }

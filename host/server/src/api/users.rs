@@ -23,7 +23,7 @@ pub struct User {
     pub locked: bool,
     pub locked_until: Option<String>,
     #[schema(value_type = Option<AccessTokenStatus>, inline)]
-    pub access_token_status: Option<String>,
+    pub access_token_status: Option<portcullis_core::AccessTokenStatus>,
     /// The single sign-on identity that signs in as this user (created by a first
     /// sign-in, or linked by an administrator); `null` when none.
     pub sso: Option<SsoLinkView>,
@@ -48,7 +48,7 @@ impl From<&portcullis_store::User> for User {
             } else {
                 None
             },
-            access_token_status: u.access_token_status.clone(),
+            access_token_status: u.access_token_status,
             sso: u.sso.as_ref().map(SsoLinkView::from),
         }
     }

@@ -43,6 +43,6 @@ pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        state.render_metrics(),
     )
 }
