@@ -205,6 +205,12 @@ pub async fn evaluation(
     may_evaluate(&state, &caller).await?;
     let m = object(&body, "body")?;
     only_keys(m, "body", &["subject", "action", "resource", "context"])?;
+    Ok(Json(single(&state, m).await?))
+}
+
+/// One evaluation from the top-level members of a body (`evaluation`, and `evaluations`
+/// without items).
+async fn single(state: &SharedState, m: &Map<String, Value>) -> ApiResult<ZenDecision> {
     let need = |k: &str| present(m, k).ok_or_else(|| ApiError::invalid(k, "is required"));
     let q = question(
         need("subject")?,
@@ -213,8 +219,8 @@ pub async fn evaluation(
         present(m, "context"),
         "",
     )?;
-    let (d, id) = answer(&state, q).await?;
-    Ok(Json(ZenDecision::new(&d, &id)))
+    let (d, id) = answer(state, q).await?;
+    Ok(ZenDecision::new(&d, &id))
 }
 
 #[utoipa::path(post, path = "/access/v1/evaluations", tag = "authorization", request_body = ZenEvaluations, responses((status = 200, description = "AuthZEN 1.0 batch decisions (one decision when `evaluations` is absent or empty)", body = ZenBatchAnswer)))]
@@ -273,16 +279,7 @@ pub async fn evaluations(
     }
     // Without an `evaluations` array the request is a single evaluation (AuthZEN §7.1).
     if items.is_empty() {
-        let need = |k: &str| present(m, k).ok_or_else(|| ApiError::invalid(k, "is required"));
-        let q = question(
-            need("subject")?,
-            need("action")?,
-            need("resource")?,
-            present(m, "context"),
-            "",
-        )?;
-        let (d, id) = answer(&state, q).await?;
-        return Ok(Json(ZenBatchAnswer::Single(ZenDecision::new(&d, &id))));
+        return Ok(Json(ZenBatchAnswer::Single(single(&state, m).await?)));
     }
     // Parse everything first: a malformed item rejects the batch before any decision, and
     // a malformed default at the top level does too, even where every item overrides it.
