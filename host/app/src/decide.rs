@@ -6,6 +6,7 @@
 
 use crate::caller::Caller;
 use crate::error::{AppError, AppResult};
+use crate::verified::Subject;
 use crate::{principal_of, App};
 use portcullis_core::authz::{
     self, actions, Decision, Origin, Target, CONTEXT_DECISION_ID, CONTEXT_ORIGIN,
@@ -111,16 +112,20 @@ pub async fn may_evaluate(app: &App, caller: &Caller) -> AppResult<()> {
 pub async fn answer(app: &App, q: Question) -> AppResult<(Decision, String)> {
     let id = crate::authorizer::decision_id();
     let epoch = app.store.auth_epoch();
-    let user = match app.verified.subject(&q.username, epoch) {
-        Some(user) => user,
+    let subject = match app.verified.subject(&q.username, epoch) {
+        Some(subject) => subject,
         None => {
-            let user = app.store.get_user(&q.username).await?;
-            app.verified.put_subject(&q.username, user.clone(), epoch);
-            user
+            let subject = app.store.get_user(&q.username).await?.map(|user| {
+                let principal = principal_of(&user);
+                std::sync::Arc::new(Subject { user, principal })
+            });
+            app.verified
+                .put_subject(&q.username, subject.clone(), epoch);
+            subject
         }
     };
-    let user = match user {
-        Some(u) if u.account != names::SYSTEM_ACCOUNT => u,
+    let subject = match subject {
+        Some(s) if s.user.account != names::SYSTEM_ACCOUNT => s,
         _ => {
             return Ok((
                 Decision::deny(format!("unknown subject {}", q.username)),
@@ -128,6 +133,7 @@ pub async fn answer(app: &App, q: Question) -> AppResult<(Decision, String)> {
             ))
         }
     };
+    let user = &subject.user;
     if user.account_state != AccountState::Enabled {
         return Ok((
             Decision::deny(format!(
@@ -145,7 +151,7 @@ pub async fn answer(app: &App, q: Question) -> AppResult<(Decision, String)> {
     context.push((CONTEXT_ORIGIN.into(), Origin::External.as_str().into()));
     context.push((CONTEXT_DECISION_ID.into(), id.clone()));
     let request = authz::Request {
-        principal: principal_of(&user),
+        principal: subject.principal.clone(),
         action: q.action,
         target: q.target,
         context,

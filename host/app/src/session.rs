@@ -5,6 +5,7 @@ use crate::audit::Audit;
 use crate::caller::Caller;
 use crate::error::{AppError, AppResult};
 use crate::keys::{self, Issued};
+use crate::verified::VerifiedKey;
 use crate::{principal_of, App};
 use portcullis_core::authz::{actions, Target};
 use portcullis_core::names::SYSTEM_ACCOUNT;
@@ -33,23 +34,31 @@ pub async fn authenticate(
     // The epoch is read before the store, so a write that lands in between invalidates
     // what this request caches.
     let epoch = app.store.auth_epoch();
-    let (key, digest, user) = match app.verified.key(id, epoch) {
+    let verified = match app.verified.key(id, epoch) {
         Some(record) => {
             app.metrics.key_lookups_memory.inc();
             record
         }
         None => {
             app.metrics.key_lookups_store.inc();
-            let record = app
+            let (key, digest, user) = app
                 .store
                 .lookup_key(id)
                 .await?
                 .ok_or_else(AppError::unauthorized)?;
+            let principal = principal_of(&user);
+            let record = std::sync::Arc::new(VerifiedKey {
+                key,
+                digest,
+                user,
+                principal,
+            });
             app.verified.put_key(id, record.clone(), epoch);
             record
         }
     };
-    if !portcullis_core::keys::digest_eq(&portcullis_core::keys::digest(presented), &digest) {
+    let (key, digest, user) = (&verified.key, &verified.digest, &verified.user);
+    if !portcullis_core::keys::digest_eq(&portcullis_core::keys::digest(presented), digest) {
         return Err(AppError::unauthorized());
     }
     let now = now_ms();
@@ -72,13 +81,7 @@ pub async fn authenticate(
     if user.must_change_password && !while_password_temporary {
         return Err(AppError::password_change_required());
     }
-    let principal = principal_of(&user);
-    Ok(Caller {
-        key,
-        user,
-        principal,
-        epoch,
-    })
+    Ok(Caller { verified, epoch })
 }
 
 /// A successful login: the new login key (secret shown once) and the user.

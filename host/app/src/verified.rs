@@ -18,8 +18,10 @@
 //! record with its SHA-256 digest, and the presented key is still hashed and compared on
 //! every request. Unknown key ids are not cached (each costs a lookup, as before).
 
+use portcullis_core::authz::Principal;
 use portcullis_store::{ApiKey, User};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -72,14 +74,31 @@ impl<T: Clone> Fresh<T> {
     }
 }
 
-/// A key record as `Store::lookup_key` returns it: the key, its digest, its user.
-pub type KeyRecord = (ApiKey, String, User);
+/// A verified key as cached: what `Store::lookup_key` returned (the key, its digest, its
+/// user) and the principal the authorizer sees for that user. Shared, not copied: a
+/// request holds it behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct VerifiedKey {
+    pub key: ApiKey,
+    pub digest: String,
+    pub user: User,
+    pub principal: Principal,
+}
+
+pub type KeyRecord = Arc<VerifiedKey>;
+
+/// An `/v1/authorize` subject as cached: the user and its principal.
+#[derive(Debug)]
+pub struct Subject {
+    pub user: User,
+    pub principal: Principal,
+}
 
 pub struct Verified {
     ttl: Duration,
     max_entries: usize,
     keys: Fresh<KeyRecord>,
-    subjects: Fresh<Option<User>>,
+    subjects: Fresh<Option<Arc<Subject>>>,
     /// Keys whose user the authorizer allowed `authorize.evaluate`, with the activation
     /// (`Active::generation`) that allowed it.
     evaluators: Fresh<u64>,
@@ -116,11 +135,11 @@ impl Verified {
     /// record it again.
     pub fn touched(&self, id: &str, at: i64) {
         self.keys
-            .update(id, |(key, _, _)| key.last_used_at = Some(at));
+            .update(id, |v| Arc::make_mut(v).key.last_used_at = Some(at));
     }
 
     /// `Some(None)`: known not to exist (at `epoch`).
-    pub fn subject(&self, username: &str, epoch: u64) -> Option<Option<User>> {
+    pub fn subject(&self, username: &str, epoch: u64) -> Option<Option<Arc<Subject>>> {
         self.enabled()
             .then(|| self.subjects.get(username, epoch, self.ttl))
             .flatten()
@@ -140,7 +159,7 @@ impl Verified {
         }
     }
 
-    pub fn put_subject(&self, username: &str, user: Option<User>, epoch: u64) {
+    pub fn put_subject(&self, username: &str, user: Option<Arc<Subject>>, epoch: u64) {
         if self.enabled() {
             self.subjects
                 .put(username, user, epoch, self.ttl, self.max_entries);
