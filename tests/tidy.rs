@@ -1166,3 +1166,36 @@ fn tidy_finds_every_circle() {
     assert_eq!(big, [vec!["a", "b", "c"], vec!["d", "e"]]);
     assert_eq!(cycle_through(&edges, &big[0], "a"), ["a", "b", "c", "a"]);
 }
+
+/// Schema attributes take string literals only, so the API types repeat the domain's
+/// patterns (`portcullis_core::names::patterns`) as literals: each one must be one of them
+/// (or a pattern of a closed list of words), or the document would describe a rule the
+/// validators do not apply.
+#[test]
+fn every_schema_pattern_is_one_the_domain_states() {
+    let mut offenders = Vec::new();
+    for file in rust_files(&root().join("host/server/src/api")) {
+        let tokens = lex(&read(&file));
+        for w in tokens.windows(3) {
+            if w[0].kind == Kind::Ident
+                && w[0].text == "pattern"
+                && w[1].is("=")
+                && w[2].kind == Kind::Str
+            {
+                let text = &w[2].text;
+                let words = text.starts_with("^(")
+                    && text.ends_with(")$")
+                    && text[2..text.len() - 2].split('|').all(|w| {
+                        !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    });
+                if !portcullis_core::names::patterns::ALL.contains(&text.as_str()) && !words {
+                    offenders.push(format!("{}:{}: {text}", rel(&file), w[2].line));
+                }
+            }
+        }
+    }
+    check(
+        "A schema pattern in host/server/src/api is not one of portcullis_core::names::patterns",
+        offenders,
+    );
+}

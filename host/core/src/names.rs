@@ -53,6 +53,25 @@ fn check(name: &str, allow_at: bool) -> Result<(), NameError> {
     }
 }
 
+/// The rules of the validators below as JSON-schema (ECMA-262) patterns, for the OpenAPI
+/// document: written once, here, beside the code they describe (a unit test holds each to
+/// its validator; `tests/tidy.rs` holds every pattern of the API types to this list).
+pub mod patterns {
+    /// [`super::validate_account_name`].
+    pub const ACCOUNT_NAME: &str = r"^[a-z0-9][a-z0-9._-]{0,62}$";
+    /// [`super::validate_username`] (the reserved names aside).
+    pub const USERNAME: &str = r"^[a-z0-9][a-z0-9._@-]{0,62}$";
+    /// [`super::validate_email`] (its length bound is the schema's `maxLength`).
+    pub const EMAIL: &str =
+        r"^[!-+\--:<-?A-~]+@([!-+\-/-:<-?A-~]|[!-+\-/-:<-?A-~][!-+\--:<-?A-~]*[!-+\-/-:<-?A-~])$";
+    /// [`super::validate_label`] (its length bound is the schema's `maxLength`).
+    pub const LABEL: &str = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$";
+    /// A label that may be empty (attribute values).
+    pub const VALUE: &str = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]*$";
+    /// Every pattern above.
+    pub const ALL: [&str; 5] = [ACCOUNT_NAME, USERNAME, EMAIL, LABEL, VALUE];
+}
+
 /// `[a-z0-9][a-z0-9._-]{0,62}`
 pub fn validate_account_name(name: &str) -> Result<(), NameError> {
     check(name, false)
@@ -221,5 +240,86 @@ mod tests {
         assert!(validate_email("a,=1@b.org").is_err());
         assert!(validate_email("a@b.org\n").is_err());
         assert!(validate_email("jürgen@example.org").is_err());
+    }
+
+    /// The OpenAPI patterns say what the validators do: the same verdict on samples of
+    /// every kind (what the validators check beyond a pattern — length caps stated as
+    /// `maxLength`, reserved names — stays out of the samples).
+    #[test]
+    fn the_patterns_agree_with_the_validators() {
+        let re = |p: &str| regex::Regex::new(p).expect(p);
+        let (account, user, email, label, value) = (
+            re(patterns::ACCOUNT_NAME),
+            re(patterns::USERNAME),
+            re(patterns::EMAIL),
+            re(patterns::LABEL),
+            re(patterns::VALUE),
+        );
+        let names = [
+            "acme",
+            "a",
+            "0x",
+            "a.b_c-d",
+            "jane@acme",
+            "Acme",
+            "-a",
+            ".a",
+            "a b",
+            "",
+            "é",
+            "a/b",
+            "a@b@c",
+            &"a".repeat(63),
+            &"a".repeat(64),
+        ];
+        for n in names {
+            assert_eq!(
+                account.is_match(n),
+                validate_account_name(n).is_ok(),
+                "{n:?}"
+            );
+            assert_eq!(user.is_match(n), validate_username(n).is_ok(), "{n:?}");
+        }
+        let emails = [
+            "jane@example.org",
+            "a@b",
+            "admin@localhost",
+            "a@.b",
+            "a@b.",
+            "@b",
+            "a@",
+            "a b@c",
+            "a,b@c",
+            "a;b@c",
+            "a@b@c",
+            "jürgen@x.org",
+            "a@b.org\n",
+            "x'y@z",
+            "a@b-c.d",
+        ];
+        for e in emails {
+            assert_eq!(email.is_match(e), validate_email(e).is_ok(), "{e:?}");
+        }
+        let labels = [
+            "reader",
+            "acme:read:*",
+            "Ünïcödé",
+            "",
+            "a\nb",
+            "a\u{7f}",
+            "a\u{200b}b",
+            "\u{202e}x",
+            "a\u{ad}",
+            "tab\there",
+            "emoji 🙂",
+        ];
+        for l in labels {
+            assert_eq!(label.is_match(l), validate_label(l, 1000).is_ok(), "{l:?}");
+            assert_eq!(
+                value.is_match(l),
+                l.is_empty() || validate_label(l, 1000).is_ok(),
+                "{l:?}"
+            );
+        }
     }
 }

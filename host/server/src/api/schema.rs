@@ -2,17 +2,13 @@
 //! = …)]` on the request types: the text patterns the domain enforces (`portcullis_core`
 //! names and labels), `roles`, `attributes`, `expires_in` and the AuthZEN property maps.
 
-/// Account and user names: `[a-z0-9][a-z0-9._-]{0,62}`.
-pub const NAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._-]{0,62}$";
-/// Usernames: the account-name charset plus `@`.
-pub const USERNAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._@-]{0,62}$";
-/// `local@domain` in printable ASCII, one `@`, the domain not starting or ending with `.`.
-pub const EMAIL_PATTERN: &str =
-    r"^[!-+\--:<-?A-~]+@([!-+\-/-:<-?A-~]|[!-+\-/-:<-?A-~][!-+\--:<-?A-~]*[!-+\-/-:<-?A-~])$";
-/// Free text without control characters (roles, key names, attribute keys).
-pub const LABEL_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$";
-/// Attribute values: like labels, but may be empty.
-pub const VALUE_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]*$";
+// The domain's patterns, written once in `portcullis_core::names::patterns`. (Schema
+// attributes take string literals only: the `pattern = r"…"` literals in `crate::api` repeat
+// these, and `tests/tidy.rs` holds every one of them to this list.)
+pub use portcullis_core::names::patterns::{
+    ACCOUNT_NAME as NAME_PATTERN, EMAIL as EMAIL_PATTERN, LABEL as LABEL_PATTERN,
+    USERNAME as USERNAME_PATTERN, VALUE as VALUE_PATTERN,
+};
 
 fn label(max: usize) -> utoipa::openapi::ObjectBuilder {
     utoipa::openapi::ObjectBuilder::new()
