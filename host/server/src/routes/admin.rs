@@ -31,6 +31,8 @@ pub fn ptfe_response(e: ApiError) -> Response {
     response
 }
 
+/// The IACT as text/plain, to clients in `iact_subnets` while the time limit since this
+/// server started has not passed and the token is still live; 404 otherwise.
 #[utoipa::path(get, path = "/admin/retrieve-iact", tag = "bootstrap", security(()), responses((status = 200, description = "The IACT, to clients in `iact_subnets` within the time limit", content_type = "text/plain", body = String), (status = 404, description = "No live token, or the client is outside the subnets or the time limit", body = PtfeError), (status = 429, description = "Rate limited", body = PtfeError)))]
 pub async fn retrieve_iact(
     State(state): State<SharedState>,
