@@ -456,3 +456,47 @@ async fn a_database_outage_fails_requests_fast_and_loses_no_acknowledged_write()
     })
     .await;
 }
+
+cluster!(
+    logins_flush_no_other_servers_cache,
+    configured_long_cache,
+    |a, b| {
+        // Notifications arrive in commit order: a logout on A seen refused on B means B
+        // has received everything committed before it. Logins in between (last_login_at,
+        // failure counters, a new login key) change no permission and must notify nobody —
+        // or every login anywhere would empty every server's caches.
+        portcullis_tests::wait_until("both servers listen", PATIENCE, || async {
+            a.state.store.push_state() == portcullis_store::PushState::Listening
+                && b.state.store.push_state() == portcullis_store::PushState::Listening
+        })
+        .await;
+        let k = a.admin_key().await;
+        a.account(&k, "acme", "user").await;
+        a.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
+        let first = a.login("jane", "jane passphrase 1").await;
+        let second = a.login("jane", "jane passphrase 1").await;
+        assert_eq!(b.get("/v1/whoami", &first).await.status, 200);
+        assert_eq!(b.get("/v1/whoami", &second).await.status, 200);
+        assert_eq!(
+            a.call("POST", "/v1/logout", Some(&first), None)
+                .await
+                .status,
+            204
+        );
+        refused_soon(&b, &first).await;
+        let (before, _) = b.state.store.push_counts();
+        for _ in 0..3 {
+            a.login("jane", "jane passphrase 1").await;
+            assert_eq!(a.try_login("jane", "a wrong password").await.status, 401);
+        }
+        assert_eq!(
+            a.call("POST", "/v1/logout", Some(&second), None)
+                .await
+                .status,
+            204
+        );
+        refused_soon(&b, &second).await;
+        let (after, _) = b.state.store.push_counts();
+        assert_eq!(after, before + 1, "only the logout notified");
+    }
+);

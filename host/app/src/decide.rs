@@ -13,6 +13,7 @@ use portcullis_core::authz::{
     RESERVED_CONTEXT_PREFIX,
 };
 use portcullis_core::{names, AccountState};
+use std::sync::atomic::Ordering;
 
 /// Most evaluations one batch may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -86,15 +87,13 @@ pub fn check_pairs(field: &str, pairs: &[(String, String)]) -> AppResult<()> {
 }
 
 /// The caller may ask outside questions (`authorize.evaluate`). Asked before any work on
-/// a request's contents. An allow is remembered per key (`Verified::may_evaluate`) for as
-/// long as nothing about the caller changed on this server, the key cache's TTL, and the
-/// same plugin activation: a revocation, a role change or a plugin swap asks again.
+/// a request's contents. An allow is remembered on the caller's verified key record
+/// (`VerifiedKey::may_evaluate`), so it lasts exactly as long as that record (nothing
+/// written on this server, a pushed change from another, the key cache's TTL) and the same
+/// plugin activation: a revocation, a role change or a plugin swap asks again.
 pub async fn may_evaluate(app: &App, caller: &Caller) -> AppResult<()> {
     let generation = app.authz.active().generation;
-    if app
-        .verified
-        .may_evaluate(&caller.key.id, caller.epoch, generation)
-    {
+    if caller.verified.may_evaluate.load(Ordering::Acquire) == generation {
         return Ok(());
     }
     app.require(
@@ -103,8 +102,10 @@ pub async fn may_evaluate(app: &App, caller: &Caller) -> AppResult<()> {
         Target::new("authorize", "*", None),
     )
     .await?;
-    app.verified
-        .put_may_evaluate(&caller.key.id, caller.epoch, generation);
+    caller
+        .verified
+        .may_evaluate
+        .store(generation, Ordering::Release);
     Ok(())
 }
 

@@ -288,8 +288,6 @@ pub async fn start(
     let store = Store::connect_with(&url, config.database_timeout)
         .await
         .context("opening the database")?;
-    // Other servers' permission changes reach this one at once (PostgreSQL).
-    store.follow_changes();
     let boot = bootstrap::run(&store, &config).await.context("bootstrap")?;
     for name in store.accounts_being_deleted().await? {
         accounts::spawn_reaper(store.clone(), name);
@@ -335,5 +333,7 @@ pub async fn start(
     }
     *app.iact_token.write().expect("iact lock") = boot.iact;
     plugins::spawn_state_poller(Arc::downgrade(&app));
+    // Other servers' permission changes reach this one at once (PostgreSQL).
+    app.store.follow_changes();
     Ok(app)
 }

@@ -56,7 +56,11 @@ impl LoadFailure {
 
 impl From<LoadFailure> for AppError {
     fn from(e: LoadFailure) -> Self {
-        AppError::new(e.code(), e.to_string())
+        match e {
+            // The database's fault, not the plugin's: 503 when it is away, no details.
+            LoadFailure::Store(store) => store.into(),
+            other => AppError::new(other.code(), other.to_string()),
+        }
     }
 }
 

@@ -47,12 +47,7 @@ pub async fn authenticate(
                 .await?
                 .ok_or_else(AppError::unauthorized)?;
             let principal = principal_of(&user);
-            let record = std::sync::Arc::new(VerifiedKey {
-                key,
-                digest,
-                user,
-                principal,
-            });
+            let record = std::sync::Arc::new(VerifiedKey::new(key, digest, user, principal));
             app.verified.put_key(id, record.clone(), epoch);
             record
         }

@@ -151,8 +151,8 @@ pub async fn list_all(
         .collect())
 }
 
-/// A user to create in a named account.
-#[derive(Debug, Default)]
+/// A user to create in a named account. (No `Debug`: it holds a password.)
+#[derive(Default)]
 pub struct NewUserInput {
     pub username: String,
     /// Absent: the user can only use keys, access tokens or single sign-on.

@@ -9,10 +9,12 @@
 //!   deletion, a disabled account or a role change made here is seen on the very next
 //!   request.
 //!
-//! The third map remembers, per key, that the authorizer allowed its user
-//! `authorize.evaluate` (the permission every outside decision checks first), for the same
-//! epoch and TTL and only while the same plugin activation is active: a busy application
-//! key costs one plugin call per decision, not two.
+//! A key record also remembers that the authorizer allowed its user `authorize.evaluate`
+//! (the permission every outside decision checks first), for as long as the record itself
+//! is used and only while the same plugin activation is active: a busy application key
+//! costs one plugin call per decision, not two. (That permission is treated like the rest
+//! of what authentication learnt: the plugin's `ttl-ms` does not apply to it, and a
+//! remembered answer is neither logged again nor asked of a shadow plugin.)
 //!
 //! Only what the database said is cached, secrets never: a key entry holds the key's
 //! record with its SHA-256 digest, and the presented key is still hashed and compared on
@@ -77,12 +79,45 @@ impl<T: Clone> Fresh<T> {
 /// A verified key as cached: what `Store::lookup_key` returned (the key, its digest, its
 /// user) and the principal the authorizer sees for that user. Shared, not copied: a
 /// request holds it behind an `Arc`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct VerifiedKey {
     pub key: ApiKey,
     pub digest: String,
     pub user: User,
     pub principal: Principal,
+    /// The plugin activation (`Active::generation`) that allowed this key's user
+    /// `authorize.evaluate`, 0 when none has: the permission lives exactly as long as this
+    /// record (its epoch and TTL) and that activation, never longer than what it was decided
+    /// on.
+    pub may_evaluate: std::sync::atomic::AtomicU64,
+}
+
+impl VerifiedKey {
+    pub fn new(key: ApiKey, digest: String, user: User, principal: Principal) -> Self {
+        VerifiedKey {
+            key,
+            digest,
+            user,
+            principal,
+            may_evaluate: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Clone for VerifiedKey {
+    fn clone(&self) -> Self {
+        VerifiedKey {
+            may_evaluate: std::sync::atomic::AtomicU64::new(
+                self.may_evaluate.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            ..VerifiedKey::new(
+                self.key.clone(),
+                self.digest.clone(),
+                self.user.clone(),
+                self.principal.clone(),
+            )
+        }
+    }
 }
 
 pub type KeyRecord = Arc<VerifiedKey>;
@@ -99,9 +134,6 @@ pub struct Verified {
     max_entries: usize,
     keys: Fresh<KeyRecord>,
     subjects: Fresh<Option<Arc<Subject>>>,
-    /// Keys whose user the authorizer allowed `authorize.evaluate`, with the activation
-    /// (`Active::generation`) that allowed it.
-    evaluators: Fresh<u64>,
 }
 
 impl Verified {
@@ -111,7 +143,6 @@ impl Verified {
             max_entries,
             keys: Fresh::new(),
             subjects: Fresh::new(),
-            evaluators: Fresh::new(),
         }
     }
 
@@ -143,20 +174,6 @@ impl Verified {
         self.enabled()
             .then(|| self.subjects.get(username, epoch, self.ttl))
             .flatten()
-    }
-
-    /// Whether the key's user was allowed `authorize.evaluate` by the activation
-    /// `generation`, with nothing written since (`epoch`, the one its caller was
-    /// authenticated at) and within the TTL. Only allows are remembered.
-    pub fn may_evaluate(&self, key_id: &str, epoch: u64, generation: u64) -> bool {
-        self.enabled() && self.evaluators.get(key_id, epoch, self.ttl) == Some(generation)
-    }
-
-    pub fn put_may_evaluate(&self, key_id: &str, epoch: u64, generation: u64) {
-        if self.enabled() {
-            self.evaluators
-                .put(key_id, generation, epoch, self.ttl, self.max_entries);
-        }
     }
 
     pub fn put_subject(&self, username: &str, user: Option<Arc<Subject>>, epoch: u64) {

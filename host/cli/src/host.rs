@@ -177,7 +177,7 @@ fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result
         bail!("password {e}");
     }
     runtime()?.block_on(async move {
-        let store = Store::connect(&config.database_url())
+        let store = Store::connect_with(&config.database_url(), config.database_timeout)
             .await
             .context("opening the database")?;
         let revoked = bootstrap::recover_admin(&store, &new_password).await;
@@ -191,7 +191,7 @@ fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result
 fn retrieve_iact(args: &CommonArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
     runtime()?.block_on(async move {
-        let store = Store::connect(&config.database_url()).await.context("opening the database")?;
+        let store = Store::connect_with(&config.database_url(), config.database_timeout).await.context("opening the database")?;
         let token = bootstrap::live_iact_from_file(&store, &config).await?;
         store.close().await;
         match token {
@@ -207,7 +207,7 @@ fn retrieve_iact(args: &CommonArgs) -> anyhow::Result<()> {
 fn reset_authorizer(args: &CommonArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
     runtime()?.block_on(async move {
-        let store = Store::connect(&config.database_url()).await.context("opening the database")?;
+        let store = Store::connect_with(&config.database_url(), config.database_timeout).await.context("opening the database")?;
         let version = portcullis_app::plugins::reset_authorizer(&store).await;
         store.close().await;
         let version = version?;
@@ -219,7 +219,7 @@ fn reset_authorizer(args: &CommonArgs) -> anyhow::Result<()> {
 fn check_db(args: &CommonArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
     runtime()?.block_on(async move {
-        let store = Store::connect(&config.database_url())
+        let store = Store::connect_with(&config.database_url(), config.database_timeout)
             .await
             .context("opening the database")?;
         let report = store.integrity_check().await?;

@@ -1,10 +1,11 @@
 //! Changes made by other servers, pushed (PostgreSQL only).
 //!
 //! Triggers (migration 0004) call `pg_notify('portcullis_auth', <table>)` in the
-//! transaction of every write that changes who may do what — keys (created, revoked,
-//! deleted, their expiry), users (created, deleted, roles, attributes, account, password,
-//! forced change, SSO link), accounts, and the authorizer state — so the notification
-//! leaves with the commit, whichever server or process wrote. [`Store::follow_changes`]
+//! transaction of every write that changes who may do what — keys (revoked, deleted, their
+//! expiry), users (created, deleted, roles, attributes, account, password, forced change,
+//! SSO link, email), accounts, and the authorizer state — so the notification leaves with
+//! the commit, whichever server or process wrote. Payloads that are not one of those table
+//! names are ignored (any database role may `NOTIFY`). [`Store::follow_changes`]
 //! listens on a dedicated connection and bumps the store's auth epoch for each one, which
 //! invalidates every verified-key, subject and permission cache entry of this process
 //! (`portcullis-app`'s `verified`); a change of the authorizer state also wakes the
@@ -53,8 +54,11 @@ pub(crate) struct Changes {
     pub(crate) connects: AtomicU64,
     /// Woken when another server changed the authorizer state.
     authorizer: tokio::sync::Notify,
-    /// Woken when the store is closed: the listener ends.
+    /// Signalled when the store is closed: the listener ends (`notify_one` keeps the permit
+    /// if the listener is not waiting at that moment).
     pub(crate) closed: tokio::sync::Notify,
+    /// Our heartbeat payload (`heartbeat <random>`), and when it last came back.
+    heartbeat: std::sync::OnceLock<String>,
 }
 
 impl Store {
@@ -98,60 +102,110 @@ impl Store {
     }
 
     async fn listen_loop(&self) {
+        let heartbeat = self
+            .changes
+            .heartbeat
+            .get_or_init(|| format!("heartbeat {}", portcullis_core::keys::random_token(16)))
+            .clone();
         let mut backoff = Duration::from_millis(100);
         while !self.is_closed() {
-            let mut listener = match sqlx::postgres::PgListener::connect(&self.url).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "change listener: cannot connect; caches fall back to auth.key_cache_ttl");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
+            let connected_at = std::time::Instant::now();
+            match self.listen_once(&heartbeat).await {
+                Listened::Closed => return,
+                Listened::Failed(why) => {
+                    tracing::warn!(error = %why, retry_in = ?backoff, "change listener: not listening; caches fall back to auth.key_cache_ttl");
                 }
-            };
-            if let Err(e) = listener.listen(CHANNEL).await {
-                tracing::warn!(error = %e, "change listener: LISTEN failed");
-                tokio::time::sleep(backoff).await;
-                continue;
-            }
-            // Whatever was written while nobody listened is seen now.
-            self.invalidate();
-            self.changes.connects.fetch_add(1, Ordering::Relaxed);
-            self.changes.state.store(2, Ordering::Release);
-            self.changes.authorizer.notify_one();
-            backoff = Duration::from_millis(100);
-            tracing::info!(
-                channel = CHANNEL,
-                "change listener: listening for other servers' changes"
-            );
-            loop {
-                // `try_recv` answers `None` when the connection was lost (it would
-                // reconnect silently on the next call; we reconnect ourselves, to know).
-                let received = tokio::select! {
-                    r = listener.try_recv() => r,
-                    _ = self.changes.closed.notified() => return,
-                };
-                match received {
-                    Ok(Some(n)) => {
-                        self.invalidate();
-                        self.changes.received.fetch_add(1, Ordering::Relaxed);
-                        if n.payload() == "authorizer_state" {
-                            self.changes.authorizer.notify_one();
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "change listener: connection lost");
-                        break;
-                    }
-                }
-                if self.is_closed() {
-                    return;
+                Listened::Dropped(why) => {
+                    self.changes.state.store(1, Ordering::Release);
+                    self.invalidate();
+                    tracing::warn!(reason = %why, retry_in = ?backoff, "change listener: disconnected; caches fall back to auth.key_cache_ttl until it is back");
                 }
             }
-            self.changes.state.store(1, Ordering::Release);
-            self.invalidate();
-            tracing::warn!("change listener: disconnected; caches fall back to auth.key_cache_ttl until it is back");
+            // A connection that held for a while earns a quick retry; one that keeps
+            // dropping waits longer each time (no hot loop, no log flood).
+            if connected_at.elapsed() > Duration::from_secs(30) {
+                backoff = Duration::from_millis(100);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = self.changes.closed.notified() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
+
+    /// One listening connection, until it fails. Every `HEARTBEAT` the listener sends
+    /// itself a notification through the pool; when one has not come back within
+    /// `3 × HEARTBEAT`, the connection is taken for dead (a half-open TCP connection or a
+    /// pooler that drops notifications) and replaced.
+    async fn listen_once(&self, heartbeat: &str) -> Listened {
+        const HEARTBEAT: Duration = Duration::from_secs(5);
+        let mut listener = match sqlx::postgres::PgListener::connect(&self.url).await {
+            Ok(l) => l,
+            Err(e) => return Listened::Failed(e.to_string()),
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            return Listened::Failed(e.to_string());
+        }
+        // Whatever was written while nobody listened is seen now.
+        self.invalidate();
+        self.changes.connects.fetch_add(1, Ordering::Relaxed);
+        self.changes.state.store(2, Ordering::Release);
+        self.changes.authorizer.notify_one();
+        tracing::info!(
+            channel = CHANNEL,
+            "change listener: listening for other servers' changes"
+        );
+        let mut last_heard = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        loop {
+            tokio::select! {
+                received = listener.try_recv() => match received {
+                    Ok(Some(n)) => match n.payload() {
+                        p if p == heartbeat => last_heard = tokio::time::Instant::now(),
+                        // Another server's heartbeat.
+                        p if p.starts_with("heartbeat ") => {}
+                        "authorizer_state" => {
+                            self.invalidate();
+                            self.changes.received.fetch_add(1, Ordering::Relaxed);
+                            self.changes.authorizer.notify_one();
+                        }
+                        "accounts" | "users" | "api_keys" => {
+                            self.invalidate();
+                            self.changes.received.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // Not a payload of ours (anyone may NOTIFY): ignored.
+                        _ => {}
+                    },
+                    // `try_recv` answers `None` when the connection was lost.
+                    Ok(None) => return Listened::Dropped("connection lost".into()),
+                    Err(e) => return Listened::Dropped(e.to_string()),
+                },
+                _ = tick.tick() => {
+                    if last_heard.elapsed() > 3 * HEARTBEAT {
+                        return Listened::Dropped("no heartbeat for 15 s".into());
+                    }
+                    let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(CHANNEL)
+                        .bind(heartbeat)
+                        .execute(&self.pool)
+                        .await;
+                    if let Err(e) = sent {
+                        tracing::debug!(error = %e, "change listener: heartbeat not sent");
+                    }
+                }
+                _ = self.changes.closed.notified() => return Listened::Closed,
+            }
+        }
+    }
+}
+
+/// How one listening connection ended.
+enum Listened {
+    /// The store was closed.
+    Closed,
+    /// It never started listening.
+    Failed(String),
+    /// It listened, then dropped (or went silent).
+    Dropped(String),
 }

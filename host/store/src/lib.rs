@@ -267,7 +267,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        self.changes.closed.notify_waiters();
+        self.changes.closed.notify_one();
         self.pool.close().await;
     }
 
