@@ -222,6 +222,16 @@ fn configured_long_cache(c: &mut Config) {
     c.auth.key_cache_ttl = std::time::Duration::from_secs(3600);
 }
 
+/// Wait until every server in `servers` listens for the others' changes.
+async fn listening(servers: &[&TestServer]) {
+    wait_until("the servers listen for changes", PATIENCE, || async {
+        servers
+            .iter()
+            .all(|s| s.state.store.push_state() == portcullis_store::PushState::Listening)
+    })
+    .await;
+}
+
 /// Poll `b` every 10 ms until `refused` says the change is seen there; the delay since
 /// `since`. Bounded by PATIENCE (a slow machine cannot fail the test, a change never seen
 /// fails it); the figure is printed for docs/operations.md, never asserted.
@@ -252,11 +262,7 @@ cluster!(
     every_permission_change_is_pushed_to_the_other_server,
     configured_long_cache,
     |a, b| {
-        portcullis_tests::wait_until("both servers listen", PATIENCE, || async {
-            a.state.store.push_state() == portcullis_store::PushState::Listening
-                && b.state.store.push_state() == portcullis_store::PushState::Listening
-        })
-        .await;
+        listening(&[&a, &b]).await;
         let k = a.admin_key().await;
         a.account(&k, "acme", "user").await;
         a.account(&k, "beta", "user").await;
@@ -336,10 +342,7 @@ cluster!(
     a_dropped_change_listener_reconnects_and_catches_up,
     configured_long_cache,
     |a, b| {
-        portcullis_tests::wait_until("B listens", PATIENCE, || async {
-            b.state.store.push_state() == portcullis_store::PushState::Listening
-        })
-        .await;
+        listening(&[&b]).await;
         let (_, connects) = b.state.store.push_counts();
         let k = a.admin_key().await;
         a.account(&k, "acme", "user").await;
@@ -465,11 +468,7 @@ cluster!(
         // has received everything committed before it. Logins in between (last_login_at,
         // failure counters, a new login key) change no permission and must notify nobody —
         // or every login anywhere would empty every server's caches.
-        portcullis_tests::wait_until("both servers listen", PATIENCE, || async {
-            a.state.store.push_state() == portcullis_store::PushState::Listening
-                && b.state.store.push_state() == portcullis_store::PushState::Listening
-        })
-        .await;
+        listening(&[&a, &b]).await;
         let k = a.admin_key().await;
         a.account(&k, "acme", "user").await;
         a.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
