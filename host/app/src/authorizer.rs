@@ -222,6 +222,11 @@ pub struct Authz {
     shadow: RwLock<Option<Arc<Active>>>,
     /// The authorizer-state version (from the database) this server runs; 0 = the config.
     pub version: AtomicI64,
+    /// Held by whoever changes what this server runs (an activation here, or the state
+    /// poller applying another server's): the stored version and the running plugins
+    /// change together, so the poller never re-applies (or rolls back) a state an
+    /// activation on this server is writing.
+    pub switching: tokio::sync::Mutex<()>,
     cache: Mutex<HashMap<CacheKey, (Decision, Instant)>>,
     cache_size: usize,
     /// `authorizer.max_cache_ttl_ms`: no plugin's `ttl-ms` is honoured beyond this.
@@ -239,6 +244,7 @@ impl Authz {
             active: RwLock::new(Arc::new(active)),
             shadow: RwLock::new(None),
             version: AtomicI64::new(0),
+            switching: tokio::sync::Mutex::new(()),
             cache: Mutex::new(HashMap::new()),
             cache_size,
             max_ttl,

@@ -202,6 +202,7 @@ pub fn spawn_state_poller(app: std::sync::Weak<App>) {
                     tracing::warn!(error = %e, "audit retention failed; will retry in an hour");
                 }
             }
+            let _switching = app.authz.switching.lock().await;
             let applied = app.authz.version.load(Ordering::SeqCst);
             let current = match app.store.authorizer_version().await {
                 Ok(v) => v,
@@ -478,6 +479,8 @@ pub async fn activate(
         e.reasons = verdict.reasons;
         return Err(e);
     }
+    // From reading the stored state to running it, nothing else switches this server.
+    let _switching = app.authz.switching.lock().await;
     let active = app.authz.active();
     let mut next = app
         .store
