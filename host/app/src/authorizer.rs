@@ -5,7 +5,9 @@
 
 use crate::metrics::{DecisionLabels, Metrics, OutcomeLabels};
 use compact_str::CompactString;
-use portcullis_core::authz::{Decision, Origin, Request, CONTEXT_DECISION_ID, CONTEXT_ORIGIN};
+use portcullis_core::authz::{
+    Decision, Origin, Query, Request, CONTEXT_DECISION_ID, CONTEXT_ORIGIN,
+};
 use portcullis_plugin::Plugin;
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +19,88 @@ use std::time::{Duration, Instant};
 /// Context keys that differ on every request and so must not split the cache.
 const VOLATILE_CONTEXT: &[&str] = &[CONTEXT_DECISION_ID];
 const MAX_SAMPLES: usize = 20;
+
+/// A question an [`Authz`] answers: a management call or `/v1/authorize` ([`Request`],
+/// the management authorizer) or an application policy's question ([`Query`]).
+pub trait Ask: Clone + Eq + std::hash::Hash + Send + Sync + 'static {
+    /// The question without what differs on every request (the decision id): the cache key.
+    fn stable(&self) -> Self;
+    /// Ask `plugin`.
+    fn ask(&self, plugin: &Plugin) -> impl std::future::Future<Output = Decision> + Send;
+    /// What the decision log and the shadow samples show of it.
+    fn facts(&self) -> Facts<'_>;
+}
+
+/// What the decision log shows of a question.
+pub struct Facts<'a> {
+    pub id: Option<&'a str>,
+    pub username: &'a str,
+    pub account: &'a str,
+    pub action: &'a str,
+    pub kind: &'a str,
+    pub target: &'a str,
+    pub target_account: Option<String>,
+    pub origin: &'static str,
+}
+
+impl Ask for Request {
+    fn stable(&self) -> Self {
+        let mut request = self.clone();
+        request
+            .context
+            .retain(|(k, _)| !VOLATILE_CONTEXT.contains(&k.as_str()));
+        request
+    }
+    fn ask(&self, plugin: &Plugin) -> impl std::future::Future<Output = Decision> + Send {
+        plugin.decide(self)
+    }
+    fn facts(&self) -> Facts<'_> {
+        Facts {
+            id: self.context_value(CONTEXT_DECISION_ID),
+            username: &self.principal.username,
+            account: &self.principal.account,
+            action: &self.action,
+            kind: &self.target.kind,
+            target: &self.target.id,
+            target_account: self.target.account.clone(),
+            origin: self
+                .context_value(CONTEXT_ORIGIN)
+                .and_then(Origin::parse)
+                .map_or("", Origin::as_str),
+        }
+    }
+}
+
+impl Ask for Query {
+    fn stable(&self) -> Self {
+        Query {
+            decision_id: String::new(),
+            ..self.clone()
+        }
+    }
+    fn ask(&self, plugin: &Plugin) -> impl std::future::Future<Output = Decision> + Send {
+        plugin.evaluate(self)
+    }
+    fn facts(&self) -> Facts<'_> {
+        // A Portcullis user is named by username; any other subject by its type and id.
+        let (username, account) = match &self.principal {
+            Some(p) => (p.username.as_str(), p.account.as_str()),
+            None => (self.subject.id.as_str(), self.subject.kind.as_str()),
+        };
+        Facts {
+            id: Some(&self.decision_id)
+                .filter(|id| !id.is_empty())
+                .map(|s| s.as_str()),
+            username,
+            account,
+            action: &self.action,
+            kind: &self.resource.kind,
+            target: &self.resource.id,
+            target_account: self.resource_account(),
+            origin: Origin::External.as_str(),
+        }
+    }
+}
 
 /// A loaded plugin and what it was activated with.
 pub struct Active {
@@ -79,6 +163,7 @@ impl Active {
     fn counter(
         &self,
         metrics: &Metrics,
+        policy: Option<&str>,
         outcome: &str,
     ) -> Option<&prometheus_client::metrics::counter::Counter> {
         let counters = self.counters.get_or_init(|| {
@@ -89,6 +174,7 @@ impl Active {
                     let labels = DecisionLabels {
                         outcome: (*o).into(),
                         plugin: plugin.clone(),
+                        policy: policy.unwrap_or_default().into(),
                     };
                     (*o, metrics.decisions.get_or_create(&labels).clone())
                 })
@@ -197,10 +283,10 @@ pub struct Disagreement {
 }
 
 #[derive(PartialEq, Eq, Hash)]
-struct CacheKey {
+struct CacheKey<Q> {
     /// The activation that answered ([`Active::generation`]).
     generation: u64,
-    request: Request,
+    request: Q,
 }
 
 #[derive(Default)]
@@ -217,7 +303,13 @@ pub struct Counts {
     pub shadow_disagreements: AtomicU64,
 }
 
-pub struct Authz {
+/// The plugins answering one kind of question — the management authorizer
+/// (`Authz<Request>`) or one application policy (`Authz<Query>`) — with their own cache,
+/// decision log and counters.
+pub struct Authz<Q = Request> {
+    /// The application policy's name (`None`: the management authorizer); a label of its
+    /// decision metrics.
+    pub policy: Option<Arc<str>>,
     active: RwLock<Arc<Active>>,
     shadow: RwLock<Option<Arc<Active>>>,
     /// The authorizer-state version (from the database) this server runs; 0 = the config.
@@ -227,7 +319,7 @@ pub struct Authz {
     /// change together, so the poller never re-applies (or rolls back) a state an
     /// activation on this server is writing.
     pub switching: tokio::sync::Mutex<()>,
-    cache: Mutex<HashMap<CacheKey, (Decision, Instant)>>,
+    cache: Mutex<HashMap<CacheKey<Q>, (Decision, Instant)>>,
     cache_size: usize,
     /// `authorizer.max_cache_ttl_ms`: no plugin's `ttl-ms` is honoured beyond this.
     max_ttl: Duration,
@@ -238,9 +330,10 @@ pub struct Authz {
     samples: Mutex<VecDeque<Disagreement>>,
 }
 
-impl Authz {
-    pub fn new(active: Active, log_size: usize, cache_size: usize, max_ttl: Duration) -> Authz {
+impl<Q: Ask> Authz<Q> {
+    pub fn new(active: Active, log_size: usize, cache_size: usize, max_ttl: Duration) -> Self {
         Authz {
+            policy: None,
             active: RwLock::new(Arc::new(active)),
             shadow: RwLock::new(None),
             version: AtomicI64::new(0),
@@ -286,18 +379,14 @@ impl Authz {
             .collect()
     }
 
-    fn cache_key(active: &Active, request: &Request) -> CacheKey {
-        let mut request = request.clone();
-        request
-            .context
-            .retain(|(k, _)| !VOLATILE_CONTEXT.contains(&k.as_str()));
+    fn cache_key(active: &Active, request: &Q) -> CacheKey<Q> {
         CacheKey {
             generation: active.generation,
-            request,
+            request: request.stable(),
         }
     }
 
-    fn cached(&self, key: &CacheKey) -> Option<Decision> {
+    fn cached(&self, key: &CacheKey<Q>) -> Option<Decision> {
         let mut cache = self.cache.lock().expect("cache lock");
         match cache.get(key) {
             Some((d, until)) if *until > Instant::now() => Some(d.clone()),
@@ -309,7 +398,7 @@ impl Authz {
         }
     }
 
-    fn remember(&self, key: CacheKey, d: &Decision) {
+    fn remember(&self, key: CacheKey<Q>, d: &Decision) {
         let mut cache = self.cache.lock().expect("cache lock");
         if cache.len() >= self.cache_size {
             let now = Instant::now();
@@ -329,7 +418,7 @@ impl Authz {
 
     /// Ask the active plugin (or the cache), count, log, and let the shadow plugin answer
     /// too (in the background; only the active answer counts).
-    pub async fn evaluate(self: &Arc<Self>, request: &Request, metrics: &Metrics) -> Decision {
+    pub async fn evaluate(self: &Arc<Self>, request: &Q, metrics: &Metrics) -> Decision {
         let active = self.active();
         let started = Instant::now();
         // Building a key clones the request: only when the cache holds something.
@@ -345,7 +434,7 @@ impl Authz {
                 (d, true)
             }
             None => {
-                let d = active.plugin.decide(request).await;
+                let d = request.ask(&active.plugin).await;
                 metrics
                     .decision_latency
                     .observe(started.elapsed().as_secs_f64());
@@ -367,7 +456,7 @@ impl Authz {
             _ => &self.counts.trap,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if let Some(c) = active.counter(metrics, label) {
+        if let Some(c) = active.counter(metrics, self.policy.as_deref(), label) {
             c.inc();
         }
         if !matches!(label, "allow" | "deny") {
@@ -385,7 +474,7 @@ impl Authz {
             let active_allowed = decision.allowed;
             let shadow_disagreements = metrics.shadow_disagreements.clone();
             tokio::spawn(async move {
-                let s = shadow.plugin.decide(&request).await;
+                let s = request.ask(&shadow.plugin).await;
                 if s.allowed == active_allowed {
                     this.counts
                         .shadow_agreements
@@ -396,8 +485,9 @@ impl Authz {
                     .shadow_disagreements
                     .fetch_add(1, Ordering::Relaxed);
                 shadow_disagreements.inc();
+                let facts = request.facts();
                 tracing::info!(
-                    user = %request.principal.username, action = %request.action, kind = %request.target.kind, id = %request.target.id,
+                    policy = this.policy.as_deref(), user = %facts.username, action = %facts.action, kind = %facts.kind, id = %facts.target,
                     active = active_allowed, shadow = s.allowed, "shadow plugin disagrees"
                 );
                 let mut samples = this.samples.lock().expect("samples lock");
@@ -406,9 +496,9 @@ impl Authz {
                 }
                 samples.push_back(Disagreement {
                     time: crate::timestamp(portcullis_store::now_ms()),
-                    username: request.principal.username.clone(),
-                    action: request.action.clone(),
-                    target: format!("{}/{}", request.target.kind, request.target.id),
+                    username: facts.username.to_string(),
+                    action: facts.action.to_string(),
+                    target: format!("{}/{}", facts.kind, facts.target),
                     active: if active_allowed { "allow" } else { "deny" },
                     shadow: if s.allowed { "allow" } else { "deny" },
                     shadow_reasons: s.reasons,
@@ -418,24 +508,20 @@ impl Authz {
         decision
     }
 
-    fn log(&self, r: &Request, d: &Decision, active: &Active, took: Duration, cached: bool) {
-        let id = r
-            .context_value(CONTEXT_DECISION_ID)
-            .map(String::from)
-            .unwrap_or_else(decision_id);
+    fn log(&self, r: &Q, d: &Decision, active: &Active, took: Duration, cached: bool) {
+        let facts = r.facts();
         let mut entry = Entry {
             seq: 0,
-            id: CompactString::from(id),
+            id: facts
+                .id
+                .map_or_else(|| CompactString::from(decision_id()), CompactString::from),
             at_ms: portcullis_store::now_ms(),
-            username: CompactString::from(r.principal.username.as_str()),
-            account: CompactString::from(r.principal.account.as_str()),
-            action: CompactString::from(r.action.as_str()),
-            target: compact_str::format_compact!("{}/{}", r.target.kind, r.target.id),
-            target_account: r.target.account.as_deref().map(CompactString::from),
-            origin: r
-                .context_value(CONTEXT_ORIGIN)
-                .and_then(Origin::parse)
-                .map_or("", Origin::as_str),
+            username: CompactString::from(facts.username),
+            account: CompactString::from(facts.account),
+            action: CompactString::from(facts.action),
+            target: compact_str::format_compact!("{}/{}", facts.kind, facts.target),
+            target_account: facts.target_account.map(CompactString::from),
+            origin: facts.origin,
             outcome: d.outcome(),
             allowed: d.allowed,
             reasons: d

@@ -37,6 +37,46 @@ pub struct Config {
     pub http: HttpConfig,
     pub audit: AuditConfig,
     pub users: UsersConfig,
+    pub authzen: AuthzenConfig,
+}
+
+/// `[authzen]`: how an AuthZEN subject of type `user` finds its Portcullis user.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthzenConfig {
+    /// Tried in order until one finds exactly one user: `username` (case-insensitive),
+    /// `email` (case-insensitive), `sso_subject` (exact, any issuer).
+    #[serde(deserialize_with = "de_list")]
+    pub subject_lookup: Vec<SubjectLookup>,
+}
+
+/// One way of finding the user an AuthZEN subject id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectLookup {
+    Username,
+    Email,
+    SsoSubject,
+}
+
+impl Default for AuthzenConfig {
+    fn default() -> Self {
+        AuthzenConfig {
+            subject_lookup: vec![SubjectLookup::Username],
+        }
+    }
+}
+
+impl std::str::FromStr for SubjectLookup {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "username" => Ok(SubjectLookup::Username),
+            "email" => Ok(SubjectLookup::Email),
+            "sso_subject" => Ok(SubjectLookup::SsoSubject),
+            _ => Err("not one of username, email, sso_subject"),
+        }
+    }
 }
 
 /// `[http]`: what a client may hold of the server's connections and time. Nothing an
@@ -170,6 +210,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             audit: AuditConfig::default(),
             users: UsersConfig::default(),
+            authzen: AuthzenConfig::default(),
         }
     }
 }
@@ -326,6 +367,13 @@ pub struct AuthorizerConfig {
     /// Most plugins the plugin store keeps (`POST /v1/plugins` answers 409 beyond).
     #[serde(deserialize_with = "de_num")]
     pub max_stored_plugins: u64,
+    /// The application policy the root AuthZEN endpoints (`/access/v1/*`,
+    /// `/.well-known/authzen-configuration`) and `/v1/authorize` without `policy` serve;
+    /// empty = the management authorizer.
+    pub default_policy: String,
+    /// Most application policies (`PUT /v1/policies/{name}` answers 409 beyond).
+    #[serde(deserialize_with = "de_num")]
+    pub max_policies: u64,
 }
 
 impl Default for AuthorizerConfig {
@@ -340,6 +388,8 @@ impl Default for AuthorizerConfig {
             max_plugin_bytes: 32 * 1024 * 1024,
             max_cache_ttl_ms: 60_000,
             max_stored_plugins: 100,
+            default_policy: String::new(),
+            max_policies: 100,
         }
     }
 }
@@ -436,6 +486,7 @@ const SECTIONS: &[&str] = &[
     "http",
     "audit",
     "users",
+    "authzen",
 ];
 
 /// Environment variables with the prefix that are not server configuration (the CLI's

@@ -12,8 +12,9 @@ use portcullis_core::authz::{
     self, actions, Decision, Origin, Target, CONTEXT_DECISION_ID, CONTEXT_ORIGIN,
     RESERVED_CONTEXT_PREFIX,
 };
-use portcullis_core::{names, AccountState};
+use portcullis_core::{names, AccountState, ErrorCode};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// Most evaluations one batch may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -190,4 +191,331 @@ pub async fn answer_all(
         }
     }
     Ok(results)
+}
+
+// ------------------------------------------------------------ application policies, AuthZEN
+
+/// Who answers an outside question: the management authorizer, or an application policy.
+#[derive(Clone)]
+pub enum Pdp {
+    Management,
+    Policy(std::sync::Arc<crate::policies::Policy>),
+}
+
+impl Pdp {
+    /// The PDP a policy name selects (`None` or empty: `[authorizer] default_policy`, and
+    /// when that is empty too, the management authorizer). 404 for an unknown policy.
+    pub fn named(app: &App, name: Option<&str>) -> AppResult<Pdp> {
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => n,
+            None if app.config.authorizer.default_policy.is_empty() => return Ok(Pdp::Management),
+            None => app.config.authorizer.default_policy.as_str(),
+        };
+        crate::policies::check_name(name)?;
+        app.policies
+            .get(name)
+            .map(Pdp::Policy)
+            .ok_or_else(|| AppError::not_found(format!("policy {name}")))
+    }
+
+    /// The policy's name (`None` for the management authorizer).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Pdp::Management => None,
+            Pdp::Policy(p) => Some(&p.name),
+        }
+    }
+}
+
+/// The caller may ask `pdp` (`authorize.evaluate` on `authorize/*`, or on `policy/NAME`).
+/// Asked before any work on a request's contents; an allow is remembered on the caller's
+/// verified key record for that PDP and activation (see [`may_evaluate`]).
+pub async fn may_evaluate_on(app: &App, caller: &Caller, pdp: &Pdp) -> AppResult<()> {
+    let Pdp::Policy(policy) = pdp else {
+        return may_evaluate(app, caller).await;
+    };
+    let generation = app.authz.active().generation;
+    if caller.verified.may_evaluate_policy(&policy.name) == Some(generation) {
+        return Ok(());
+    }
+    app.require(
+        &caller.principal,
+        actions::AUTHORIZE_EVALUATE,
+        Target::new("policy", &policy.name, None),
+    )
+    .await?;
+    caller
+        .verified
+        .remember_may_evaluate_policy(&policy.name, generation);
+    Ok(())
+}
+
+/// One AuthZEN question as the client sent it (entities complete, `portcullis.` context
+/// keys already dropped, JSON members sorted: see [`authz::object_text`]).
+#[derive(Debug, Clone)]
+pub struct ZenQuestion {
+    pub subject: authz::Entity,
+    pub action: String,
+    pub action_properties: String,
+    pub resource: authz::Entity,
+    pub context: String,
+}
+
+/// The subject type that names a Portcullis user.
+pub const USER_TYPE: &str = "user";
+
+/// The Portcullis user an AuthZEN subject of type `user` names (`[authzen]
+/// subject_lookup`), or why it is denied: unknown, ambiguous, a system user, or an account
+/// that is not enabled.
+async fn resolve_user(app: &App, id: &str) -> AppResult<Result<Arc<Subject>, String>> {
+    use crate::config::SubjectLookup;
+    let epoch = app.store.auth_epoch();
+    for lookup in &app.config.authzen.subject_lookup {
+        let (key, found) = match lookup {
+            SubjectLookup::Username => {
+                let username = id.to_lowercase();
+                if names::validate_username(&username).is_err() {
+                    continue;
+                }
+                let key = username.clone();
+                if let Some(hit) = app.verified.subject(&key, epoch) {
+                    (key, hit)
+                } else {
+                    let user = app.store.get_user(&username).await?;
+                    (key, user.map(subject_of))
+                }
+            }
+            SubjectLookup::Email => {
+                let key = format!("email:{}", id.to_lowercase());
+                if let Some(hit) = app.verified.subject(&key, epoch) {
+                    (key, hit)
+                } else {
+                    let users = app.store.users_by_email(id, 2).await?;
+                    (key, only(users))
+                }
+            }
+            SubjectLookup::SsoSubject => {
+                let key = format!("sso:{id}");
+                if let Some(hit) = app.verified.subject(&key, epoch) {
+                    (key, hit)
+                } else {
+                    let users = app.store.users_by_sso_subject(id, 2).await?;
+                    (key, only(users))
+                }
+            }
+        };
+        app.verified.put_subject(&key, found.clone(), epoch);
+        if let Some(subject) = found {
+            return Ok(usable(subject));
+        }
+    }
+    Ok(Err(format!(
+        "unknown subject user/{}",
+        names::printable(id, 256)
+    )))
+}
+
+fn subject_of(user: portcullis_store::User) -> Arc<Subject> {
+    let principal = principal_of(&user);
+    Arc::new(Subject { user, principal })
+}
+
+/// The one user of a lookup; none when no user or several match (ambiguous).
+fn only(mut users: Vec<portcullis_store::User>) -> Option<Arc<Subject>> {
+    (users.len() == 1).then(|| subject_of(users.remove(0)))
+}
+
+/// A found user may be asked about unless it is a system user or its account is not enabled.
+fn usable(subject: Arc<Subject>) -> Result<Arc<Subject>, String> {
+    let user = &subject.user;
+    if user.account == names::SYSTEM_ACCOUNT {
+        return Err(format!("unknown subject user/{}", user.username));
+    }
+    if user.account_state != AccountState::Enabled {
+        return Err(format!(
+            "the account {} of {} is {}",
+            user.account, user.username, user.account_state
+        ));
+    }
+    Ok(subject)
+}
+
+/// Answer one AuthZEN question with `pdp`; the decision and its id. A subject of type
+/// `user` is looked up (an unknown or disabled user is denied without asking the plugin);
+/// any other subject goes to the plugin as given. The management authorizer knows
+/// Portcullis users only.
+pub async fn answer_zen(app: &App, pdp: &Pdp, q: ZenQuestion) -> AppResult<(Decision, String)> {
+    let id = crate::authorizer::decision_id();
+    let principal = if q.subject.kind == USER_TYPE {
+        match resolve_user(app, &q.subject.id).await? {
+            Ok(s) => Some(s.principal.clone()),
+            Err(reason) => return Ok((Decision::deny(reason), id)),
+        }
+    } else {
+        None
+    };
+    let query = authz::Query {
+        subject: q.subject,
+        principal,
+        action: q.action,
+        action_properties: q.action_properties,
+        resource: q.resource,
+        context: q.context,
+        policy: pdp.name().unwrap_or_default().to_string(),
+        decision_id: id.clone(),
+    };
+    let decision = match pdp {
+        Pdp::Policy(policy) => policy.authz.evaluate(&query, &app.metrics).await,
+        Pdp::Management => match &query.principal {
+            Some(p) => {
+                let mut request = query.to_request(p);
+                request
+                    .context
+                    .retain(|(k, _)| k != authz::CONTEXT_POLICY);
+                app.decide_request(&request).await
+            }
+            None => Decision::deny(format!(
+                "the management authorizer decides about Portcullis users only (subject type {USER_TYPE}); ask an application policy about {} subjects",
+                names::printable(&query.subject.kind, 128)
+            )),
+        },
+    };
+    tracing::debug!(decision_id = %id, policy = pdp.name(), action = %query.action, allowed = decision.allowed, "outside decision");
+    Ok((decision, id))
+}
+
+/// Answer AuthZEN questions in order, stopping as `semantic` says. An item that could not
+/// be built (`Err(message)`) is a deny carrying that message, and counts as a deny.
+pub async fn answer_zen_all(
+    app: &App,
+    pdp: &Pdp,
+    items: Vec<Result<ZenQuestion, String>>,
+    semantic: Semantic,
+) -> AppResult<Vec<Result<(Decision, String), String>>> {
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        let answer = match item {
+            Ok(q) => Ok(answer_zen(app, pdp, q).await?),
+            Err(problem) => Err(problem),
+        };
+        let allowed = matches!(&answer, Ok((d, _)) if d.allowed);
+        results.push(answer);
+        let stop = match semantic {
+            Semantic::ExecuteAll => false,
+            Semantic::DenyOnFirstDeny => !allowed,
+            Semantic::PermitOnFirstPermit => allowed,
+        };
+        if stop {
+            break;
+        }
+    }
+    Ok(results)
+}
+
+/// Most store users one subject search looks at before it answers with a page token.
+pub const SEARCH_SCAN: usize = 1000;
+/// Results per search page when the request names no `page.limit`, and the most it may.
+pub const SEARCH_PAGE: usize = 100;
+pub const MAX_SEARCH_PAGE: usize = 1000;
+
+/// An AuthZEN search: the question with the searched-for entity's id (or action name) left
+/// open, and where the previous page ended.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub kind: authz::SearchKind,
+    /// The question; the searched-for member's id (or, for action search, name) is
+    /// replaced by each candidate.
+    pub question: ZenQuestion,
+    /// The previous page's `next_token` (empty: from the start).
+    pub token: String,
+    pub limit: usize,
+}
+
+/// One page of search results: the ids (action names) allowed, and the token of the next
+/// page (empty on the last).
+pub struct Found {
+    pub ids: Vec<String>,
+    pub next_token: String,
+}
+
+/// Answer a search: every candidate the PDP may return (Portcullis users for subject type
+/// `user`; otherwise what the plugin's `candidates` enumerates), each asked as an
+/// evaluation, allowed ones returned in order. Bounded: at most [`SEARCH_SCAN`] users or
+/// [`portcullis_plugin::MAX_CANDIDATES`] candidates per request.
+pub async fn search(app: &App, pdp: &Pdp, s: Search) -> AppResult<Found> {
+    let of_type = match s.kind {
+        authz::SearchKind::Subject => s.question.subject.kind.clone(),
+        authz::SearchKind::Resource => s.question.resource.kind.clone(),
+        authz::SearchKind::Action => s.question.resource.kind.clone(),
+    };
+    let limit = s.limit.clamp(1, MAX_SEARCH_PAGE);
+    let users = s.kind == authz::SearchKind::Subject && of_type == USER_TYPE;
+    // Plugin candidates are paged by offset (`o:N`), users by the last username looked at
+    // (`u:NAME`): a token of the other form starts from the beginning.
+    let offset: usize = s
+        .token
+        .strip_prefix("o:")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
+    // The candidates from where the token says, and the next page's token when the store
+    // has users beyond this scan.
+    let (candidates, beyond_scan): (Vec<String>, Option<String>) = if users {
+        let after = s.token.strip_prefix("u:").unwrap_or("");
+        let listed = app
+            .store
+            .list_users(None, Some(after), SEARCH_SCAN as i64)
+            .await?;
+        let beyond = (listed.len() == SEARCH_SCAN)
+            .then(|| listed.last().map(|u| format!("u:{}", u.username)))
+            .flatten();
+        let names = listed
+            .into_iter()
+            .filter(|u| u.account != names::SYSTEM_ACCOUNT)
+            .map(|u| u.username)
+            .collect();
+        (names, beyond)
+    } else {
+        let plugin = match pdp {
+            Pdp::Policy(p) => p.authz.active().plugin.clone(),
+            Pdp::Management => app.authz.active().plugin.clone(),
+        };
+        let listed = plugin
+            .candidates(s.kind, &of_type)
+            .await
+            .map_err(|failed| {
+                AppError::new(
+                    ErrorCode::PluginLoadFailed,
+                    format!(
+                        "the plugin could not enumerate: {}",
+                        failed.reasons.join("; ")
+                    ),
+                )
+            })?
+            .unwrap_or_default();
+        (listed.into_iter().skip(offset).collect(), None)
+    };
+    let mut ids = Vec::new();
+    let mut next_token = beyond_scan.unwrap_or_default();
+    for (i, candidate) in candidates.iter().enumerate() {
+        if ids.len() == limit {
+            // Candidates 0..i were asked: the next page starts at candidate i.
+            next_token = if users {
+                format!("u:{}", candidates[i - 1])
+            } else {
+                format!("o:{}", offset + i)
+            };
+            break;
+        }
+        let mut q = s.question.clone();
+        match s.kind {
+            authz::SearchKind::Subject => q.subject.id = candidate.clone(),
+            authz::SearchKind::Resource => q.resource.id = candidate.clone(),
+            authz::SearchKind::Action => q.action = candidate.clone(),
+        }
+        let (d, _) = answer_zen(app, pdp, q).await?;
+        if d.allowed {
+            ids.push(candidate.clone());
+        }
+    }
+    Ok(Found { ids, next_token })
 }

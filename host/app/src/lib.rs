@@ -25,6 +25,7 @@ pub mod keys;
 pub mod metrics;
 pub mod oidc;
 pub mod plugins;
+pub mod policies;
 pub mod session;
 pub mod tokens;
 pub mod users;
@@ -69,6 +70,8 @@ pub struct App {
     pub sso: Option<oidc::Sso>,
     /// Recently verified keys and subjects (`auth.key_cache_ttl`).
     pub verified: verified::Verified,
+    /// The application policies this server runs.
+    pub policies: policies::Policies,
 }
 
 impl App {
@@ -102,6 +105,7 @@ impl App {
             iact_token: RwLock::new(None),
             sso: None,
             verified,
+            policies: policies::Policies::default(),
         }
     }
 
@@ -254,6 +258,7 @@ pub fn principal_of(user: &User) -> Principal {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        email: user.email.clone(),
     }
 }
 
@@ -332,6 +337,9 @@ pub async fn start(
             .store(s.version, std::sync::atomic::Ordering::SeqCst);
     }
     *app.iact_token.write().expect("iact lock") = boot.iact;
+    if let Err(e) = policies::sync(&app).await {
+        tracing::warn!(error = %e, "could not read the application policies; the poller retries");
+    }
     plugins::spawn_state_poller(Arc::downgrade(&app));
     // Other servers' permission changes reach this one at once (PostgreSQL).
     app.store.follow_changes();

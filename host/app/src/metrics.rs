@@ -24,6 +24,8 @@ pub struct RouteLabels {
 pub struct DecisionLabels {
     pub outcome: String,
     pub plugin: String,
+    /// The application policy (empty for the management authorizer).
+    pub policy: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -10,7 +10,7 @@ use crate::error::{AppError, AppResult};
 use crate::App;
 use portcullis_core::authz::{self, actions, Origin, Target, CONTEXT_ORIGIN};
 use portcullis_core::{names, AuditAction, ErrorCode};
-use portcullis_plugin::{Limits, LoadError, Runtime, WORLD_VERSION};
+use portcullis_plugin::{Limits, LoadError, Runtime};
 use portcullis_store::{now_ms, AuthorizerState, PluginRecord, Store};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -202,6 +202,9 @@ pub fn spawn_state_poller(app: std::sync::Weak<App>) {
                     tracing::warn!(error = %e, "audit retention failed; will retry in an hour");
                 }
             }
+            if let Err(e) = crate::policies::sync(&app).await {
+                tracing::warn!(error = %e, "could not read the application policies");
+            }
             let _switching = app.authz.switching.lock().await;
             let applied = app.authz.version.load(Ordering::SeqCst);
             let current = match app.store.authorizer_version().await {
@@ -264,14 +267,16 @@ pub enum Listed {
         id: &'static str,
         digest: String,
         size: usize,
+        world_version: &'static str,
     },
 }
 
-fn builtin_listed(id: &'static str, bytes: &[u8]) -> Listed {
+fn builtin_listed(id: &'static str, bytes: &[u8], world_version: &'static str) -> Listed {
     Listed::Builtin {
         id,
         digest: portcullis_plugin::digest(bytes),
         size: bytes.len(),
+        world_version,
     }
 }
 
@@ -349,7 +354,7 @@ pub async fn upload(
         name,
         digest: compiled.digest.clone(),
         size: body.len() as i64,
-        world_version: WORLD_VERSION.into(),
+        world_version: compiled.world_version().into(),
         created_at: now_ms(),
         created_by: caller.user.username.clone(),
     };
@@ -385,7 +390,7 @@ pub async fn list(
     let mut items: Vec<Listed> = if after.is_none() {
         portcullis_plugin::BUILTINS
             .iter()
-            .map(|(id, bytes)| builtin_listed(id, bytes()))
+            .map(|(id, bytes, world)| builtin_listed(id, bytes(), world))
             .collect()
     } else {
         Vec::new()
@@ -398,8 +403,11 @@ pub async fn list(
 pub async fn get(app: &App, caller: &Caller, id: &str) -> AppResult<(Listed, bool, bool)> {
     app.require(&caller.principal, actions::PLUGINS_READ, plugin_target(id))
         .await?;
-    let listed = match portcullis_plugin::BUILTINS.iter().find(|(b, _)| *b == id) {
-        Some((b, bytes)) => builtin_listed(b, bytes()),
+    let listed = match portcullis_plugin::BUILTINS
+        .iter()
+        .find(|(b, _, _)| *b == id)
+    {
+        Some((b, bytes, world)) => builtin_listed(b, bytes(), world),
         None => Listed::Stored(
             app.store
                 .get_plugin(id)

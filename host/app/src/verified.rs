@@ -90,7 +90,14 @@ pub struct VerifiedKey {
     /// record (its epoch and TTL) and that activation, never longer than what it was decided
     /// on.
     pub may_evaluate: std::sync::atomic::AtomicU64,
+    /// The same for named application policies: (policy, management activation) pairs
+    /// that allowed `authorize.evaluate` on `policy/NAME`. Bounded: a caller asking more
+    /// policies than [`MAX_REMEMBERED_POLICIES`] asks the authorizer again for the rest.
+    may_evaluate_policies: std::sync::Mutex<Vec<(String, u64)>>,
 }
+
+/// How many per-policy permissions one verified key remembers.
+pub const MAX_REMEMBERED_POLICIES: usize = 16;
 
 impl VerifiedKey {
     pub fn new(key: ApiKey, digest: String, user: User, principal: Principal) -> Self {
@@ -100,6 +107,23 @@ impl VerifiedKey {
             user,
             principal,
             may_evaluate: std::sync::atomic::AtomicU64::new(0),
+            may_evaluate_policies: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The management activation that allowed this key's user to evaluate policy `name`.
+    pub fn may_evaluate_policy(&self, name: &str) -> Option<u64> {
+        let remembered = self.may_evaluate_policies.lock().expect("not poisoned");
+        remembered.iter().find(|(n, _)| n == name).map(|(_, g)| *g)
+    }
+
+    /// Remember that activation `generation` allowed this key's user to evaluate `name`.
+    pub fn remember_may_evaluate_policy(&self, name: &str, generation: u64) {
+        let mut remembered = self.may_evaluate_policies.lock().expect("not poisoned");
+        if let Some(entry) = remembered.iter_mut().find(|(n, _)| n == name) {
+            entry.1 = generation;
+        } else if remembered.len() < MAX_REMEMBERED_POLICIES {
+            remembered.push((name.to_owned(), generation));
         }
     }
 }
@@ -109,6 +133,12 @@ impl Clone for VerifiedKey {
         VerifiedKey {
             may_evaluate: std::sync::atomic::AtomicU64::new(
                 self.may_evaluate.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            may_evaluate_policies: std::sync::Mutex::new(
+                self.may_evaluate_policies
+                    .lock()
+                    .expect("not poisoned")
+                    .clone(),
             ),
             ..VerifiedKey::new(
                 self.key.clone(),

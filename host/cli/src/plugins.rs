@@ -255,7 +255,7 @@ fn check_cmd(g: &Global, args: CheckArgs) -> anyhow::Result<()> {
                 "plugin": args.file,
                 "digest": plugin.digest(),
                 "size": plugin.size(),
-                "world_version": portcullis_plugin::WORLD_VERSION,
+                "world_version": plugin.world_version(),
                 "configure": "ok",
                 "passed": passed,
                 "failed": failed,
@@ -271,7 +271,7 @@ fn check_cmd(g: &Global, args: CheckArgs) -> anyhow::Result<()> {
             Format::Table => {
                 println!("plugin:    {}", args.file);
                 println!("digest:    sha256:{}", plugin.digest());
-                println!("world:     {}", portcullis_plugin::WORLD_VERSION);
+                println!("world:     {}", plugin.world_version());
                 println!("configure: ok ({settings})");
                 for o in &outcomes {
                     let verdict = if o.decision.allowed { "allow" } else { "deny" };

@@ -126,7 +126,13 @@ pub mod actions {
     pub const PLUGINS_ACTIVATE: &str = "plugins.activate";
     pub const DECISIONS_READ: &str = "decisions.read";
     pub const AUDIT_READ: &str = "audit.read";
+    /// Evaluate outside questions: on target `authorize/*` for the management authorizer,
+    /// on `policy/NAME` for an application policy.
     pub const AUTHORIZE_EVALUATE: &str = "authorize.evaluate";
+    pub const POLICIES_LIST: &str = "policies.list";
+    pub const POLICIES_READ: &str = "policies.read";
+    pub const POLICIES_WRITE: &str = "policies.write";
+    pub const POLICIES_DELETE: &str = "policies.delete";
 }
 
 /// Who is asking.
@@ -137,6 +143,9 @@ pub struct Principal {
     pub account_type: AccountType,
     pub roles: Vec<String>,
     pub attributes: Vec<(String, String)>,
+    /// The user's email address (plugins of world 0.2.0 see it).
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// What is acted on. `kind` is `account`, `user`, `plugin`, `audit`, … for management
@@ -231,4 +240,152 @@ pub enum Event {
     AccountDeleted(String),
     UserCreated(Principal),
     UserDeleted(String),
+}
+
+/// Context key naming the application policy an outside decision was asked of (absent for
+/// the management authorizer). Set by the host only.
+pub const CONTEXT_POLICY: &str = "portcullis.policy";
+
+/// An AuthZEN subject or resource. `properties` is the text of one JSON object (`{}` when
+/// there are none), serialized once by the host with its members sorted ([`object_text`]),
+/// so equal properties are equal texts (the decision cache compares them as strings).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Entity {
+    /// AuthZEN `type`.
+    pub kind: String,
+    pub id: String,
+    pub properties: String,
+}
+
+impl Entity {
+    pub fn new(kind: &str, id: &str) -> Entity {
+        Entity {
+            kind: kind.into(),
+            id: id.into(),
+            properties: EMPTY_OBJECT.into(),
+        }
+    }
+}
+
+/// The JSON text of an empty object.
+pub const EMPTY_OBJECT: &str = "{}";
+
+/// An application policy's question (SPEC §11): AuthZEN-shaped, JSON values kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Query {
+    pub subject: Entity,
+    /// The Portcullis user the subject names (`subject.type` `user`, found and enabled).
+    pub principal: Option<Principal>,
+    pub action: String,
+    /// JSON object text.
+    pub action_properties: String,
+    pub resource: Entity,
+    /// The client's context: JSON object text, `portcullis.` keys already dropped.
+    pub context: String,
+    /// The policy asked ([`CONTEXT_POLICY`]).
+    pub policy: String,
+    /// The decision's id ([`CONTEXT_DECISION_ID`]); differs on every request, so the
+    /// decision cache ignores it.
+    pub decision_id: String,
+}
+
+impl Query {
+    /// The context a plugin sees: the client's, plus the host's keys (`portcullis.origin`
+    /// `external`, `portcullis.decision-id`, `portcullis.policy`), as JSON object text.
+    pub fn plugin_context(&self) -> String {
+        let mut host = serde_json::Map::new();
+        host.insert(CONTEXT_DECISION_ID.into(), self.decision_id.clone().into());
+        host.insert(CONTEXT_ORIGIN.into(), Origin::External.as_str().into());
+        host.insert(CONTEXT_POLICY.into(), self.policy.clone().into());
+        let host = serde_json::Value::Object(host).to_string();
+        // Both texts are serialized objects and the client's holds no `portcullis.` key:
+        // joining them member lists is the merged object.
+        match self.context.trim() {
+            "" | EMPTY_OBJECT => host,
+            client => format!("{},{}", &host[..host.len() - 1], &client[1..]),
+        }
+    }
+
+    /// The question for a plugin of world 0.1.0 or the management authorizer, which know
+    /// only Portcullis users (`principal`): the resource's `account` property (a string)
+    /// is the target's account, every other property and every context member a string
+    /// attribute (strings as they are, other JSON values as their JSON text); action
+    /// properties have no place there.
+    pub fn to_request(&self, principal: &Principal) -> Request {
+        let mut account = None;
+        let attributes = pairs(&self.resource.properties)
+            .into_iter()
+            .filter_map(|(k, v)| {
+                if k == "account" {
+                    account = Some(v);
+                    None
+                } else {
+                    Some((k, v))
+                }
+            })
+            .collect();
+        Request {
+            principal: principal.clone(),
+            action: self.action.clone(),
+            target: Target {
+                kind: self.resource.kind.clone(),
+                id: self.resource.id.clone(),
+                account,
+                attributes,
+            },
+            context: pairs(&self.plugin_context()),
+        }
+    }
+
+    /// The `account` property of the resource, when it is a string (the permission-string
+    /// domain of `/v1/authorize`, the owning account of a management target).
+    pub fn resource_account(&self) -> Option<String> {
+        if self.resource.properties == EMPTY_OBJECT {
+            return None;
+        }
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
+            &self.resource.properties,
+        )
+        .ok()?
+        .get("account")?
+        .as_str()
+        .map(String::from)
+    }
+}
+
+/// What an AuthZEN search looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchKind {
+    Subject,
+    Resource,
+    Action,
+}
+
+/// The members of a JSON object text as string pairs: strings as they are, other values as
+/// their JSON text. Not an object: no pairs.
+pub fn pairs(text: &str) -> Vec<(String, String)> {
+    if text == EMPTY_OBJECT {
+        return Vec::new();
+    }
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+        Ok(map) => map
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A JSON object's text with its members sorted by key (nested values as they are): the
+/// one spelling of equal properties, so the decision cache sees them as equal.
+pub fn object_text(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    if map.is_empty() {
+        return EMPTY_OBJECT.into();
+    }
+    let sorted: std::collections::BTreeMap<&String, &serde_json::Value> = map.iter().collect();
+    serde_json::to_string(&sorted).unwrap_or_else(|_| EMPTY_OBJECT.into())
 }

@@ -154,6 +154,8 @@ pub enum AuditAction {
     IactRedeem,
     PluginsUpload,
     PluginsActivate,
+    PoliciesWrite,
+    PoliciesDelete,
 }
 
 impl AuditAction {
@@ -182,6 +184,8 @@ impl AuditAction {
             AuditAction::IactRedeem => "iact.redeem",
             AuditAction::PluginsUpload => "plugins.upload",
             AuditAction::PluginsActivate => "plugins.activate",
+            AuditAction::PoliciesWrite => "policies.write",
+            AuditAction::PoliciesDelete => "policies.delete",
         }
     }
 }

@@ -20,6 +20,7 @@ fn request() -> Request {
             account_type: AccountType::User,
             roles: vec!["acme:read:*".into()],
             attributes: vec![("team".into(), "red".into())],
+            email: None,
         },
         action: "users.read".into(),
         target: Target::new("user", "joe", Some("acme")),

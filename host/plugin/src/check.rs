@@ -59,6 +59,8 @@ pub struct PrincipalSpec {
     pub roles: Vec<String>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +103,7 @@ impl Case {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
+                email: self.principal.email.clone(),
             },
             action: self.action.clone(),
             target: authz::Target {

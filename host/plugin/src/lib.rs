@@ -16,12 +16,13 @@
 //! sockets or clocks: a component importing them is refused at load time.
 
 pub mod check;
+mod convert;
 mod runtime;
 mod sandbox;
 
 pub use runtime::{
     digest, plugin_text, CodeLimits, Compiled, EngineError, Limits, LoadError, Plugin, Runtime,
-    MAX_PLUGIN_TEXT,
+    MAX_CANDIDATES, MAX_PLUGIN_TEXT,
 };
 
 /// The plugins built by `build.rs`.
@@ -29,9 +30,10 @@ pub mod programs {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 }
 
-/// The plugins built into the binary, by id (`builtin:NAME`): the one list every part of
-/// the host (config, plugin store listing, activation, CLI) reads.
-pub const BUILTINS: &[(&str, Builtin)] = &[("builtin:native", || programs::NATIVE)];
+/// The plugins built into the binary, by id (`builtin:NAME`), with the world version each
+/// implements (a test compiles each and holds it to that): the one list every part of the
+/// host (config, plugin store listing, activation, CLI) reads.
+pub const BUILTINS: &[(&str, Builtin, &str)] = &[("builtin:native", || programs::NATIVE, WORLD_V1)];
 
 /// The bytes of a built-in plugin, embedded in the binary.
 pub type Builtin = fn() -> &'static [u8];
@@ -43,23 +45,27 @@ pub const DEFAULT_PLUGIN: &str = "builtin:native";
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
     BUILTINS
         .iter()
-        .find(|(id, _)| id.strip_prefix("builtin:") == Some(name))
-        .map(|(_, bytes)| bytes())
+        .find(|(id, _, _)| id.strip_prefix("builtin:") == Some(name))
+        .map(|(_, bytes, _)| bytes())
 }
 
 /// Whether `id` names a built-in plugin (`builtin:native`).
 pub fn is_builtin(id: &str) -> bool {
-    BUILTINS.iter().any(|(b, _)| *b == id)
+    BUILTINS.iter().any(|(b, _, _)| *b == id)
 }
 
 /// The ids of the built-in plugins, comma-separated (for error messages).
 pub fn builtin_ids() -> String {
     BUILTINS
         .iter()
-        .map(|(id, _)| *id)
+        .map(|(id, _, _)| *id)
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// The version of the WIT world this host implements.
-pub const WORLD_VERSION: &str = "portcullis:authorizer@0.1.0";
+/// The first released version of the WIT world (`wit/0.1.0/`), still served unchanged.
+pub const WORLD_V1: &str = "portcullis:authorizer@0.1.0";
+/// The current version of the WIT world (`wit/authorizer.wit`).
+pub const WORLD_V2: &str = "portcullis:authorizer@0.2.0";
+/// Every version this host serves, newest first.
+pub const WORLD_VERSIONS: &[&str] = &[WORLD_V2, WORLD_V1];

@@ -1,10 +1,9 @@
 //! Engine, compilation cache, plugin instances and the decision call.
 
-use crate::sandbox::bindings::portcullis::authorizer::types as wit;
-use crate::sandbox::bindings::{Authorizer as World, AuthorizerPre};
+use crate::convert;
+use crate::sandbox::bindings::{v1, v2};
 use crate::sandbox::{linker, HostState};
-use portcullis_core::authz::{self, Decision, PluginFailure};
-use portcullis_core::AccountType;
+use portcullis_core::authz::{self, Decision, PluginFailure, SearchKind};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,7 +47,7 @@ pub enum LoadError {
     NotAComponent(String),
     #[error("refused before compiling: {0}")]
     TooBig(String),
-    #[error("the component does not implement {world}: {0}", world = crate::WORLD_VERSION)]
+    #[error("the component does not implement {world}: {0}", world = crate::WORLD_VERSIONS.join(" or "))]
     WrongWorld(String),
     #[error("configure failed: {0}")]
     Configure(String),
@@ -60,7 +59,29 @@ pub enum LoadError {
 pub struct Compiled {
     pub digest: String,
     pub size: usize,
-    pre: AuthorizerPre<HostState>,
+    pre: Pre,
+}
+
+impl Compiled {
+    /// The version of the world the component implements (`portcullis:authorizer@0.2.0`).
+    pub fn world_version(&self) -> &'static str {
+        match self.pre {
+            Pre::V1(_) => crate::WORLD_V1,
+            Pre::V2(_) => crate::WORLD_V2,
+        }
+    }
+}
+
+/// The pre-instantiated template, by the world version the component implements.
+enum Pre {
+    V1(v1::AuthorizerPre<HostState>),
+    V2(v2::AuthorizerPre<HostState>),
+}
+
+/// A live instance, by world version.
+enum World {
+    V1(v1::Authorizer),
+    V2(v2::Authorizer),
 }
 
 /// What a component may contain before any of it is compiled: Cranelift's time and
@@ -195,7 +216,7 @@ fn precheck(bytes: &[u8], limits: &CodeLimits) -> Result<(), LoadError> {
         return Err(LoadError::WrongWorld(format!(
             "it does not export {} (a plugin implements the world `authorizer` of {})",
             missing.join(", "),
-            crate::WORLD_VERSION
+            crate::WORLD_VERSIONS.join(" or ")
         )));
     }
     Ok(())
@@ -341,7 +362,7 @@ impl Runtime {
         Ok(compiled)
     }
 
-    fn compile_fresh(&self, bytes: &[u8]) -> Result<AuthorizerPre<HostState>, LoadError> {
+    fn compile_fresh(&self, bytes: &[u8]) -> Result<Pre, LoadError> {
         precheck(bytes, &self.code_limits)?;
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| LoadError::NotAComponent(plugin_text(&root_cause(&e))))?;
@@ -349,8 +370,22 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::WrongWorld(plugin_text(&root_cause(&e))))?;
-        AuthorizerPre::new(instance_pre)
-            .map_err(|e| LoadError::WrongWorld(plugin_text(&root_cause(&e))))
+        // The version is told by the exports' types: try the current one, then 0.1.0, and
+        // explain with the error of the version the component's imports name.
+        let v2 = match v2::AuthorizerPre::new(instance_pre.clone()) {
+            Ok(pre) => return Ok(Pre::V2(pre)),
+            Err(e) => e,
+        };
+        let v1 = match v1::AuthorizerPre::new(instance_pre) {
+            Ok(pre) => return Ok(Pre::V1(pre)),
+            Err(e) => e,
+        };
+        let names_v1 = component
+            .component_type()
+            .imports(&self.engine)
+            .any(|(name, _)| name.ends_with("@0.1.0"));
+        let e = if names_v1 { v1 } else { v2 };
+        Err(LoadError::WrongWorld(plugin_text(&root_cause(&e))))
     }
 
     /// Compile, configure one instance with `settings` (a JSON object) and return the
@@ -406,6 +441,9 @@ struct Warm {
     world: World,
     calls: u32,
 }
+
+/// What a call on a warm instance did.
+type Called<T> = Result<T, wasmtime::Error>;
 
 /// A configured plugin: decides through a pool of warm instances.
 pub struct Plugin {
@@ -492,18 +530,21 @@ impl Plugin {
         );
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(self.deadline_ticks());
-        let world = self
-            .compiled
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| {
-                let failed = classify(&e, store.data(), &self.limits);
-                LoadError::Instantiate(failed.reasons.join("; "))
-            })?;
+        let world = match &self.compiled.pre {
+            Pre::V1(pre) => pre.instantiate_async(&mut store).await.map(World::V1),
+            Pre::V2(pre) => pre.instantiate_async(&mut store).await.map(World::V2),
+        };
+        let world = world.map_err(|e| {
+            let failed = classify(&e, store.data(), &self.limits);
+            LoadError::Instantiate(failed.reasons.join("; "))
+        })?;
         store.data_mut().start_call();
         store.set_epoch_deadline(self.deadline_ticks());
-        match world.call_configure(&mut store, &self.settings).await {
+        let configured = match &world {
+            World::V1(w) => w.call_configure(&mut store, &self.settings).await,
+            World::V2(w) => w.call_configure(&mut store, &self.settings).await,
+        };
+        match configured {
             Ok(Ok(())) => Ok(Warm {
                 store,
                 world,
@@ -533,65 +574,157 @@ impl Plugin {
         }
     }
 
-    /// Ask the plugin. Never fails: every failure is a deny naming it.
-    pub async fn decide(&self, request: &authz::Request) -> Decision {
-        let req = to_wit(request);
+    /// The version of the world the plugin implements.
+    pub fn world_version(&self) -> &'static str {
+        self.compiled.world_version()
+    }
+
+    /// Run `call` on a warm instance, with the deadline set; the instance goes back to the
+    /// pool after an answer and is thrown away after a failure (its state after a trap is
+    /// unknown). `Err` holds the failure as a deny naming it.
+    async fn with_instance<T>(
+        &self,
+        what: &str,
+        call: impl AsyncFnOnce(&World, &mut Store<HostState>) -> Called<T>,
+    ) -> Result<T, Decision> {
         let mut warm = match self.take().await {
             Ok(w) => w,
-            Err(e) => return Decision::failed(PluginFailure::Unavailable, e),
+            Err(e) => return Err(Decision::failed(PluginFailure::Unavailable, e)),
         };
         warm.store.data_mut().start_call();
         warm.store.set_epoch_deadline(self.deadline_ticks());
-        match warm.world.call_authorize(&mut warm.store, &req).await {
-            Ok(d) => {
+        match call(&warm.world, &mut warm.store).await {
+            Ok(answer) => {
                 warm.calls += 1;
-                let verdict = validate(d);
                 self.give_back(warm);
-                verdict
+                Ok(answer)
             }
             Err(e) => {
-                // The instance is thrown away: its state after a trap is unknown.
                 let denied = classify(&e, warm.store.data(), &self.limits);
-                tracing::warn!(plugin = %self.name, reason = %denied.reasons[0], action = %request.action, "plugin call failed; denied");
-                denied
+                tracing::warn!(plugin = %self.name, reason = %denied.reasons[0], call = what, "plugin call failed; denied");
+                Err(denied)
             }
+        }
+    }
+
+    /// Ask the plugin about a management call or `/v1/authorize`. Never fails: every
+    /// failure is a deny naming it.
+    pub async fn decide(&self, request: &authz::Request) -> Decision {
+        let answer = self
+            .with_instance(&request.action, async |world, store| match world {
+                World::V1(w) => {
+                    let req = convert::request_to_v1(request);
+                    w.call_authorize(store, &req)
+                        .await
+                        .map(convert::decision_v1)
+                }
+                World::V2(w) => {
+                    let req = convert::request_to_v2(request);
+                    w.call_authorize(store, &req)
+                        .await
+                        .map(convert::decision_v2)
+                }
+            })
+            .await;
+        answer.map_or_else(|failed| failed, validate)
+    }
+
+    /// Ask the plugin an application policy's question. A 0.1.0 plugin only knows
+    /// Portcullis users: a subject of another type is a deny that says so.
+    pub async fn evaluate(&self, query: &authz::Query) -> Decision {
+        let v1_request = match (&self.compiled.pre, &query.principal) {
+            (Pre::V1(_), None) => {
+                return Decision::deny(format!(
+                    "the policy's plugin implements {}, which only knows Portcullis users: a subject of type {} needs a plugin for {}",
+                    crate::WORLD_V1,
+                    portcullis_core::names::printable(&query.subject.kind, 128),
+                    crate::WORLD_V2
+                ))
+            }
+            (Pre::V1(_), Some(p)) => Some(convert::query_to_v1(query, p)),
+            (Pre::V2(_), _) => None,
+        };
+        let answer = self
+            .with_instance(&query.action, async |world, store| match world {
+                World::V1(w) => {
+                    let req = v1_request.expect("built for a 0.1.0 plugin");
+                    w.call_authorize(store, &req)
+                        .await
+                        .map(convert::decision_v1)
+                }
+                World::V2(w) => {
+                    let req = convert::query_to_v2(query);
+                    w.call_authorize(store, &req)
+                        .await
+                        .map(convert::decision_v2)
+                }
+            })
+            .await;
+        answer.map_or_else(|failed| failed, validate)
+    }
+
+    /// What an AuthZEN search may return for entities of `of_type` (action search: the
+    /// resource's type), as the plugin enumerates them. `Ok(None)`: the plugin cannot
+    /// enumerate (every 0.1.0 plugin). `Err`: the call failed (a deny naming it), or the
+    /// plugin answered more than [`MAX_CANDIDATES`] candidates or one longer than 1024 bytes.
+    pub async fn candidates(
+        &self,
+        kind: SearchKind,
+        of_type: &str,
+    ) -> Result<Option<Vec<String>>, Decision> {
+        if let Pre::V1(_) = self.compiled.pre {
+            return Ok(None);
+        }
+        let kind_wit = match kind {
+            SearchKind::Subject => v2::portcullis::authorizer::types::SearchKind::Subject,
+            SearchKind::Resource => v2::portcullis::authorizer::types::SearchKind::Resource,
+            SearchKind::Action => v2::portcullis::authorizer::types::SearchKind::Action,
+        };
+        let found = self
+            .with_instance("candidates", async |world, store| match world {
+                World::V2(w) => w.call_candidates(store, kind_wit, of_type).await,
+                World::V1(_) => Ok(None),
+            })
+            .await?;
+        match found {
+            Some(list) if list.len() > MAX_CANDIDATES => Err(Decision::failed(
+                PluginFailure::Malformed,
+                format_args!("{} candidates (at most {MAX_CANDIDATES})", list.len()),
+            )),
+            Some(list) if list.iter().any(|c| c.len() > MAX_REASON_BYTES) => Err(Decision::failed(
+                PluginFailure::Malformed,
+                "a candidate longer than 1024 bytes",
+            )),
+            other => Ok(other),
         }
     }
 
     /// Tell one warm instance about a lifecycle event. Failures are logged.
     pub async fn notify(&self, event: &authz::Event) {
-        let ev = match event {
-            authz::Event::AccountCreated(n) => wit::Event::AccountCreated(n.clone()),
-            authz::Event::AccountDeleted(n) => wit::Event::AccountDeleted(n.clone()),
-            authz::Event::UserCreated(p) => wit::Event::UserCreated(principal_to_wit(p)),
-            authz::Event::UserDeleted(n) => wit::Event::UserDeleted(n.clone()),
-        };
-        let mut warm = match self.take().await {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(plugin = %self.name, error = %e, "could not deliver an event");
-                return;
+        let refused = self
+            .with_instance("on-event", async |world, store| match world {
+                World::V1(w) => w.call_on_event(store, &convert::event_v1(event)).await,
+                World::V2(w) => w.call_on_event(store, &convert::event_v2(event)).await,
+            })
+            .await;
+        match refused {
+            Ok(Err(message)) => {
+                tracing::warn!(plugin = %self.name, message = %plugin_text(&message), "plugin refused an event")
             }
-        };
-        warm.store.data_mut().start_call();
-        warm.store.set_epoch_deadline(self.deadline_ticks());
-        match warm.world.call_on_event(&mut warm.store, &ev).await {
-            Ok(result) => {
-                if let Err(message) = result {
-                    tracing::warn!(plugin = %self.name, message = %plugin_text(&message), "plugin refused an event");
-                }
-                warm.calls += 1;
-                self.give_back(warm);
-            }
-            Err(e) => {
-                let failed = classify(&e, warm.store.data(), &self.limits);
-                tracing::warn!(plugin = %self.name, reason = %failed.reasons[0], "event delivery failed");
+            Ok(Ok(())) => {}
+            Err(failed) => {
+                tracing::warn!(plugin = %self.name, reason = %failed.reasons[0], "event delivery failed")
             }
         }
     }
 }
 
-fn validate(d: wit::Decision) -> Decision {
+/// Most candidates one `candidates` call may answer.
+pub const MAX_CANDIDATES: usize = 10_000;
+
+/// A plugin's answer, held to the contract: too many or too long reasons make it a
+/// malformed answer (deny); reasons are escaped (they reach logs, terminals and HTTP).
+fn validate(d: Decision) -> Decision {
     if d.reasons.len() > MAX_REASONS {
         return Decision::failed(
             PluginFailure::Malformed,
@@ -605,38 +738,7 @@ fn validate(d: wit::Decision) -> Decision {
         );
     }
     Decision {
-        allowed: d.allowed,
-        // Escaped: reasons reach logs, terminals (`plugins check`) and HTTP answers.
         reasons: d.reasons.iter().map(|r| plugin_text(r)).collect(),
-        ttl_ms: d.ttl_ms,
-        failure: None,
-    }
-}
-
-fn principal_to_wit(p: &authz::Principal) -> wit::Principal {
-    wit::Principal {
-        username: p.username.clone(),
-        account: p.account.clone(),
-        account_type: match p.account_type {
-            AccountType::Admin => wit::AccountType::Admin,
-            AccountType::User => wit::AccountType::User,
-            AccountType::Service => wit::AccountType::Service,
-        },
-        roles: p.roles.clone(),
-        attributes: p.attributes.clone(),
-    }
-}
-
-fn to_wit(r: &authz::Request) -> wit::Request {
-    wit::Request {
-        principal: principal_to_wit(&r.principal),
-        action: r.action.clone(),
-        target: wit::Target {
-            kind: r.target.kind.clone(),
-            id: r.target.id.clone(),
-            account: r.target.account.clone(),
-            attributes: r.target.attributes.clone(),
-        },
-        context: r.context.clone(),
+        ..d
     }
 }

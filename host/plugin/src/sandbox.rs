@@ -6,11 +6,18 @@ use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+/// The two versions of the world the host serves: 0.1.0 (released, unchanged) and 0.2.0.
 pub(crate) mod bindings {
-    wasmtime::component::bindgen!({ world: "authorizer", path: "../../wit", exports: { default: async } });
+    pub(crate) mod v1 {
+        wasmtime::component::bindgen!({ world: "authorizer", path: "../../wit/0.1.0", exports: { default: async } });
+    }
+    pub(crate) mod v2 {
+        wasmtime::component::bindgen!({ world: "authorizer", path: "../../wit", exports: { default: async } });
+    }
 }
 
-use bindings::portcullis::authorizer::{host, types};
+use bindings::v1::portcullis::authorizer as v1;
+use bindings::v2::portcullis::authorizer as v2;
 
 /// At most this many log lines per call, each cut to this many bytes.
 const MAX_LOG_LINES: u32 = 100;
@@ -55,10 +62,19 @@ impl WasiView for HostState {
     }
 }
 
-impl types::Host for HostState {}
+impl v1::types::Host for HostState {}
+impl v2::types::Host for HostState {}
 
-impl host::Host for HostState {
-    fn log(&mut self, level: host::Level, message: String) {
+/// The `host` interface's levels, the same in every version.
+pub(crate) enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl HostState {
+    fn log(&mut self, level: Level, message: String) {
         self.log_lines += 1;
         if self.log_lines > MAX_LOG_LINES {
             return;
@@ -70,11 +86,37 @@ impl host::Host for HostState {
         let text = message[..end].escape_default().to_string();
         let plugin = &*self.plugin;
         match level {
-            host::Level::Debug => tracing::debug!(target: "plugin", plugin, "{text}"),
-            host::Level::Info => tracing::info!(target: "plugin", plugin, "{text}"),
-            host::Level::Warn => tracing::warn!(target: "plugin", plugin, "{text}"),
-            host::Level::Error => tracing::error!(target: "plugin", plugin, "{text}"),
+            Level::Debug => tracing::debug!(target: "plugin", plugin, "{text}"),
+            Level::Info => tracing::info!(target: "plugin", plugin, "{text}"),
+            Level::Warn => tracing::warn!(target: "plugin", plugin, "{text}"),
+            Level::Error => tracing::error!(target: "plugin", plugin, "{text}"),
         }
+    }
+}
+
+impl v1::host::Host for HostState {
+    fn log(&mut self, level: v1::host::Level, message: String) {
+        use v1::host::Level as L;
+        let level = match level {
+            L::Debug => Level::Debug,
+            L::Info => Level::Info,
+            L::Warn => Level::Warn,
+            L::Error => Level::Error,
+        };
+        HostState::log(self, level, message)
+    }
+}
+
+impl v2::host::Host for HostState {
+    fn log(&mut self, level: v2::host::Level, message: String) {
+        use v2::host::Level as L;
+        let level = match level {
+            L::Debug => Level::Debug,
+            L::Info => Level::Info,
+            L::Warn => Level::Warn,
+            L::Error => Level::Error,
+        };
+        HostState::log(self, level, message)
     }
 }
 
@@ -123,7 +165,11 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostS
     use wasmtime_wasi_io::bindings::wasi::io;
 
     let mut l = Linker::<HostState>::new(engine);
-    bindings::Authorizer::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+    bindings::v1::Authorizer::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+        &mut l,
+        |s| s,
+    )?;
+    bindings::v2::Authorizer::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
         &mut l,
         |s| s,
     )?;

@@ -57,6 +57,7 @@ fn request() -> impl Strategy<Value = Request> {
                         account_type,
                         roles,
                         attributes,
+                        email: None,
                     },
                     action,
                     target: Target {

@@ -35,6 +35,7 @@ fn request(action: &str) -> Request {
             account_type: AccountType::User,
             roles: vec![],
             attributes: vec![],
+            email: None,
         },
         action: action.into(),
         target: Target::new("user", "jane", Some("acme")),

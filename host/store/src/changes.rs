@@ -1,15 +1,16 @@
 //! Changes made by other servers, pushed (PostgreSQL only).
 //!
-//! Triggers (migration 0004) call `pg_notify('portcullis_auth', <table>)` in the
+//! Triggers (migrations 0004, 0005) call `pg_notify('portcullis_auth', <table>)` in the
 //! transaction of every write that changes who may do what — keys (revoked, deleted, their
 //! expiry), users (created, deleted, roles, attributes, account, password, forced change,
-//! SSO link, email), accounts, and the authorizer state — so the notification leaves with
-//! the commit, whichever server or process wrote. Payloads that are not one of those table
+//! SSO link, email), accounts, the authorizer state and the application policies — so the
+//! notification leaves with the commit, whichever server or process wrote. Payloads that are not one of those table
 //! names are ignored (any database role may `NOTIFY`). [`Store::follow_changes`]
 //! listens on a dedicated connection and bumps the store's auth epoch for each one, which
 //! invalidates every verified-key, subject and permission cache entry of this process
 //! (`portcullis-app`'s `verified`); a change of the authorizer state also wakes the
-//! activation poller ([`Store::authorizer_changed`]).
+//! activation poller ([`Store::authorizer_changed`]), and a change of a policy only wakes
+//! it (no verified key or subject depends on a policy).
 //!
 //! When the listening connection drops, the caches fall back to their TTL
 //! (`auth.key_cache_ttl`): the listener reconnects with a backoff and bumps the epoch once
@@ -165,6 +166,12 @@ impl Store {
                         p if p == heartbeat => last_heard = tokio::time::Instant::now(),
                         // Another server's heartbeat.
                         p if p.starts_with("heartbeat ") => {}
+                        // A policy's plugin changed: the poller reloads it; no
+                        // verified key or subject depends on it.
+                        "policies" => {
+                            self.changes.received.fetch_add(1, Ordering::Relaxed);
+                            self.changes.authorizer.notify_one();
+                        }
                         "authorizer_state" => {
                             self.invalidate();
                             self.changes.received.fetch_add(1, Ordering::Relaxed);

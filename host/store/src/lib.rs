@@ -19,6 +19,7 @@ mod iact;
 mod import;
 mod keys;
 mod plugins;
+mod policies;
 mod records;
 mod rows;
 mod schema;

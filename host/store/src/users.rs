@@ -114,6 +114,32 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Up to `limit` users whose email is `email`, compared case-insensitively.
+    pub async fn users_by_email(&self, email: &str, limit: i64) -> Result<Vec<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u JOIN accounts a ON a.name = u.account WHERE LOWER(u.email) = LOWER($1) ORDER BY u.username LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(email)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Up to `limit` users linked to an SSO identity with subject `subject` (any issuer).
+    pub async fn users_by_sso_subject(&self, subject: &str, limit: i64) -> Result<Vec<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u JOIN accounts a ON a.name = u.account WHERE u.sso_subject = $1 ORDER BY u.username LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(subject)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
     pub async fn get_user(&self, username: &str) -> Result<Option<User>> {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users u JOIN accounts a ON a.name = u.account WHERE u.username = $1"

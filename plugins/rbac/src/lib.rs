@@ -22,7 +22,7 @@
 // request; that is the canonical ABI, not a design choice of ours.
 #![allow(clippy::too_many_arguments)]
 
-wit_bindgen::generate!({ world: "authorizer", path: "../../wit" });
+wit_bindgen::generate!({ world: "authorizer", path: "../../wit/0.1.0" });
 
 use portcullis::authorizer::types::AccountType;
 use portcullis_native_rules::glob_match;

@@ -59,12 +59,17 @@ impl From<&Listed> for PluginRecord {
     fn from(listed: &Listed) -> Self {
         match listed {
             Listed::Stored(r) => PluginRecord::from(r),
-            Listed::Builtin { id, digest, size } => PluginRecord {
+            Listed::Builtin {
+                id,
+                digest,
+                size,
+                world_version,
+            } => PluginRecord {
                 id: id.to_string(),
                 name: id.to_string(),
                 digest: digest.clone(),
                 size: *size as i64,
-                world_version: portcullis_plugin::WORLD_VERSION.to_string(),
+                world_version: world_version.to_string(),
                 created_at: None,
                 created_by: "builtin".into(),
             },
