@@ -1,5 +1,6 @@
-//! Builds the WebAssembly plugins (the `plugins/` workspace and the tutorial plugin in
-//! `examples/`) for `wasm32-wasip2` and writes their paths into `$OUT_DIR/plugins.rs`:
+//! Builds the WebAssembly plugins (the `plugins/` workspace, which also builds
+//! `examples/authzen-todo`, and the tutorial plugin in `examples/`) for `wasm32-wasip2`
+//! and writes their paths into `$OUT_DIR/plugins.rs`:
 //! `builtin:native` is embedded in the binary; the others are test programs.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,9 @@ fn main() {
         "plugins/native-rules",
         "plugins/rbac",
         "plugins/hostile",
+        "plugins/records",
+        "examples/authzen-todo/Cargo.toml",
+        "examples/authzen-todo/src",
         "wit",
         "examples/plugin-tutorial/Cargo.toml",
         "examples/plugin-tutorial/src",
@@ -47,11 +51,13 @@ fn main() {
     let code = format!(
         "/// `builtin:native`, embedded.\npub const NATIVE: &[u8] = include_bytes!({native:?});\n\
          /// Paths of the plugins built for tests and the check harness.\npub mod paths {{\n\
-         pub const NATIVE: &str = {native:?};\npub const RBAC: &str = {rbac:?};\npub const HOSTILE: &str = {hostile:?};\npub const TUTORIAL: &str = {tutorial:?};\n}}\n",
+         pub const NATIVE: &str = {native:?};\npub const RBAC: &str = {rbac:?};\npub const HOSTILE: &str = {hostile:?};\npub const TUTORIAL: &str = {tutorial:?};\npub const RECORDS: &str = {records:?};\npub const TODO: &str = {todo:?};\n}}\n",
         native = path("portcullis_plugin_native"),
         rbac = path("portcullis_plugin_rbac"),
         hostile = path("portcullis_plugin_hostile"),
         tutorial = path("plugin_tutorial"),
+        records = path("portcullis_plugin_records"),
+        todo = path("authzen_todo"),
     );
     std::fs::write(out.join("plugins.rs"), code).unwrap();
 }

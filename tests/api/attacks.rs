@@ -131,14 +131,15 @@ portcullis_tests::both!(
         assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
         // With it: the batch as built is bounded, with a message naming the field.
         let a = s.post("/access/v1/evaluations", &k, batch).await;
-        assert_eq!(a.status, 422, "{}", a.text);
+        assert_eq!(a.status, 413, "{}", a.text);
         assert!(a.message().starts_with("evaluations:"), "{}", a.text);
-        // A batch of the same shape within the bound is answered.
+        // A batch of the same shape within the bound (1 MiB once built: three items of
+        // about 257 kB) is answered.
         let mut small = amplifying_batch();
-        small["evaluations"] = json!(vec![json!({}); 10]);
+        small["evaluations"] = json!(vec![json!({}); 3]);
         let a = s.post("/access/v1/evaluations", &k, small).await;
         assert_eq!(a.status, 200, "{}", a.text);
-        assert_eq!(a.body["evaluations"].as_array().unwrap().len(), 10);
+        assert_eq!(a.body["evaluations"].as_array().unwrap().len(), 3);
         s.stop().await;
     }
 );

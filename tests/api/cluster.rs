@@ -499,3 +499,65 @@ cluster!(
         assert_eq!(after, before + 1, "only the logout notified");
     }
 );
+
+cluster!(
+    a_policy_written_on_one_server_decides_on_the_other,
+    |a, b| {
+        let k = a.admin_key().await;
+        a.account(&k, "acme", "user").await;
+        a.user(&k, "acme", "rita", "rita passphrase 1", &["reader"])
+            .await;
+        let (up, _) = a
+            .raw(
+                "POST",
+                "/v1/plugins?name=rbac",
+                &[
+                    ("authorization", &format!("Bearer {k}")),
+                    ("content-type", "application/wasm"),
+                ],
+                Some(std::fs::read(paths::RBAC).unwrap()),
+            )
+            .await;
+        let id = up.body["id"].as_str().unwrap().to_string();
+        let ask = json!({"subject": {"type": "user", "id": "rita"}, "action": {"name": "read"},
+                     "resource": {"type": "document", "id": "1"}});
+        assert_eq!(policy_answer(&b, &k, &ask).await.0, 404);
+        let put = |settings: serde_json::Value| json!({"plugin": id, "settings": settings});
+        let readers = json!({"roles": {"reader": ["read:document/*"]}, "admins": false});
+        assert_eq!(
+            a.put("/v1/policies/docs", &k, put(readers)).await.status,
+            201
+        );
+        wait_until("B runs the new policy", PATIENCE, || async {
+            policy_answer(&b, &k, &ask).await == (200, Some(true))
+        })
+        .await;
+        // Changed on B, seen on A.
+        let nobody = json!({"admins": false});
+        assert_eq!(
+            b.put("/v1/policies/docs", &k, put(nobody)).await.status,
+            200
+        );
+        wait_until("A runs the changed policy", PATIENCE, || async {
+            policy_answer(&a, &k, &ask).await == (200, Some(false))
+        })
+        .await;
+        assert_eq!(a.delete("/v1/policies/docs", &k).await.status, 204);
+        wait_until("B drops the deleted policy", PATIENCE, || async {
+            policy_answer(&b, &k, &ask).await.0 == 404
+        })
+        .await;
+    }
+);
+
+/// The status and decision of `ask` to the policy `docs`.
+async fn policy_answer(
+    server: &TestServer,
+    k: &str,
+    ask: &serde_json::Value,
+) -> (u16, Option<bool>) {
+    let r = server
+        .post("/policies/docs/access/v1/evaluation", k, ask.clone())
+        .await;
+    (r.status, r.body["decision"].as_bool())
+}

@@ -151,16 +151,28 @@ portcullis_tests::both!(
             .post("/access/v1/evaluation", &k, zen("rita", "read", "1"))
             .await;
         assert_eq!(a.status, 200, "{}", a.text);
-        assert_eq!(a.body["decision"], true);
-        assert!(a.body["context"]["id"].is_string());
+        assert_eq!(a.body, json!({"decision": true}), "context only when asked");
+        let mut asked = zen("rita", "read", "1");
+        asked["options"] = json!({});
+        let a = s.post("/access/v1/evaluation", &k, asked).await;
+        assert!(a.body["context"]["id"].is_string(), "{}", a.text);
         let a = s
             .post("/access/v1/evaluation", &k, zen("rita", "write", "1"))
             .await;
         assert_eq!(a.body["decision"], false);
+        // The management authorizer knows Portcullis users only: another subject type is a
+        // deny saying so, not an error.
+        let mut other = zen("rita", "read", "1");
+        other["subject"]["type"] = json!("group");
+        other["options"] = json!({});
+        let a = s.post("/access/v1/evaluation", &k, other).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(a.body["decision"], false);
+        assert!(a.text.contains("Portcullis users only"), "{}", a.text);
         let mut bad = zen("rita", "read", "1");
-        bad["subject"]["type"] = json!("group");
+        bad["subject"]["type"] = json!(7);
         let a = s.post("/access/v1/evaluation", &k, bad).await;
-        assert_eq!(a.status, 422);
+        assert_eq!(a.status, 400);
         assert!(a.message().contains("subject.type"));
         s.stop().await;
     }
@@ -207,19 +219,25 @@ portcullis_tests::both!(
             batch(&s, &k, Some("permit_on_first_permit")).await,
             vec![true]
         );
-        // A malformed item rejects the whole batch, naming it.
+        // An item that cannot be built is a `false` naming what it lacks; the rest are
+        // answered.
         let a = s
         .post("/access/v1/evaluations", &k, json!({"evaluations": [zen("rita", "read", "1"), {"subject": {"type": "user", "id": "rita"}}]}))
         .await;
-        assert_eq!(a.status, 422);
-        assert!(a.message().contains("evaluations[1]"), "{}", a.message());
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(a.body["evaluations"][0], json!({"decision": true}));
+        assert_eq!(a.body["evaluations"][1]["decision"], false);
+        let error = a.body["evaluations"][1]["context"]["error"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(error.contains("evaluations[1].action"), "{}", a.text);
         let a = s.post("/access/v1/evaluations", &k, json!({"evaluations": [], "subject": {"type":"user","id":"rita"}, "action": {"name":"read"}, "resource": {"type":"document","id":"1","properties":{"account":"acme"}}})).await;
         assert_eq!(
             a.body["decision"], true,
             "no evaluations array: a single evaluation"
         );
         let a = s.post("/access/v1/evaluations", &k, json!({"options": {"evaluations_semantic": "sometimes"}, "evaluations": [zen("rita", "read", "1")]})).await;
-        assert_eq!(a.status, 422);
+        assert_eq!(a.status, 400);
         s.stop().await;
     }
 );

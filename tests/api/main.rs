@@ -7,6 +7,7 @@
 mod accounts;
 mod attacks;
 mod authz_seam;
+mod authzen;
 mod bootstrap;
 mod cluster;
 mod decide;
@@ -16,6 +17,7 @@ mod login;
 mod migrations;
 mod openapi;
 mod plugins;
+mod policies;
 mod ratelimit;
 mod reana;
 mod runtime;

@@ -79,6 +79,8 @@ async fn every_route_is_documented_and_every_documented_operation_is_routed() {
         "/admin/initial-admin-user",
         "/v1/login",
         "/v1/login/oidc",
+        "/.well-known/authzen-configuration",
+        "/.well-known/authzen-configuration/policies/{name}",
     ]
     .into();
     assert!(doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer");

@@ -338,6 +338,31 @@ impl TestServer {
     pub async fn get(&self, path: &str, key: &str) -> Answer {
         self.call("GET", path, Some(key), None).await
     }
+
+    /// A request exactly as given: these headers (none added) and these body bytes; the
+    /// answer and its headers.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> (Answer, reqwest::header::HeaderMap) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (Answer { status, body, text }, headers)
+    }
     pub async fn post(&self, path: &str, key: &str, body: Value) -> Answer {
         self.call("POST", path, Some(key), Some(body)).await
     }

@@ -40,7 +40,8 @@ pub struct Config {
     pub authzen: AuthzenConfig,
 }
 
-/// `[authzen]`: how an AuthZEN subject of type `user` finds its Portcullis user.
+/// `[authzen]`: how an AuthZEN subject of type `user` finds its Portcullis user, and the
+/// URL clients reach the server at.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthzenConfig {
@@ -48,6 +49,9 @@ pub struct AuthzenConfig {
     /// `email` (case-insensitive), `sso_subject` (exact, any issuer).
     #[serde(deserialize_with = "de_list")]
     pub subject_lookup: Vec<SubjectLookup>,
+    /// The server's external base URL (`https://pdp.example.com`), for the PDP metadata at
+    /// `/.well-known/authzen-configuration`. Empty: `http://` and the request's `Host`.
+    pub base_url: String,
 }
 
 /// One way of finding the user an AuthZEN subject id names.
@@ -63,6 +67,7 @@ impl Default for AuthzenConfig {
     fn default() -> Self {
         AuthzenConfig {
             subject_lookup: vec![SubjectLookup::Username],
+            base_url: String::new(),
         }
     }
 }
@@ -616,6 +621,21 @@ impl Config {
         }
         if self.auth.lockout_threshold == 0 {
             bail!("auth.lockout_threshold must be at least 1");
+        }
+        let base = &self.authzen.base_url;
+        if !base.is_empty()
+            && (!(base.starts_with("https://") || base.starts_with("http://"))
+                || base.contains(['?', '#'])
+                || base.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            bail!("authzen.base_url: {base:?} is not a URL like https://pdp.example.com (no query, no fragment)");
+        }
+        if self.authzen.subject_lookup.is_empty() {
+            bail!("authzen.subject_lookup must name at least one of username, email, sso_subject");
+        }
+        if !self.authorizer.default_policy.is_empty() {
+            portcullis_core::names::validate_account_name(&self.authorizer.default_policy)
+                .map_err(|e| anyhow::anyhow!("authorizer.default_policy: {e}"))?;
         }
         if !self.authorizer.settings.is_object() {
             bail!("authorizer.settings must be a JSON object");

@@ -20,9 +20,10 @@ use std::sync::Arc;
 pub const MAX_BATCH: usize = 1000;
 /// Most entries of one context or attribute map.
 pub const MAX_CONTEXT_ENTRIES: usize = 64;
-/// Most bytes a whole batch may come to once built (names, properties, context, with
-/// top-level defaults counted in every item that uses them): 4× the largest body.
-pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Most bytes of types, ids, names, properties and context one AuthZEN request may come to
+/// once built (a batch's top-level defaults counted in every item that uses them): 1 MiB
+/// (SPEC §11), 413 beyond.
+pub const MAX_ZEN_BYTES: usize = 1024 * 1024;
 
 /// One outside question before the principal is known.
 #[derive(Debug, Clone)]

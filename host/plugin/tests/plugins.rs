@@ -71,6 +71,8 @@ async fn every_plugin_passes_its_case_table() {
         ("rbac", paths::RBAC),
         ("hostile", paths::HOSTILE),
         ("plugin-tutorial", paths::TUTORIAL),
+        ("records", paths::RECORDS),
+        ("authzen-todo", paths::TODO),
     ];
     let mut checked = 0;
     for parent in ["plugins", "examples"] {

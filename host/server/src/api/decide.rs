@@ -1,7 +1,9 @@
 //! Decisions for outside applications: the body of `POST /v1/authorize` (§5.4) and its
-//! answer, and the OpenID AuthZEN 1.0 Access Evaluation API's requests and answers. The
-//! AuthZEN request types are schema only: those bodies are read as free-form JSON (field by
-//! field, to name what is wrong, and to merge a batch's defaults into each item).
+//! answer, and the OpenID AuthZEN 1.0 API's requests and answers. The AuthZEN request
+//! types are schema only: those bodies are read as free-form JSON (field by field, to
+//! ignore unknown members as the standard says, to name what is wrong, and to apply a
+//! batch's defaults to each item); the answers are written from these types, member order
+//! included (the interop runners compare `{"type","id"}` as text).
 
 use super::schema;
 use portcullis_core::authz::Decision;
@@ -58,6 +60,10 @@ pub struct AuthorizeBody {
     #[serde(default)]
     #[schema(schema_with = schema::pairs)]
     pub context: BTreeMap<String, String>,
+    /// Ask this application policy (SPEC §11) instead of `[authorizer] default_policy`
+    /// (absent and empty: the management authorizer, or that default).
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema, Serialize)]
@@ -93,60 +99,50 @@ impl Authorized {
 
 // --------------------------------------------------------------------- AuthZEN 1.0
 
+/// AuthZEN subject. `type` `user` names a Portcullis user (by username, or as `[authzen]
+/// subject_lookup` says); any other type goes to the policy's plugin as given. Unknown
+/// members are ignored.
 #[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum ZenSubjectType {
-    User,
-}
-
-/// AuthZEN subject: `type` is `user`, `id` the username. Properties reach the plugin as
-/// context entries `subject.NAME` (strings as they are, other values as JSON text).
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ZenSubject {
-    #[schema(inline)]
-    pub r#type: ZenSubjectType,
-    #[schema(
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
-        max_length = 254
-    )]
+    #[schema(max_length = 128)]
+    pub r#type: String,
+    #[schema(max_length = 1024)]
     pub id: String,
     #[schema(schema_with = schema::zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ZenAction {
-    #[schema(
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
-        max_length = 256
-    )]
+    #[schema(max_length = 256)]
     pub name: String,
     #[schema(schema_with = schema::zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-/// AuthZEN resource; the property `account` names the owning account.
+/// AuthZEN resource. For the management authorizer the property `account` names the
+/// owning account.
 #[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ZenResource {
-    #[schema(
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
-        max_length = 128
-    )]
+    #[schema(max_length = 128)]
     pub r#type: String,
-    #[schema(
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
-        max_length = 1024
-    )]
+    #[schema(max_length = 1024)]
     pub id: String,
     #[schema(schema_with = schema::zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
 }
 
+/// The entity a search looks for: only its `type` counts (an `id` is ignored).
 #[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
+pub struct ZenSought {
+    #[schema(max_length = 128)]
+    pub r#type: String,
+    pub id: Option<String>,
+    #[schema(schema_with = schema::zen_properties)]
+    pub properties: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+#[derive(ToSchema)]
 pub struct ZenEvaluation {
     pub subject: ZenSubject,
     pub action: ZenAction,
@@ -155,9 +151,9 @@ pub struct ZenEvaluation {
     pub context: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-/// One item of a batch; what it omits comes from the request's top level.
+/// One item of a batch; what it omits comes from the request's top level (a member it
+/// has replaces the default whole).
 #[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ZenItem {
     pub subject: Option<ZenSubject>,
     pub action: Option<ZenAction>,
@@ -174,8 +170,9 @@ pub enum ZenSemantic {
     PermitOnFirstPermit,
 }
 
+/// Batch options; unknown members are ignored. Sending `options` at all asks for each
+/// answer's `context` (decision id, reasons).
 #[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ZenOptions {
     #[schema(inline)]
     pub evaluations_semantic: Option<ZenSemantic>,
@@ -184,7 +181,6 @@ pub struct ZenOptions {
 /// Top-level `subject`/`action`/`resource`/`context` are defaults for every item; without
 /// items (absent or empty) the request is one evaluation of the top level.
 #[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ZenEvaluations {
     pub subject: Option<ZenSubject>,
     pub action: Option<ZenAction>,
@@ -196,28 +192,58 @@ pub struct ZenEvaluations {
     pub options: Option<ZenOptions>,
 }
 
+/// Why a batch item could not be evaluated (it answers `false`).
 #[derive(Debug, ToSchema, Serialize)]
-pub struct ZenContext {
-    pub id: String,
-    pub reasons: Vec<String>,
+pub struct ZenItemError {
+    pub status: u16,
+    pub message: String,
 }
 
-/// `{"decision":bool,"context":{"id","reasons"}}`.
+/// A decision's `context`: sent when the request asks (`options`, `Portcullis-Explain:
+/// true`), and on a batch item that could not be evaluated.
+#[derive(Debug, Default, ToSchema, Serialize)]
+pub struct ZenContext {
+    /// Find it in `GET /v1/decisions`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ZenItemError>,
+}
+
+/// `{"decision":bool}`, with `context` only when asked for or on an error.
 #[derive(Debug, ToSchema, Serialize)]
 pub struct ZenDecision {
     pub decision: bool,
-    pub context: ZenContext,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<ZenContext>,
 }
 
 impl ZenDecision {
-    /// The plugin's decision `d`, logged as `id`.
-    pub fn new(d: &Decision, id: &str) -> Self {
+    /// The plugin's decision `d`, logged as `id`; its context only if `explain`.
+    pub fn new(d: &Decision, id: &str, explain: bool) -> Self {
         ZenDecision {
             decision: d.allowed,
-            context: ZenContext {
-                id: id.to_string(),
-                reasons: d.reasons.clone(),
-            },
+            context: explain.then(|| ZenContext {
+                id: Some(id.to_string()),
+                reasons: Some(d.reasons.clone()),
+                error: None,
+            }),
+        }
+    }
+
+    /// A batch item that could not be evaluated: `false`, saying why.
+    pub fn failed(message: String) -> Self {
+        ZenDecision {
+            decision: false,
+            context: Some(ZenContext {
+                error: Some(ZenItemError {
+                    status: 400,
+                    message,
+                }),
+                ..ZenContext::default()
+            }),
         }
     }
 }
@@ -234,4 +260,79 @@ pub struct ZenDecisions {
 pub enum ZenBatchAnswer {
     Batch(ZenDecisions),
     Single(ZenDecision),
+}
+
+/// Search paging: `token` from the previous answer's `page.next_token`, `limit` results
+/// per page (default 100, at most 1000).
+#[derive(ToSchema)]
+pub struct ZenPageRequest {
+    pub token: Option<String>,
+    #[schema(minimum = 0)]
+    pub limit: Option<u64>,
+}
+
+/// `POST …/access/v1/search/subject|resource`: the sought entity has only a `type`.
+#[derive(ToSchema)]
+pub struct ZenSearch {
+    pub subject: ZenSought,
+    pub action: ZenAction,
+    pub resource: ZenSought,
+    #[schema(schema_with = schema::zen_properties)]
+    pub context: Option<BTreeMap<String, serde_json::Value>>,
+    pub page: Option<ZenPageRequest>,
+}
+
+/// `POST …/access/v1/search/action`: no `action`.
+#[derive(ToSchema)]
+pub struct ZenActionSearch {
+    pub subject: ZenSubject,
+    pub resource: ZenResource,
+    #[schema(schema_with = schema::zen_properties)]
+    pub context: Option<BTreeMap<String, serde_json::Value>>,
+    pub page: Option<ZenPageRequest>,
+}
+
+/// Where the next page starts (`""`: this was the last).
+#[derive(Debug, ToSchema, Serialize)]
+pub struct ZenPage {
+    pub next_token: String,
+}
+
+/// A subject or resource found.
+#[derive(Debug, ToSchema, Serialize)]
+pub struct ZenFound {
+    pub r#type: String,
+    pub id: String,
+}
+
+#[derive(Debug, ToSchema, Serialize)]
+pub struct ZenFoundAction {
+    pub name: String,
+}
+
+/// A subject or resource search's answer; `page` when the request had one or more
+/// results follow.
+#[derive(Debug, ToSchema, Serialize)]
+pub struct ZenSearchAnswer {
+    pub results: Vec<ZenFound>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<ZenPage>,
+}
+
+#[derive(Debug, ToSchema, Serialize)]
+pub struct ZenActionSearchAnswer {
+    pub results: Vec<ZenFoundAction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<ZenPage>,
+}
+
+/// AuthZEN PDP metadata (`/.well-known/authzen-configuration`).
+#[derive(Debug, ToSchema, Serialize)]
+pub struct ZenMetadata {
+    pub policy_decision_point: String,
+    pub access_evaluation_endpoint: String,
+    pub access_evaluations_endpoint: String,
+    pub search_subject_endpoint: String,
+    pub search_resource_endpoint: String,
+    pub search_action_endpoint: String,
 }

@@ -45,6 +45,7 @@ pub mod errors;
 pub mod health;
 pub mod keys;
 pub mod plugins;
+pub mod policies;
 pub mod schema;
 pub mod session;
 pub mod tokens;

@@ -1,7 +1,7 @@
 //! The plugin store and the active authorizer (§6): what `/v1/plugins…`,
 //! `GET /v1/authorizer` and `GET /v1/decisions` read and answer.
 
-use portcullis_app::authorizer::{Active, Authz, Counts, Disagreement, Logged};
+use portcullis_app::authorizer::{Active, Ask, Authz, Counts, Disagreement, Logged};
 use portcullis_app::plugins::Listed;
 use portcullis_app::timestamp;
 use serde::{Deserialize, Serialize};
@@ -186,8 +186,8 @@ pub struct Authorizer {
     pub disagreement_samples: Vec<Disagreement>,
 }
 
-impl From<&Authz> for Authorizer {
-    fn from(authz: &Authz) -> Self {
+impl<Q: Ask> From<&Authz<Q>> for Authorizer {
+    fn from(authz: &Authz<Q>) -> Self {
         Authorizer {
             active: LoadedPlugin::from(&*authz.active()),
             shadow: authz.shadow().map(|s| LoadedPlugin::from(&*s)),

@@ -5,11 +5,13 @@
 mod accounts;
 mod admin;
 mod audit;
+mod authzen;
 mod csv;
 mod decide;
 mod health;
 pub mod openapi;
 mod plugins;
+mod policies;
 mod session;
 mod tokens;
 mod users;
@@ -111,8 +113,48 @@ fn routes(state: &SharedState) -> Routes {
         "/admin/initial-admin-user",
         post(admin::initial_admin_user).route_layer(limited()),
     )
-    .route("/access/v1/evaluation", post(decide::evaluation))
-    .route("/access/v1/evaluations", post(decide::evaluations))
+    .route(
+        "/.well-known/authzen-configuration",
+        get(authzen::metadata_root),
+    )
+    .route(
+        "/.well-known/authzen-configuration/policies/{name}",
+        get(authzen::metadata_named),
+    )
+    .route("/access/v1/evaluation", post(authzen::evaluation_root))
+    .route("/access/v1/evaluations", post(authzen::evaluations_root))
+    .route(
+        "/access/v1/search/subject",
+        post(authzen::search_subject_root),
+    )
+    .route(
+        "/access/v1/search/resource",
+        post(authzen::search_resource_root),
+    )
+    .route(
+        "/access/v1/search/action",
+        post(authzen::search_action_root),
+    )
+    .route(
+        "/policies/{name}/access/v1/evaluation",
+        post(authzen::evaluation_named),
+    )
+    .route(
+        "/policies/{name}/access/v1/evaluations",
+        post(authzen::evaluations_named),
+    )
+    .route(
+        "/policies/{name}/access/v1/search/subject",
+        post(authzen::search_subject_named),
+    )
+    .route(
+        "/policies/{name}/access/v1/search/resource",
+        post(authzen::search_resource_named),
+    )
+    .route(
+        "/policies/{name}/access/v1/search/action",
+        post(authzen::search_action_named),
+    )
     .route("/v1/login", post(session::login).route_layer(limited()))
     .route(
         "/v1/login/oidc",
@@ -181,6 +223,13 @@ fn routes(state: &SharedState) -> Routes {
     .route("/v1/plugins/{id}", get(plugins::get))
     .route("/v1/plugins/{id}/activate", post(plugins::activate))
     .route("/v1/authorizer", get(plugins::authorizer))
+    .route("/v1/policies", get(policies::list))
+    .route(
+        "/v1/policies/{name}",
+        get(policies::get)
+            .put(policies::put)
+            .delete(policies::delete),
+    )
     .route("/v1/decisions", get(plugins::decisions))
 }
 
@@ -196,6 +245,7 @@ pub fn router(state: SharedState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(echo_request_id))
         .layer(
             // Log the path only: query strings may carry the IACT.
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -203,6 +253,20 @@ pub fn router(state: SharedState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// Answer with the request's `X-Request-ID`, byte for byte (AuthZEN §transport; useful to
+/// every client that correlates logs).
+async fn echo_request_id(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let id = req.headers().get("x-request-id").cloned();
+    let mut response = next.run(req).await;
+    if let Some(id) = id {
+        response.headers_mut().insert("x-request-id", id);
+    }
+    response
 }
 
 /// Count and time every routed request by its route template (never the concrete path:

@@ -13,7 +13,9 @@
 //! - an operation with a path parameter may answer 404; one with any parameter or a body
 //!   may answer 422 naming the field; one with a JSON body may answer 413 and 415.
 
-use super::{accounts, admin, audit, csv, decide, health, plugins, session, tokens, users};
+use super::{
+    accounts, admin, audit, authzen, csv, decide, health, plugins, policies, session, tokens, users,
+};
 use crate::api::errors::{ErrorBody, PtfeError};
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -65,8 +67,22 @@ use utoipa::{Modify, OpenApi};
         users::revoke_key,
         audit::list,
         decide::authorize,
-        decide::evaluation,
-        decide::evaluations,
+        authzen::evaluation_root,
+        authzen::evaluations_root,
+        authzen::search_subject_root,
+        authzen::search_resource_root,
+        authzen::search_action_root,
+        authzen::evaluation_named,
+        authzen::evaluations_named,
+        authzen::search_subject_named,
+        authzen::search_resource_named,
+        authzen::search_action_named,
+        authzen::metadata_root,
+        authzen::metadata_named,
+        policies::list,
+        policies::get,
+        policies::put,
+        policies::delete,
         plugins::list,
         plugins::upload,
         plugins::get,
@@ -83,7 +99,9 @@ use utoipa::{Modify, OpenApi};
         (name = "accounts", description = "Accounts and their states."),
         (name = "users", description = "Users, passwords, personal API keys, CSV export/import."),
         (name = "access-tokens", description = "REANA-style access tokens."),
-        (name = "authorization", description = "Decisions for outside applications (`/v1/authorize`, AuthZEN 1.0)."),
+        (name = "authorization", description = "Decisions for outside applications (`/v1/authorize`)."),
+        (name = "authzen", description = "OpenID AuthZEN 1.0 at the root (`[authorizer] default_policy`) and for each application policy at `/policies/{name}`: unknown members are ignored, malformed requests are 400."),
+        (name = "policies", description = "Application policies: named, independently activated plugins."),
         (name = "plugins", description = "The plugin store, the active authorizer, the decision log."),
         (name = "audit", description = "The audit log."),
     )
@@ -178,6 +196,7 @@ impl Modify for Conventions {
         );
         for (path, item) in doc.paths.paths.iter_mut() {
             let ptfe = path.starts_with("/admin/");
+            let zen = path.contains("/access/v1/") || path.starts_with("/.well-known/");
             for op in [
                 &mut item.get,
                 &mut item.put,
@@ -188,13 +207,14 @@ impl Modify for Conventions {
             .into_iter()
             .flatten()
             {
-                conventions(op, ptfe);
+                conventions(op, ptfe, zen);
             }
         }
     }
 }
 
-fn conventions(op: &mut Operation, ptfe: bool) {
+/// `zen`: an AuthZEN operation, whose malformed requests are 400 (never 415 or 422).
+fn conventions(op: &mut Operation, ptfe: bool, zen: bool) {
     // `security(())` in an annotation marks a public operation: no requirement at all.
     let public = op
         .security
@@ -236,6 +256,16 @@ fn conventions(op: &mut Operation, ptfe: bool) {
             "404",
             "The resource does not exist or is not visible to the caller",
         );
+    }
+    if zen {
+        add(
+            "400",
+            "Malformed: not JSON, not `application/json`, a required member missing or of the wrong type",
+        );
+        if op.request_body.is_some() {
+            add("413", "The body is larger than the configured limit");
+        }
+        return;
     }
     if has_input {
         add("422", "A field is missing or invalid; the message names it");
