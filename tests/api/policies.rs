@@ -159,6 +159,16 @@ async fn policies_are_managed_and_a_failed_change_leaves_the_previous_one_decidi
         a.text
     );
 
+    // Its decisions are logged apart from the management authorizer's.
+    let a = s.get("/v1/decisions?policy=docs&action=write", &k).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let logged = a.body["items"].as_array().unwrap();
+    assert!(!logged.is_empty(), "{}", a.text);
+    assert!(logged.iter().all(|e| e["action"] == "write"), "{}", a.text);
+    let a = s.get("/v1/decisions?action=write", &k).await;
+    assert_eq!(a.body["items"], json!([]), "{}", a.text);
+    assert_eq!(s.get("/v1/decisions?policy=nope", &k).await.status, 404);
+
     // Deleted: its endpoints answer 404.
     assert_eq!(s.delete("/v1/policies/docs", &k).await.status, 204);
     assert_eq!(s.post(ev, &k, question("rita", "read")).await.status, 404);

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod plugins;
 pub mod policies;
+mod poller;
 pub mod session;
 pub mod tokens;
 pub mod users;
@@ -340,7 +341,7 @@ pub async fn start(
     if let Err(e) = policies::sync(&app).await {
         tracing::warn!(error = %e, "could not read the application policies; the poller retries");
     }
-    plugins::spawn_state_poller(Arc::downgrade(&app));
+    poller::spawn_state_poller(Arc::downgrade(&app));
     // Other servers' permission changes reach this one at once (PostgreSQL).
     app.store.follow_changes();
     Ok(app)

@@ -176,61 +176,34 @@ pub async fn apply_state(app: &App, s: &AuthorizerState) -> Result<(), LoadFailu
     Ok(())
 }
 
-/// Follow the authorizer state in the database: an activation on another server, or
-/// `server reset-authorizer`, takes effect here within about a second. The same loop
-/// applies audit retention (at the first tick, then hourly). Ends with the app.
-pub fn spawn_state_poller(app: std::sync::Weak<App>) {
-    tokio::spawn(async move {
-        let mut ticks: u64 = 0;
-        loop {
-            // Every half second, or at once when another server's activation is pushed.
-            let Some(store) = app.upgrade().map(|a| a.store.clone()) else {
-                return;
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
-                _ = store.authorizer_changed() => {}
-            }
-            drop(store);
-            let Some(app) = app.upgrade() else { return };
-            if app.store.is_closed() {
-                return;
-            }
-            ticks += 1;
-            if ticks % 7200 == 1 {
-                if let Err(e) = crate::audit::prune(&app).await {
-                    tracing::warn!(error = %e, "audit retention failed; will retry in an hour");
-                }
-            }
-            if let Err(e) = crate::policies::sync(&app).await {
-                tracing::warn!(error = %e, "could not read the application policies");
-            }
-            let _switching = app.authz.switching.lock().await;
-            let applied = app.authz.version.load(Ordering::SeqCst);
-            let current = match app.store.authorizer_version().await {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not read the authorizer state");
-                    continue;
-                }
-            };
-            if current == applied {
-                continue;
-            }
-            match app.store.authorizer_state().await {
-                Ok(Some(s)) => {
-                    if let Err(e) = apply_state(&app, &s).await {
-                        // Remember the version anyway: retrying every second would only
-                        // repeat the error; the old plugin keeps deciding.
-                        tracing::error!(error = %e, version = s.version, "could not switch to the stored authorizer; keeping the current one");
-                        app.authz.version.store(s.version, Ordering::SeqCst);
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "could not read the authorizer state"),
+/// Apply the authorizer state the store holds if it is newer than what runs here (an
+/// activation on another server, or `server reset-authorizer`); called by the state
+/// poller (`crate::poller`).
+pub async fn follow_stored_state(app: &App) {
+    let _switching = app.authz.switching.lock().await;
+    let applied = app.authz.version.load(Ordering::SeqCst);
+    let current = match app.store.authorizer_version().await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the authorizer state");
+            return;
+        }
+    };
+    if current == applied {
+        return;
+    }
+    match app.store.authorizer_state().await {
+        Ok(Some(s)) => {
+            if let Err(e) = apply_state(app, &s).await {
+                // Remember the version anyway: retrying every second would only repeat
+                // the error; the old plugin keeps deciding.
+                tracing::error!(error = %e, version = s.version, "could not switch to the stored authorizer; keeping the current one");
+                app.authz.version.store(s.version, Ordering::SeqCst);
             }
         }
-    });
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the authorizer state"),
+    }
 }
 
 /// The state `server reset-authorizer` writes: the default plugin, no shadow.
@@ -556,6 +529,8 @@ pub async fn read_authorizer(app: &App, caller: &Caller) -> AppResult<()> {
 /// Which decisions of the log to show.
 #[derive(Debug, Default)]
 pub struct DecisionFilter {
+    /// An application policy's log instead of the management authorizer's.
+    pub policy: Option<String>,
     pub username: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<String>,
@@ -576,11 +551,23 @@ pub async fn decisions(
         Target::new("decision", "*", None),
     )
     .await?;
-    let items: Vec<Logged> = app.authz.logged(after, limit, |e| {
+    let keep = |e: &crate::authorizer::Entry| {
         filter.username.as_deref().is_none_or(|u| e.username == u)
             && filter.action.as_deref().is_none_or(|a| e.action == a)
             && filter.outcome.as_deref().is_none_or(|o| e.outcome == o)
-    });
+    };
+    let items: Vec<Logged> = match filter.policy.as_deref() {
+        None => app.authz.logged(after, limit, keep),
+        Some(name) => {
+            names::validate_account_name(name)
+                .map_err(|_| AppError::invalid("policy", "not a policy name"))?;
+            app.policies
+                .get(name)
+                .ok_or_else(|| AppError::not_found(format!("policy {name}")))?
+                .authz
+                .logged(after, limit, keep)
+        }
+    };
     let next = (items.len() == limit)
         .then(|| items.last().map(|e| e.seq.to_string()))
         .flatten();

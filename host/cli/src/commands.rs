@@ -663,6 +663,9 @@ pub struct AuthorizeArgs {
     /// A context entry KEY=VALUE (repeatable).
     #[arg(long = "context")]
     context: Vec<String>,
+    /// Ask this application policy instead of the management authorizer.
+    #[arg(long)]
+    policy: Option<String>,
 }
 
 /// A deny from `portcullis authorize`: exit 1 without an `error:` line.
@@ -696,12 +699,15 @@ pub fn authorize(g: &Global, args: AuthorizeArgs) -> anyhow::Result<()> {
     if let Some(a) = &args.account {
         resource["account"] = json!(a);
     }
-    let body = json!({
+    let mut body = json!({
         "subject": { "username": args.user },
         "action": args.action,
         "resource": resource,
         "context": pairs("context", &args.context)?,
     });
+    if let Some(p) = &args.policy {
+        body["policy"] = json!(p);
+    }
     let v = Client::logged_in(&g.server)?.post("/v1/authorize", &body)?;
     match g.output {
         Format::Json => output::json(&v),
@@ -733,6 +739,9 @@ fn filtered(path: &str, limit: u32, filters: &[(&str, &Option<String>)]) -> Stri
 
 #[derive(Args)]
 pub struct DecisionsArgs {
+    /// Read this application policy's log instead of the management authorizer's.
+    #[arg(long)]
+    policy: Option<String>,
     #[arg(long)]
     user: Option<String>,
     #[arg(long)]
@@ -749,6 +758,7 @@ pub fn decisions(g: &Global, a: DecisionsArgs) -> anyhow::Result<()> {
         "/v1/decisions",
         a.limit,
         &[
+            ("policy", &a.policy),
             ("username", &a.user),
             ("action", &a.action),
             ("outcome", &a.outcome),

@@ -6,6 +6,7 @@ mod commands;
 mod host;
 mod output;
 mod plugins;
+mod policies;
 
 use clap::{Args, Parser, Subcommand};
 use output::Format;
@@ -61,6 +62,9 @@ enum Command {
     /// Work with authorizer plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCmd),
+    /// Manage application policies (each an AuthZEN PDP at /policies/NAME).
+    #[command(subcommand)]
+    Policies(policies::PoliciesCmd),
     /// Ask the server for a decision (exit 0 = allow, 1 = deny).
     Authorize(commands::AuthorizeArgs),
     /// Read the decision log.
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
         Command::Users(c) => commands::users(&global, c),
         Command::Keys(c) => commands::keys(&global, c),
         Command::Plugins(c) => plugins::run(&global, c),
+        Command::Policies(c) => policies::run(&global, c),
         Command::Authorize(a) => commands::authorize(&global, a),
         Command::Decisions(a) => commands::decisions(&global, a),
         Command::Tokens(c) => commands::tokens(&global, c),

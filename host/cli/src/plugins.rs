@@ -77,7 +77,7 @@ impl std::fmt::Display for CheckFailed {
 }
 impl std::error::Error for CheckFailed {}
 
-fn read_settings(arg: &str) -> anyhow::Result<serde_json::Value> {
+pub fn read_settings(arg: &str) -> anyhow::Result<serde_json::Value> {
     let text = match arg.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("reading settings from {path}"))?,
@@ -178,7 +178,7 @@ pub fn run(g: &Global, cmd: PluginsCmd) -> anyhow::Result<()> {
     }
 }
 
-fn print_status(g: &Global, v: &serde_json::Value) {
+pub fn print_status(g: &Global, v: &serde_json::Value) {
     match g.output {
         Format::Json => output::json(v),
         Format::Table => {

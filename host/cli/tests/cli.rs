@@ -1104,3 +1104,132 @@ fn two_hundred_concurrent_bad_logins_do_not_exhaust_memory() {
     assert!(peak < 512 * 1024, "peak RSS {} MiB", peak / 1024);
     server.stop();
 }
+
+#[test]
+fn policies_put_list_describe_check_and_delete_from_the_cli() {
+    use portcullis_plugin::programs::paths;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (server, base) = configured_and_logged_in(dir.path(), &home);
+    ok(&cli(&home, &base, &["accounts", "add", "acme"], ""));
+    ok(&cli(
+        &home,
+        &base,
+        &[
+            "users",
+            "create",
+            "rita",
+            "--account",
+            "acme",
+            "--role",
+            "reader",
+        ],
+        "",
+    ));
+    let up: Value = serde_json::from_str(&ok(&cli(
+        &home,
+        &base,
+        &["plugins", "upload", paths::RBAC, "-o", "json"],
+        "",
+    )))
+    .unwrap();
+    let id = up["id"].as_str().unwrap().to_string();
+    // Refused settings: an error naming them, and no policy.
+    let err = fails(&cli(
+        &home,
+        &base,
+        &[
+            "policies",
+            "put",
+            "docs",
+            "--plugin",
+            &id,
+            "--settings",
+            r#"{"roles": 5}"#,
+        ],
+        "",
+    ));
+    assert!(err.contains("settings"), "{err}");
+    let settings = r#"{"roles": {"reader": ["read:document/*"]}, "admins": false}"#;
+    let text = ok(&cli(
+        &home,
+        &base,
+        &[
+            "policies",
+            "put",
+            "docs",
+            "--plugin",
+            &id,
+            "--settings",
+            settings,
+        ],
+        "",
+    ));
+    assert!(
+        text.contains("/policies/docs") && text.contains(&id),
+        "{text}"
+    );
+    let list = ok(&cli(&home, &base, &["policies", "list"], ""));
+    assert!(list.contains("docs") && list.contains(&id), "{list}");
+    ok(&cli(&home, &base, &["policies", "describe", "docs"], ""));
+
+    // `check`: every case passes, then one that does not (exit 1, the case named).
+    let case = |action: &str, expected: bool| {
+        json!({"name": format!("rita {action}"), "expected": expected, "request": {
+            "subject": {"type": "user", "id": "rita"}, "action": {"name": action},
+            "resource": {"type": "document", "id": "1"}}})
+    };
+    let cases = dir.path().join("cases.json");
+    std::fs::write(
+        &cases,
+        json!({"cases": [case("read", true), case("write", false)]}).to_string(),
+    )
+    .unwrap();
+    let cases_arg = cases.to_str().unwrap();
+    let text = ok(&cli(
+        &home,
+        &base,
+        &["policies", "check", "docs", "--cases", cases_arg],
+        "",
+    ));
+    assert!(text.contains("2 cases, 0 failed"), "{text}");
+    std::fs::write(
+        &cases,
+        json!({"evaluation": [case("write", true)]}).to_string(),
+    )
+    .unwrap();
+    let out = cli(
+        &home,
+        &base,
+        &["policies", "check", "docs", "--cases", cases_arg],
+        "",
+    );
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL rita write"), "{text}");
+
+    // `authorize --policy` and the policy's decision log.
+    ok(&cli(
+        &home,
+        &base,
+        &[
+            "authorize",
+            "--user",
+            "rita",
+            "--action",
+            "read",
+            "--resource",
+            "document/1",
+            "--policy",
+            "docs",
+        ],
+        "",
+    ));
+    let log = ok(&cli(&home, &base, &["decisions", "--policy", "docs"], ""));
+    assert!(log.contains("rita"), "{log}");
+
+    ok(&cli(&home, &base, &["policies", "delete", "docs"], ""));
+    let err = fails(&cli(&home, &base, &["policies", "describe", "docs"], ""));
+    assert!(err.contains("not found"), "{err}");
+    drop(server);
+}

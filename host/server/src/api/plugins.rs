@@ -209,6 +209,9 @@ pub struct DecisionQuery {
     /// The `next` cursor of the previous page.
     #[param(minimum = 0)]
     pub after: Option<i64>,
+    /// Read this application policy's log (default: the management authorizer's).
+    #[param(pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+    pub policy: Option<String>,
     pub username: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<String>,

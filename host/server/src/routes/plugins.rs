@@ -100,6 +100,7 @@ pub async fn decisions(
         n => n.unwrap_or(0) as u64,
     };
     let filter = DecisionFilter {
+        policy: q.policy,
         username: q.username,
         action: q.action,
         outcome: q.outcome,
