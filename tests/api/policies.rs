@@ -9,7 +9,7 @@ fn configured(c: &mut portcullis_app::config::Config) {
     c.bootstrap.admin_password = ADMIN_PASSWORD.into();
 }
 
-/// Upload the rbac example (a plugin of world 0.1.0: old plugins keep working as policies).
+/// Upload the rbac example (world 0.2.0).
 async fn rbac_id(s: &TestServer, k: &str) -> String {
     let wasm = std::fs::read(portcullis_plugin::programs::paths::RBAC).unwrap();
     let auth = format!("Bearer {k}");
@@ -193,6 +193,70 @@ async fn management(s: &TestServer, k: &str) -> Vec<Value> {
         .await;
     answers.push(json!([a.status, a.body]));
     answers
+}
+
+#[tokio::test]
+async fn a_plugin_of_world_0_1_0_runs_as_a_policy() {
+    let s = TestServer::start_with(configured).await;
+    let k = s.admin_key().await;
+    s.account(&k, "acme", "user").await;
+    s.user(&k, "acme", "rita", "rita passphrase 1", &[]).await;
+    let wasm = std::fs::read(portcullis_plugin::programs::paths::HOSTILE).unwrap();
+    let auth = format!("Bearer {k}");
+    let (a, _) = s
+        .raw(
+            "POST",
+            "/v1/plugins?name=hostile",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/wasm"),
+            ],
+            Some(wasm),
+        )
+        .await;
+    assert_eq!(
+        a.body["world_version"], "portcullis:authorizer@0.1.0",
+        "{}",
+        a.text
+    );
+    let id = a.body["id"].as_str().unwrap();
+    // `deny` mode answers every question with a deny naming the action.
+    let a = s
+        .put(
+            "/v1/policies/old",
+            &k,
+            json!({"plugin": id, "settings": {"mode": "deny"}}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let mut ask = question("rita", "read");
+    ask["options"] = json!({});
+    let a = s.post("/policies/old/access/v1/evaluation", &k, ask).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["decision"], false);
+    assert!(
+        !a.body["context"]["reasons"][0].as_str().unwrap().is_empty(),
+        "{}",
+        a.text
+    );
+    // A subject of another type has no place in 0.1.0: the host denies, saying so.
+    let mut other = question("rita", "read");
+    other["subject"] = json!({"type": "service", "id": "billing"});
+    let (a, _) = s
+        .raw(
+            "POST",
+            "/policies/old/access/v1/evaluation",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+                ("portcullis-explain", "true"),
+            ],
+            Some(other.to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(a.body["decision"], false, "{}", a.text);
+    assert!(a.text.contains("0.1.0"), "{}", a.text);
+    s.stop().await;
 }
 
 #[tokio::test]

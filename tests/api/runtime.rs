@@ -46,7 +46,11 @@ portcullis_tests::both!(
         for f in ["id", "name", "digest", "size", "world_version"] {
             assert!(a.body.get(f).is_some(), "{f}: {}", a.text);
         }
-        assert_eq!(a.body["world_version"], "portcullis:authorizer@0.1.0");
+        assert_eq!(a.body["world_version"], "portcullis:authorizer@0.2.0");
+        // A component of the released world 0.1.0 is still accepted.
+        let old = upload(&s, &k, paths::HOSTILE, "hostile").await;
+        assert_eq!(old.status, 201, "{}", old.text);
+        assert_eq!(old.body["world_version"], "portcullis:authorizer@0.1.0");
         let id = a.body["id"].as_str().unwrap().to_string();
         // The same bytes again: the same record, 200.
         let again = upload(&s, &k, paths::RBAC, "again").await;
@@ -67,7 +71,8 @@ portcullis_tests::both!(
             .iter()
             .map(|p| p["id"].as_str().unwrap())
             .collect();
-        assert_eq!(ids, vec!["builtin:native", id.as_str()]);
+        assert_eq!(ids.len(), 3, "builtin:native, rbac, hostile: {ids:?}");
+        assert!(ids[0] == "builtin:native" && ids.contains(&id.as_str()), "{ids:?}");
         let one = s.get(&format!("/v1/plugins/{id}"), &k).await;
         assert_eq!(
             (one.body["active"].as_bool(), one.body["name"].as_str()),

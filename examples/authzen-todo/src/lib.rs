@@ -7,8 +7,9 @@
 //! - `user`: a Portcullis user the host found (by username, email or SSO subject, as
 //!   `[authzen] subject_lookup` says); its roles and email come with the request as the
 //!   `principal`. An unknown user never reaches the plugin: the host denies.
-//! - any other type (the gateways send `identity`): looked up in the settings'
-//!   `identities`, `{"<id>": {"email": "…", "roles": ["…"]}}`.
+//! - `identity` (what the API gateways send): looked up in the settings' `identities`,
+//!   `{"<id>": {"email": "…", "roles": ["…"]}}`.
+//! - any other type: unknown, denied.
 //!
 //! The Todo actions (`can_read_user`, `can_read_todos`, `can_create_todo`,
 //! `can_update_todo`, `can_delete_todo`) decide from the roles and, for update and delete,
@@ -32,7 +33,7 @@ use std::collections::BTreeMap;
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Settings {
-    /// Subjects of types other than `user`, by id.
+    /// Subjects of type `identity`, by id.
     #[serde(default)]
     identities: BTreeMap<String, Identity>,
     /// The gateway's route rules.
@@ -72,6 +73,9 @@ const TODO_ACTIONS: [&str; 5] = [
     "can_delete_todo",
 ];
 
+/// The subject type of the gateways' callers.
+const IDENTITY: &str = "identity";
+
 /// Roles that may edit their own todos ("editor and above").
 const EDITORS: [&str; 3] = ["editor", "admin", "evil_genius"];
 
@@ -95,11 +99,12 @@ fn identify(r: &Request, settings: &Settings) -> Result<Identity, String> {
             email: p.email.clone(),
             roles: p.roles.clone(),
         }),
-        None => settings
+        None if r.subject.type_ == IDENTITY => settings
             .identities
             .get(&r.subject.id)
             .cloned()
-            .ok_or_else(|| format!("unknown {} {}", r.subject.type_, r.subject.id)),
+            .ok_or_else(|| format!("unknown {IDENTITY} {}", r.subject.id)),
+        None => Err(format!("unknown subject type {}", r.subject.type_)),
     }
 }
 
@@ -201,8 +206,8 @@ impl Guest for Todo {
     fn candidates(kind: SearchKind, of_type: String) -> Option<Vec<String>> {
         SETTINGS.with(|s| {
             let settings = s.borrow();
-            let unique = |v: Vec<String>| {
-                let mut v = v;
+            let unique = |mut v: Vec<String>| {
+                v.sort();
                 v.dedup();
                 v
             };
@@ -213,14 +218,12 @@ impl Guest for Todo {
                 (SearchKind::Action, "todo" | "user") => {
                     Some(TODO_ACTIONS.iter().map(|a| a.to_string()).collect())
                 }
-                (SearchKind::Resource, "route") => {
-                    let mut routes: Vec<String> =
-                        settings.routes.iter().map(|r| r.route.clone()).collect();
-                    routes.sort();
-                    Some(unique(routes))
+                (SearchKind::Resource, "route") => Some(unique(
+                    settings.routes.iter().map(|r| r.route.clone()).collect(),
+                )),
+                (SearchKind::Subject, IDENTITY) => {
+                    Some(settings.identities.keys().cloned().collect())
                 }
-                (SearchKind::Subject, "user") => None,
-                (SearchKind::Subject, _) => Some(settings.identities.keys().cloned().collect()),
                 // Todos live in the application: this policy cannot list them.
                 _ => None,
             }

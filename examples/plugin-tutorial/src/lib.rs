@@ -6,10 +6,11 @@
 // request; that is the canonical ABI, not a design choice of ours.
 #![allow(clippy::too_many_arguments)]
 
-wit_bindgen::generate!({ world: "authorizer", path: "../../wit/0.1.0" });
+wit_bindgen::generate!({ world: "authorizer", path: "../../wit" });
 
 use portcullis::authorizer::host::{log, Level};
 use portcullis::authorizer::types::AccountType;
+use serde_json::{Map, Value};
 use std::cell::RefCell;
 
 thread_local! {
@@ -17,11 +18,9 @@ thread_local! {
     static ATTRIBUTE: RefCell<String> = RefCell::new("department".to_string());
 }
 
-fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+/// Properties and context arrive as the text of one JSON object.
+fn members(text: &str) -> Map<String, Value> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 fn decision(allowed: bool, reason: String) -> Decision {
@@ -36,45 +35,49 @@ struct Tutorial;
 
 impl Guest for Tutorial {
     fn configure(settings: String) -> Result<(), String> {
-        // A tiny hand-written parser keeps the tutorial free of dependencies: accept `{}`
-        // or `{"attribute": "NAME"}`.
-        let s = settings.trim();
-        if s == "{}" {
-            return Ok(());
+        // `{}` or `{"attribute": "NAME"}`.
+        let settings: Map<String, Value> = serde_json::from_str(&settings)
+            .map_err(|e| format!("settings must be a JSON object: {e}"))?;
+        if let Some(name) = settings.get("attribute") {
+            let name = name
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .ok_or("attribute must be a non-empty string")?;
+            ATTRIBUTE.with(|a| *a.borrow_mut() = name.to_string());
         }
-        let name = s
-            .strip_prefix('{')
-            .and_then(|s| s.strip_suffix('}'))
-            .and_then(|s| s.trim().strip_prefix("\"attribute\""))
-            .and_then(|s| s.trim().strip_prefix(':'))
-            .map(|s| s.trim().trim_matches('"'))
-            .filter(|s| !s.is_empty() && !s.contains('"'))
-            .ok_or_else(|| format!("expected {{\"attribute\": \"NAME\"}}, got {s}"))?;
-        ATTRIBUTE.with(|a| *a.borrow_mut() = name.to_string());
-        log(
-            Level::Info,
-            &format!("plugin-tutorial compares attribute {name}"),
-        );
+        let name = ATTRIBUTE.with(|a| a.borrow().clone());
+        log(Level::Info, &format!("plugin-tutorial compares attribute {name}"));
         Ok(())
     }
 
     fn authorize(r: Request) -> Decision {
-        let p = &r.principal;
-        let external = lookup(&r.context, "portcullis.origin") == Some("external");
+        // Only Portcullis users have attributes: other subjects are denied.
+        let Some(p) = &r.principal else {
+            return decision(false, format!("{} subjects have no attributes", r.subject.type_));
+        };
+        let context = members(&r.context);
+        let external = context.get("portcullis.origin").and_then(Value::as_str) == Some("external");
         if !external {
             if p.account_type == AccountType::Admin {
                 return decision(true, "administrators manage Portcullis".into());
             }
-            if r.action == "users.read" && r.target.kind == "user" && r.target.id == p.username {
+            if r.action.name == "users.read"
+                && r.resource.type_ == "user"
+                && r.resource.id == p.username
+            {
                 return decision(true, "everyone may read themselves".into());
             }
-            return decision(false, format!("only administrators may {}", r.action));
+            return decision(false, format!("only administrators may {}", r.action.name));
         }
         let attribute = ATTRIBUTE.with(|a| a.borrow().clone());
-        match (
-            lookup(&p.attributes, &attribute),
-            lookup(&r.target.attributes, &attribute),
-        ) {
+        let mine = p
+            .attributes
+            .iter()
+            .find(|(k, _)| *k == attribute)
+            .map(|(_, v)| v.as_str());
+        let properties = members(&r.resource.properties);
+        let theirs = properties.get(&attribute).and_then(Value::as_str);
+        match (mine, theirs) {
             (Some(mine), Some(theirs)) if mine == theirs => {
                 decision(true, format!("{attribute} {mine} matches the resource's"))
             }
@@ -82,12 +85,14 @@ impl Guest for Tutorial {
                 false,
                 format!("{attribute} {mine} differs from the resource's {theirs}"),
             ),
-            (None, _) => decision(
-                false,
-                format!("{} has no {attribute} attribute", p.username),
-            ),
+            (None, _) => decision(false, format!("{} has no {attribute} attribute", p.username)),
             (_, None) => decision(false, format!("the resource has no {attribute} attribute")),
         }
+    }
+
+    fn candidates(_kind: SearchKind, _of_type: String) -> Option<Vec<String>> {
+        // Resources live in the application: nothing to enumerate.
+        None
     }
 
     fn on_event(_event: Event) -> Result<(), String> {

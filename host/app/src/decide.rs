@@ -12,7 +12,7 @@ use portcullis_core::authz::{
     self, actions, Decision, Origin, Target, CONTEXT_DECISION_ID, CONTEXT_ORIGIN,
     RESERVED_CONTEXT_PREFIX,
 };
-use portcullis_core::{names, AccountState, ErrorCode};
+use portcullis_core::{names, AccountState};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -272,40 +272,30 @@ async fn resolve_user(app: &App, id: &str) -> AppResult<Result<Arc<Subject>, Str
     use crate::config::SubjectLookup;
     let epoch = app.store.auth_epoch();
     for lookup in &app.config.authzen.subject_lookup {
-        let (key, found) = match lookup {
+        let key = match lookup {
             SubjectLookup::Username => {
                 let username = id.to_lowercase();
                 if names::validate_username(&username).is_err() {
                     continue;
                 }
-                let key = username.clone();
-                if let Some(hit) = app.verified.subject(&key, epoch) {
-                    (key, hit)
-                } else {
-                    let user = app.store.get_user(&username).await?;
-                    (key, user.map(subject_of))
-                }
+                username
             }
-            SubjectLookup::Email => {
-                let key = format!("email:{}", id.to_lowercase());
-                if let Some(hit) = app.verified.subject(&key, epoch) {
-                    (key, hit)
-                } else {
-                    let users = app.store.users_by_email(id, 2).await?;
-                    (key, only(users))
-                }
-            }
-            SubjectLookup::SsoSubject => {
-                let key = format!("sso:{id}");
-                if let Some(hit) = app.verified.subject(&key, epoch) {
-                    (key, hit)
-                } else {
-                    let users = app.store.users_by_sso_subject(id, 2).await?;
-                    (key, only(users))
-                }
+            SubjectLookup::Email => format!("email:{}", id.to_lowercase()),
+            SubjectLookup::SsoSubject => format!("sso:{id}"),
+        };
+        // Remembered (found or not) until the epoch changes; asked of the store otherwise.
+        let found = match app.verified.subject(&key, epoch) {
+            Some(hit) => hit,
+            None => {
+                let found = match lookup {
+                    SubjectLookup::Username => app.store.get_user(&key).await?.map(subject_of),
+                    SubjectLookup::Email => only(app.store.users_by_email(id, 2).await?),
+                    SubjectLookup::SsoSubject => only(app.store.users_by_sso_subject(id, 2).await?),
+                };
+                app.verified.put_subject(&key, found.clone(), epoch);
+                found
             }
         };
-        app.verified.put_subject(&key, found.clone(), epoch);
         if let Some(subject) = found {
             return Ok(usable(subject));
         }
@@ -346,15 +336,26 @@ fn usable(subject: Arc<Subject>) -> Result<Arc<Subject>, String> {
 /// any other subject goes to the plugin as given. The management authorizer knows
 /// Portcullis users only.
 pub async fn answer_zen(app: &App, pdp: &Pdp, q: ZenQuestion) -> AppResult<(Decision, String)> {
-    let id = crate::authorizer::decision_id();
     let principal = if q.subject.kind == USER_TYPE {
         match resolve_user(app, &q.subject.id).await? {
             Ok(s) => Some(s.principal.clone()),
-            Err(reason) => return Ok((Decision::deny(reason), id)),
+            Err(reason) => return Ok((Decision::deny(reason), crate::authorizer::decision_id())),
         }
     } else {
         None
     };
+    Ok(ask_zen(app, pdp, q, principal).await)
+}
+
+/// Ask `pdp` a question whose subject is resolved (`principal`: the Portcullis user of a
+/// `user` subject; `None` for other subjects).
+async fn ask_zen(
+    app: &App,
+    pdp: &Pdp,
+    q: ZenQuestion,
+    principal: Option<authz::Principal>,
+) -> (Decision, String) {
+    let id = crate::authorizer::decision_id();
     let query = authz::Query {
         subject: q.subject,
         principal,
@@ -382,7 +383,7 @@ pub async fn answer_zen(app: &App, pdp: &Pdp, q: ZenQuestion) -> AppResult<(Deci
         },
     };
     tracing::debug!(decision_id = %id, policy = pdp.name(), action = %query.action, allowed = decision.allowed, "outside decision");
-    Ok((decision, id))
+    (decision, id)
 }
 
 /// Answer AuthZEN questions in order, stopping as `semantic` says. An item that could not
@@ -444,6 +445,10 @@ pub struct Found {
 /// evaluation, allowed ones returned in order. Bounded: at most [`SEARCH_SCAN`] users or
 /// [`portcullis_plugin::MAX_CANDIDATES`] candidates per request.
 pub async fn search(app: &App, pdp: &Pdp, s: Search) -> AppResult<Found> {
+    let nothing = || Found {
+        ids: Vec::new(),
+        next_token: String::new(),
+    };
     let of_type = match s.kind {
         authz::SearchKind::Subject => s.question.subject.kind.clone(),
         authz::SearchKind::Resource => s.question.resource.kind.clone(),
@@ -451,6 +456,16 @@ pub async fn search(app: &App, pdp: &Pdp, s: Search) -> AppResult<Found> {
     };
     let limit = s.limit.clamp(1, MAX_SEARCH_PAGE);
     let users = s.kind == authz::SearchKind::Subject && of_type == USER_TYPE;
+    // The subject of a resource or action search is the same for every candidate: found
+    // once. An unknown or disabled user may do nothing.
+    let fixed = if s.kind != authz::SearchKind::Subject && s.question.subject.kind == USER_TYPE {
+        match resolve_user(app, &s.question.subject.id).await? {
+            Ok(subject) => Some(subject.principal.clone()),
+            Err(_) => return Ok(nothing()),
+        }
+    } else {
+        None
+    };
     // Plugin candidates are paged by offset (`o:N`), users by the last username looked at
     // (`u:NAME`): a token of the other form starts from the beginning.
     let offset: usize = s
@@ -458,50 +473,58 @@ pub async fn search(app: &App, pdp: &Pdp, s: Search) -> AppResult<Found> {
         .strip_prefix("o:")
         .and_then(|o| o.parse().ok())
         .unwrap_or(0);
-    // The candidates from where the token says, and the next page's token when the store
-    // has users beyond this scan.
-    let (candidates, beyond_scan): (Vec<String>, Option<String>) = if users {
-        let after = s.token.strip_prefix("u:").unwrap_or("");
-        let listed = app
-            .store
-            .list_users(None, Some(after), SEARCH_SCAN as i64)
-            .await?;
-        let beyond = (listed.len() == SEARCH_SCAN)
-            .then(|| listed.last().map(|u| format!("u:{}", u.username)))
-            .flatten();
-        let names = listed
-            .into_iter()
-            .filter(|u| u.account != names::SYSTEM_ACCOUNT)
-            .map(|u| u.username)
-            .collect();
-        (names, beyond)
-    } else {
-        let plugin = match pdp {
-            Pdp::Policy(p) => p.authz.active().plugin.clone(),
-            Pdp::Management => app.authz.active().plugin.clone(),
+    // The candidates from where the token says (with the principal of each user), and the
+    // next page's token when the store has users beyond this scan.
+    let (candidates, beyond_scan): (Vec<(String, Option<authz::Principal>)>, Option<String>) =
+        if users {
+            let after = s.token.strip_prefix("u:").unwrap_or("");
+            let listed = app
+                .store
+                .list_users(None, Some(after), SEARCH_SCAN as i64)
+                .await?;
+            let beyond = (listed.len() == SEARCH_SCAN)
+                .then(|| listed.last().map(|u| format!("u:{}", u.username)))
+                .flatten();
+            // Each listed user is its own subject: system users and users of accounts that
+            // are not enabled are never found.
+            let usable: Vec<(String, Option<authz::Principal>)> = listed
+                .into_iter()
+                .filter_map(|u| usable(subject_of(u)).ok())
+                .map(|subject| {
+                    (
+                        subject.user.username.clone(),
+                        Some(subject.principal.clone()),
+                    )
+                })
+                .collect();
+            (usable, beyond)
+        } else {
+            let plugin = match pdp {
+                Pdp::Policy(p) => p.authz.active().plugin.clone(),
+                Pdp::Management => app.authz.active().plugin.clone(),
+            };
+            let listed = match plugin.candidates(s.kind, &of_type).await {
+                Ok(listed) => listed.unwrap_or_default(),
+                Err(failed) => {
+                    // As a plugin that cannot enumerate: nothing found (logged, not hidden).
+                    tracing::warn!(policy = pdp.name(), kind = ?s.kind, of_type = %names::printable(&of_type, 128), reasons = ?failed.reasons, "the plugin failed to enumerate search candidates");
+                    Vec::new()
+                }
+            };
+            let listed = listed
+                .into_iter()
+                .skip(offset)
+                .map(|c| (c, fixed.clone()))
+                .collect();
+            (listed, None)
         };
-        let listed = plugin
-            .candidates(s.kind, &of_type)
-            .await
-            .map_err(|failed| {
-                AppError::new(
-                    ErrorCode::PluginLoadFailed,
-                    format!(
-                        "the plugin could not enumerate: {}",
-                        failed.reasons.join("; ")
-                    ),
-                )
-            })?
-            .unwrap_or_default();
-        (listed.into_iter().skip(offset).collect(), None)
-    };
     let mut ids = Vec::new();
     let mut next_token = beyond_scan.unwrap_or_default();
-    for (i, candidate) in candidates.iter().enumerate() {
+    for (i, (candidate, principal)) in candidates.iter().enumerate() {
         if ids.len() == limit {
             // Candidates 0..i were asked: the next page starts at candidate i.
             next_token = if users {
-                format!("u:{}", candidates[i - 1])
+                format!("u:{}", candidates[i - 1].0)
             } else {
                 format!("o:{}", offset + i)
             };
@@ -513,7 +536,16 @@ pub async fn search(app: &App, pdp: &Pdp, s: Search) -> AppResult<Found> {
             authz::SearchKind::Resource => q.resource.id = candidate.clone(),
             authz::SearchKind::Action => q.action = candidate.clone(),
         }
-        let (d, _) = answer_zen(app, pdp, q).await?;
+        // A subject of another type than `user` goes to the plugin as given.
+        let principal = if q.subject.kind == USER_TYPE {
+            match principal {
+                Some(p) => Some(p.clone()),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        let (d, _) = ask_zen(app, pdp, q, principal).await;
         if d.allowed {
             ids.push(candidate.clone());
         }

@@ -605,7 +605,7 @@ fn plugins_check_reports_each_case_and_fails_on_a_mismatch() {
     ]);
     let v: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(v["configure"], "ok");
-    assert_eq!(v["world_version"], "portcullis:authorizer@0.1.0");
+    assert_eq!(v["world_version"], "portcullis:authorizer@0.2.0");
     let out = run(&["plugins", "check", "/nonexistent.wasm"]);
     fails(&out);
 }

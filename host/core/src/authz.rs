@@ -312,18 +312,21 @@ impl Query {
     /// attribute (strings as they are, other JSON values as their JSON text); action
     /// properties have no place there.
     pub fn to_request(&self, principal: &Principal) -> Request {
-        let mut account = None;
+        let account = self.resource_account();
         let attributes = pairs(&self.resource.properties)
             .into_iter()
-            .filter_map(|(k, v)| {
-                if k == "account" {
-                    account = Some(v);
-                    None
-                } else {
-                    Some((k, v))
-                }
-            })
+            .filter(|(k, _)| !(k == "account" && account.is_some()))
             .collect();
+        // The host's keys, then the client's (which hold none of them).
+        let mut context = vec![
+            (CONTEXT_DECISION_ID.to_string(), self.decision_id.clone()),
+            (
+                CONTEXT_ORIGIN.to_string(),
+                Origin::External.as_str().to_string(),
+            ),
+            (CONTEXT_POLICY.to_string(), self.policy.clone()),
+        ];
+        context.extend(pairs(&self.context));
         Request {
             principal: principal.clone(),
             action: self.action.clone(),
@@ -333,14 +336,14 @@ impl Query {
                 account,
                 attributes,
             },
-            context: pairs(&self.plugin_context()),
+            context,
         }
     }
 
     /// The `account` property of the resource, when it is a string (the permission-string
     /// domain of `/v1/authorize`, the owning account of a management target).
     pub fn resource_account(&self) -> Option<String> {
-        if self.resource.properties == EMPTY_OBJECT {
+        if !self.resource.properties.contains("\"account\"") {
             return None;
         }
         serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(

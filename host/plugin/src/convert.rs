@@ -14,7 +14,6 @@
 use crate::sandbox::bindings::{v1, v2};
 use portcullis_core::authz::{self, Decision, EMPTY_OBJECT};
 use portcullis_core::AccountType;
-use serde_json::{Map, Value};
 
 use v1::portcullis::authorizer::types as w1;
 use v2::portcullis::authorizer::types as w2;
@@ -62,16 +61,14 @@ pub(crate) fn request_to_v1(r: &authz::Request) -> w1::Request {
     }
 }
 
-/// String pairs as the text of a JSON object (later pairs win).
+/// String pairs as the text of a JSON object, members sorted (later pairs win), as the
+/// host writes every object a plugin sees.
 fn object_text<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let map: Map<String, Value> = pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-        .collect();
+    let map: std::collections::BTreeMap<&str, &str> = pairs.into_iter().collect();
     if map.is_empty() {
         return EMPTY_OBJECT.into();
     }
-    Value::Object(map).to_string()
+    serde_json::to_string(&map).unwrap_or_else(|_| EMPTY_OBJECT.into())
 }
 
 pub(crate) fn request_to_v2(r: &authz::Request) -> w2::Request {

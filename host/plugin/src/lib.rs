@@ -33,7 +33,7 @@ pub mod programs {
 /// The plugins built into the binary, by id (`builtin:NAME`), with the world version each
 /// implements (a test compiles each and holds it to that): the one list every part of the
 /// host (config, plugin store listing, activation, CLI) reads.
-pub const BUILTINS: &[(&str, Builtin, &str)] = &[("builtin:native", || programs::NATIVE, WORLD_V1)];
+pub const BUILTINS: &[(&str, Builtin, &str)] = &[("builtin:native", || programs::NATIVE, WORLD_V2)];
 
 /// The bytes of a built-in plugin, embedded in the binary.
 pub type Builtin = fn() -> &'static [u8];

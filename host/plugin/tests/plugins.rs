@@ -128,6 +128,15 @@ async fn every_plugin_passes_its_case_table() {
     assert_eq!(checked, built.len());
 }
 
+/// Every built-in plugin implements the world version `BUILTINS` says it does.
+#[tokio::test]
+async fn every_builtin_implements_its_listed_world() {
+    for (id, bytes, world) in portcullis_plugin::BUILTINS {
+        let plugin = runtime().load(id, bytes(), "{}", patient()).await.unwrap();
+        assert_eq!(plugin.world_version(), *world, "{id}");
+    }
+}
+
 /// The plain-Rust rules (the benchmark peer) decide every native case exactly as the
 /// WebAssembly plugin does.
 #[tokio::test]

@@ -1,15 +1,33 @@
 //! `builtin:native`: SPEC §5.2's rules (Anchore's native authorizer) as a Portcullis
-//! plugin. The rules live in `portcullis-native-rules`; this crate only maps the WIT
-//! types onto them. Settings: none (`{}`); anything else is refused.
+//! plugin of world 0.2.0. The rules live in `portcullis-native-rules`; this crate only maps
+//! the WIT types onto them. Settings: none (`{}`); anything else is refused.
+//!
+//! The rules are about Portcullis users: a question without a `principal` (an AuthZEN
+//! subject of another type than `user`, asked of a policy running this plugin) is denied.
+//! The resource's properties `account` (the owning account), `changes` and `sso`, and the
+//! context's `portcullis.origin`, are read as strings.
 
 // The export glue that `generate!` writes takes one argument per flattened field of a
 // request; that is the canonical ABI, not a design choice of ours.
 #![allow(clippy::too_many_arguments)]
 
-wit_bindgen::generate!({ world: "authorizer", path: "../../wit/0.1.0" });
+wit_bindgen::generate!({ world: "authorizer", path: "../../wit" });
 
 use portcullis::authorizer::types::AccountType;
 use portcullis_native_rules::{decide, AccountType as A, Input};
+use serde_json::{Map, Value};
+
+/// The members of a JSON object text (none when it is `{}` or not an object).
+fn members(text: &str) -> Map<String, Value> {
+    if text == "{}" {
+        return Map::new();
+    }
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn string<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    m.get(key).and_then(Value::as_str)
+}
 
 struct Native;
 
@@ -22,37 +40,34 @@ impl Guest for Native {
     }
 
     fn authorize(r: Request) -> Decision {
-        let ctx = |key: &str| {
-            r.context
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
+        let Some(p) = &r.principal else {
+            return Decision {
+                allowed: false,
+                reasons: vec![format!(
+                    "builtin:native decides about Portcullis users only, not {} subjects",
+                    r.subject.type_
+                )],
+                ttl_ms: 0,
+            };
         };
+        let properties = members(&r.resource.properties);
+        let context = members(&r.context);
         let input = Input {
-            username: &r.principal.username,
-            account: &r.principal.account,
-            account_type: match r.principal.account_type {
+            username: &p.username,
+            account: &p.account,
+            account_type: match p.account_type {
                 AccountType::Admin => A::Admin,
                 AccountType::User => A::User,
                 AccountType::Service => A::Service,
             },
-            roles: &r.principal.roles,
-            action: &r.action,
-            kind: &r.target.kind,
-            id: &r.target.id,
-            target_account: r.target.account.as_deref(),
-            changes: r
-                .target
-                .attributes
-                .iter()
-                .find(|(k, _)| k == "changes")
-                .map(|(_, v)| v.as_str()),
-            sso_linked: r
-                .target
-                .attributes
-                .iter()
-                .any(|(k, v)| k == "sso" && v == "linked"),
-            external: ctx("portcullis.origin") == Some("external"),
+            roles: &p.roles,
+            action: &r.action.name,
+            kind: &r.resource.type_,
+            id: &r.resource.id,
+            target_account: string(&properties, "account"),
+            changes: string(&properties, "changes"),
+            sso_linked: string(&properties, "sso") == Some("linked"),
+            external: string(&context, "portcullis.origin") == Some("external"),
         };
         let out = decide(&input);
         Decision {
@@ -60,6 +75,11 @@ impl Guest for Native {
             reasons: vec![out.reason],
             ttl_ms: 0,
         }
+    }
+
+    fn candidates(_kind: SearchKind, _of_type: String) -> Option<Vec<String>> {
+        // The rules are patterns over roles: there is nothing to enumerate.
+        None
     }
 
     fn on_event(_event: Event) -> Result<(), String> {

@@ -22,7 +22,7 @@
 // request; that is the canonical ABI, not a design choice of ours.
 #![allow(clippy::too_many_arguments)]
 
-wit_bindgen::generate!({ world: "authorizer", path: "../../wit/0.1.0" });
+wit_bindgen::generate!({ world: "authorizer", path: "../../wit" });
 
 use portcullis::authorizer::types::AccountType;
 use portcullis_native_rules::glob_match;
@@ -85,14 +85,15 @@ impl Guest for Rbac {
     fn authorize(r: Request) -> Decision {
         SETTINGS.with(|s| {
             let s = s.borrow();
-            let target = format!("{}/{}", r.target.kind, r.target.id);
+            let target = format!("{}/{}", r.resource.type_, r.resource.id);
+            let action = r.action.name.as_str();
             let decision = |allowed: bool, reason: String| Decision {
                 allowed,
                 reasons: vec![reason],
                 ttl_ms: s.ttl_ms,
             };
             for rule in &s.deny {
-                if glob_match(&rule.action, &r.action)
+                if glob_match(&rule.action, action)
                     && rule
                         .target
                         .as_deref()
@@ -101,12 +102,16 @@ impl Guest for Rbac {
                     return decision(false, format!("deny rule {}: {}", rule.action, rule.reason));
                 }
             }
-            if s.admins && r.principal.account_type == AccountType::Admin {
+            // Roles belong to Portcullis users: another AuthZEN subject has none.
+            let Some(principal) = &r.principal else {
+                return decision(false, format!("{} subjects have no roles", r.subject.type_));
+            };
+            if s.admins && principal.account_type == AccountType::Admin {
                 return decision(true, "admin accounts may do everything not denied".into());
             }
-            for role in &r.principal.roles {
+            for role in &principal.roles {
                 if let Some(patterns) = s.roles.get(role) {
-                    if let Some(p) = patterns.iter().find(|p| matches(p, &r.action, &target)) {
+                    if let Some(p) = patterns.iter().find(|p| matches(p, action, &target)) {
                         return decision(true, format!("role {role} grants {p}"));
                     }
                 }
@@ -114,11 +119,16 @@ impl Guest for Rbac {
             decision(
                 false,
                 format!(
-                    "no role of {} grants {} on {target}",
-                    r.principal.username, r.action
+                    "no role of {} grants {action} on {target}",
+                    principal.username
                 ),
             )
         })
+    }
+
+    fn candidates(_kind: SearchKind, _of_type: String) -> Option<Vec<String>> {
+        // Patterns, not lists: nothing to enumerate.
+        None
     }
 
     fn on_event(_event: Event) -> Result<(), String> {

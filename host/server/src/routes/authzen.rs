@@ -139,21 +139,28 @@ fn text(m: &Map<String, Value>, field: &str, key: &str, max: usize) -> Result<St
     }
 }
 
-/// An optional object member as sorted JSON text (`{}` when absent); `portcullis.` keys
-/// dropped when `host_keys_dropped` (context: those are the host's).
-fn object(
-    m: &Map<String, Value>,
-    field: &str,
-    key: &str,
-    host_keys_dropped: bool,
-) -> Result<String, String> {
+/// A `context` member as sorted JSON text without the host's `portcullis.` keys (`{}`
+/// when absent).
+fn context_text(v: Option<&Value>, at: &str) -> Result<String, String> {
+    match v {
+        None => Ok(authz::EMPTY_OBJECT.into()),
+        Some(Value::Object(o)) => {
+            if o.keys().any(|k| k.starts_with("portcullis.")) {
+                let mut o = o.clone();
+                o.retain(|k, _| !k.starts_with("portcullis."));
+                Ok(authz::object_text(&o))
+            } else {
+                Ok(authz::object_text(o))
+            }
+        }
+        Some(_) => Err(format!("{at}context: must be an object")),
+    }
+}
+
+/// An optional object member (`properties`) as sorted JSON text (`{}` when absent).
+fn object(m: &Map<String, Value>, field: &str, key: &str) -> Result<String, String> {
     match present(m, key) {
         None => Ok(authz::EMPTY_OBJECT.into()),
-        Some(Value::Object(o)) if host_keys_dropped => {
-            let mut o = o.clone();
-            o.retain(|k, _| !k.starts_with("portcullis."));
-            Ok(authz::object_text(&o))
-        }
         Some(Value::Object(o)) => Ok(authz::object_text(o)),
         Some(_) => Err(format!("{field}.{key}: must be an object")),
     }
@@ -174,7 +181,7 @@ fn entity(v: Option<&Value>, field: &str, with_id: bool) -> Result<Entity, Strin
         } else {
             String::new()
         },
-        properties: object(m, field, "properties", false)?,
+        properties: object(m, field, "properties")?,
     })
 }
 
@@ -183,7 +190,7 @@ fn action(v: Option<&Value>, field: &str) -> Result<(String, String), String> {
     match v {
         Some(Value::Object(m)) => Ok((
             text(m, field, "name", 256)?,
-            object(m, field, "properties", false)?,
+            object(m, field, "properties")?,
         )),
         Some(_) => Err(format!("{field}: must be an object")),
         None => Err(format!("{field}: is required")),
@@ -198,15 +205,7 @@ fn question(
 ) -> Result<ZenQuestion, String> {
     let pick = |k: &str| present(item, k).or_else(|| present(defaults, k));
     let (action, action_properties) = action(pick("action"), &format!("{at}action"))?;
-    let context = match pick("context") {
-        None => authz::EMPTY_OBJECT.to_string(),
-        Some(v) => {
-            let mut wrapper = Map::new();
-            wrapper.insert("context".into(), v.clone());
-            object(&wrapper, at.trim_end_matches('.'), "context", true)
-                .map_err(|e| e.trim_start_matches('.').to_string())?
-        }
-    };
+    let context = context_text(pick("context"), at)?;
     Ok(ZenQuestion {
         subject: entity(pick("subject"), &format!("{at}subject"), true)?,
         action,
@@ -245,7 +244,7 @@ async fn evaluation(
     body: RawBody,
 ) -> ApiResult<Json<ZenDecision>> {
     let a = admit(&state, &caller, &headers, policy, body).await?;
-    let explain = a.explain || a.body.contains_key("options");
+    let explain = a.explain || present(&a.body, "options").is_some();
     let q = question(&a.body, &Map::new(), "").map_err(bad)?;
     if size(&q) > MAX_ZEN_BYTES {
         return Err(too_large("body"));
@@ -371,7 +370,7 @@ async fn search(
         SearchKind::Action => (String::new(), authz::EMPTY_OBJECT.to_string()),
         _ => action(present(m, "action"), "action").map_err(bad)?,
     };
-    let context = object(m, "", "context", true).map_err(|e| bad(e.trim_start_matches('.')))?;
+    let context = context_text(present(m, "context"), "").map_err(bad)?;
     let (token, limit) = match present(m, "page") {
         None => (String::new(), SEARCH_PAGE),
         Some(Value::Object(p)) => {
