@@ -72,7 +72,10 @@ portcullis_tests::both!(
             .map(|p| p["id"].as_str().unwrap())
             .collect();
         assert_eq!(ids.len(), 3, "builtin:native, rbac, hostile: {ids:?}");
-        assert!(ids[0] == "builtin:native" && ids.contains(&id.as_str()), "{ids:?}");
+        assert!(
+            ids[0] == "builtin:native" && ids.contains(&id.as_str()),
+            "{ids:?}"
+        );
         let one = s.get(&format!("/v1/plugins/{id}"), &k).await;
         assert_eq!(
             (one.body["active"].as_bool(), one.body["name"].as_str()),

@@ -373,8 +373,8 @@ pub struct AuthorizerConfig {
     #[serde(deserialize_with = "de_num")]
     pub max_stored_plugins: u64,
     /// The application policy the root AuthZEN endpoints (`/access/v1/*`,
-    /// `/.well-known/authzen-configuration`) and `/v1/authorize` without `policy` serve;
-    /// empty = the management authorizer.
+    /// `/.well-known/authzen-configuration`) serve; empty = the management authorizer.
+    /// (`/v1/authorize` without `policy` always asks the management authorizer.)
     pub default_policy: String,
     /// Most application policies (`PUT /v1/policies/{name}` answers 409 beyond).
     #[serde(deserialize_with = "de_num")]
@@ -623,12 +623,21 @@ impl Config {
             bail!("auth.lockout_threshold must be at least 1");
         }
         let base = &self.authzen.base_url;
+        let authority = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"))
+            .map(|rest| rest.trim_end_matches('/'));
         if !base.is_empty()
-            && (!(base.starts_with("https://") || base.starts_with("http://"))
-                || base.contains(['?', '#'])
-                || base.chars().any(|c| c.is_whitespace() || c.is_control()))
+            && !authority.is_some_and(|a| {
+                !a.is_empty()
+                    && a.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            })
         {
-            bail!("authzen.base_url: {base:?} is not a URL like https://pdp.example.com (no query, no fragment)");
+            // A path would move the metadata (RFC 8414 inserts the well-known segment
+            // before it), which this server does not serve: a proxy that mounts Portcullis
+            // under a path maps the well-known URLs itself.
+            bail!("authzen.base_url: {base:?} is not an origin like https://pdp.example.com (scheme, host, optional port; no path, query or fragment)");
         }
         if self.authzen.subject_lookup.is_empty() {
             bail!("authzen.subject_lookup must name at least one of username, email, sso_subject");
@@ -737,6 +746,60 @@ mod tests {
         .unwrap();
         assert_eq!(c.listen, "127.0.0.1:3");
         assert_eq!(c.auth.lockout_threshold, 3);
+    }
+
+    #[test]
+    fn authzen_settings_from_the_environment_and_their_checks() {
+        let c = Config::load(
+            None,
+            env(&[
+                (
+                    "PORTCULLIS_AUTHZEN_SUBJECT_LOOKUP",
+                    "username, email,sso_subject",
+                ),
+                (
+                    "PORTCULLIS_AUTHZEN_BASE_URL",
+                    "https://pdp.example.com:8443/",
+                ),
+                ("PORTCULLIS_AUTHORIZER_DEFAULT_POLICY", "todo"),
+            ]),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            c.authzen.subject_lookup,
+            vec![
+                SubjectLookup::Username,
+                SubjectLookup::Email,
+                SubjectLookup::SsoSubject
+            ]
+        );
+        assert_eq!(c.authorizer.default_policy, "todo");
+        for (key, value, named) in [
+            ("PORTCULLIS_AUTHZEN_SUBJECT_LOOKUP", "phone", "phone"),
+            ("PORTCULLIS_AUTHZEN_SUBJECT_LOOKUP", "", "subject_lookup"),
+            (
+                "PORTCULLIS_AUTHZEN_BASE_URL",
+                "https://h.example/authz",
+                "base_url",
+            ),
+            ("PORTCULLIS_AUTHZEN_BASE_URL", "pdp.example.com", "base_url"),
+            (
+                "PORTCULLIS_AUTHZEN_BASE_URL",
+                "https://h.example?x=1",
+                "base_url",
+            ),
+            (
+                "PORTCULLIS_AUTHORIZER_DEFAULT_POLICY",
+                "Todo App",
+                "default_policy",
+            ),
+        ] {
+            let e = Config::load(None, env(&[(key, value)]), vec![])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(named), "{key}={value}: {e}");
+        }
     }
 
     #[test]

@@ -293,13 +293,16 @@ impl Query {
     /// The context a plugin sees: the client's, plus the host's keys (`portcullis.origin`
     /// `external`, `portcullis.decision-id`, `portcullis.policy`), as JSON object text.
     pub fn plugin_context(&self) -> String {
-        let mut host = serde_json::Map::new();
-        host.insert(CONTEXT_DECISION_ID.into(), self.decision_id.clone().into());
-        host.insert(CONTEXT_ORIGIN.into(), Origin::External.as_str().into());
-        host.insert(CONTEXT_POLICY.into(), self.policy.clone().into());
-        let host = serde_json::Value::Object(host).to_string();
+        // Written directly (the keys are sorted already): this runs for every decision.
+        let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        let host = format!(
+            "{{\"{CONTEXT_DECISION_ID}\":{},\"{CONTEXT_ORIGIN}\":\"{}\",\"{CONTEXT_POLICY}\":{}}}",
+            quoted(&self.decision_id),
+            Origin::External.as_str(),
+            quoted(&self.policy),
+        );
         // Both texts are serialized objects and the client's holds no `portcullis.` key:
-        // joining them member lists is the merged object.
+        // joining their member lists is the merged object.
         match self.context.trim() {
             "" | EMPTY_OBJECT => host,
             client => format!("{},{}", &host[..host.len() - 1], &client[1..]),
@@ -346,13 +349,16 @@ impl Query {
         if !self.resource.properties.contains("\"account\"") {
             return None;
         }
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
-            &self.resource.properties,
-        )
-        .ok()?
-        .get("account")?
-        .as_str()
-        .map(String::from)
+        // Only the one member is read (a decision log entry asks for it every time).
+        #[derive(Deserialize)]
+        struct Account<'a> {
+            #[serde(borrow)]
+            account: Option<std::borrow::Cow<'a, str>>,
+        }
+        serde_json::from_str::<Account>(&self.resource.properties)
+            .ok()?
+            .account
+            .map(|a| a.into_owned())
     }
 }
 
@@ -391,4 +397,61 @@ pub fn object_text(map: &serde_json::Map<String, serde_json::Value>) -> String {
     }
     let sorted: std::collections::BTreeMap<&String, &serde_json::Value> = map.iter().collect();
     serde_json::to_string(&sorted).unwrap_or_else(|_| EMPTY_OBJECT.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(properties: &str, context: &str) -> Query {
+        Query {
+            subject: Entity::new("user", "rita"),
+            principal: None,
+            action: "read".into(),
+            action_properties: EMPTY_OBJECT.into(),
+            resource: Entity {
+                kind: "document".into(),
+                id: "1".into(),
+                properties: properties.into(),
+            },
+            context: context.into(),
+            policy: "docs\"x".into(),
+            decision_id: "d-1".into(),
+        }
+    }
+
+    #[test]
+    fn the_plugin_context_is_one_json_object_with_the_host_keys_first() {
+        let text = query("{}", r#"{"ip":"10.0.0.1","n":[1,{"a":true}]}"#).plugin_context();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v[CONTEXT_DECISION_ID], "d-1");
+        assert_eq!(v[CONTEXT_ORIGIN], "external");
+        assert_eq!(v[CONTEXT_POLICY], "docs\"x", "escaped: {text}");
+        assert_eq!(v["n"][1]["a"], true);
+        let alone: serde_json::Value =
+            serde_json::from_str(&query("{}", "{}").plugin_context()).unwrap();
+        assert_eq!(alone.as_object().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn only_a_string_account_property_is_the_resource_account() {
+        assert_eq!(
+            query(r#"{"account":"acme","x":1}"#, "{}").resource_account(),
+            Some("acme".into())
+        );
+        assert_eq!(query(r#"{"account":5}"#, "{}").resource_account(), None);
+        assert_eq!(query(r#"{"x":"account"}"#, "{}").resource_account(), None);
+        let principal = Principal {
+            username: "rita".into(),
+            account: "acme".into(),
+            account_type: AccountType::User,
+            roles: vec![],
+            attributes: vec![],
+            email: None,
+        };
+        // A non-string account stays an attribute (its JSON text).
+        let r = query(r#"{"account":5}"#, "{}").to_request(&principal);
+        assert_eq!(r.target.account, None);
+        assert_eq!(r.target.attributes, vec![("account".into(), "5".into())]);
+    }
 }

@@ -60,8 +60,8 @@ pub struct AuthorizeBody {
     #[serde(default)]
     #[schema(schema_with = schema::pairs)]
     pub context: BTreeMap<String, String>,
-    /// Ask this application policy (SPEC §11) instead of `[authorizer] default_policy`
-    /// (absent and empty: the management authorizer, or that default).
+    /// Ask this application policy (SPEC §11) instead of the management authorizer
+    /// (absent or empty: the management authorizer, whatever `default_policy` says).
     #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")]
     pub policy: Option<String>,
 }
@@ -78,7 +78,8 @@ pub struct Authorized {
     #[schema(inline)]
     pub decision: Verdict,
     pub reasons: Vec<String>,
-    /// Find it in `GET /v1/decisions`.
+    /// Find it in `GET /v1/decisions` (`?policy=` for a policy) when a plugin was asked; a
+    /// deny the host gives without asking (an unknown or disabled user) is not logged.
     pub decision_id: String,
 }
 
@@ -203,7 +204,8 @@ pub struct ZenItemError {
 /// true`), and on a batch item that could not be evaluated.
 #[derive(Debug, Default, ToSchema, Serialize)]
 pub struct ZenContext {
-    /// Find it in `GET /v1/decisions`.
+    /// Find it in `GET /v1/decisions` (`?policy=` for a policy) when a plugin was asked; a
+    /// deny the host gives without asking (an unknown or disabled user) is not logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -127,13 +127,14 @@ fn present<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     m.get(key).filter(|v| !v.is_null())
 }
 
-/// A required string member of `field`, checked as a label of at most `max` characters.
+/// A required string member of `field`, checked as a label of at most `max` characters
+/// (the message is only written for a problem: this runs for every member of every item).
 fn text(m: &Map<String, Value>, field: &str, key: &str, max: usize) -> Result<String, String> {
     match present(m, key) {
-        Some(Value::String(s)) => {
-            decide::check_text(&format!("{field}.{key}"), s, max).map_err(|e| e.message)?;
-            Ok(s.clone())
-        }
+        Some(Value::String(s)) => match names::validate_label(s, max) {
+            Ok(()) => Ok(s.clone()),
+            Err(problem) => Err(format!("{field}.{key}: {problem}")),
+        },
         Some(_) => Err(format!("{field}.{key}: must be a string")),
         None => Err(format!("{field}.{key}: is required")),
     }
@@ -204,13 +205,21 @@ fn question(
     at: &str,
 ) -> Result<ZenQuestion, String> {
     let pick = |k: &str| present(item, k).or_else(|| present(defaults, k));
-    let (action, action_properties) = action(pick("action"), &format!("{at}action"))?;
+    // Field names for messages: `subject`, or `evaluations[3].subject` in a batch.
+    let field = |name: &'static str| -> std::borrow::Cow<'static, str> {
+        if at.is_empty() {
+            name.into()
+        } else {
+            format!("{at}{name}").into()
+        }
+    };
+    let (action, action_properties) = action(pick("action"), &field("action"))?;
     let context = context_text(pick("context"), at)?;
     Ok(ZenQuestion {
-        subject: entity(pick("subject"), &format!("{at}subject"), true)?,
+        subject: entity(pick("subject"), &field("subject"), true)?,
         action,
         action_properties,
-        resource: entity(pick("resource"), &format!("{at}resource"), true)?,
+        resource: entity(pick("resource"), &field("resource"), true)?,
         context,
     })
 }
