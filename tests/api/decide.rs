@@ -231,6 +231,16 @@ portcullis_tests::both!(
             .as_str()
             .unwrap_or_default();
         assert!(error.contains("evaluations[1].action"), "{}", a.text);
+        // A member an item has but of the wrong shape is a malformed request: 400.
+        let a = s
+            .post(
+                "/access/v1/evaluations",
+                &k,
+                json!({"evaluations": [zen("rita", "read", "1"), {"subject": "rita"}]}),
+            )
+            .await;
+        assert_eq!(a.status, 400, "{}", a.text);
+        assert!(a.message().contains("evaluations[1].subject"), "{}", a.text);
         let a = s.post("/access/v1/evaluations", &k, json!({"evaluations": [], "subject": {"type":"user","id":"rita"}, "action": {"name":"read"}, "resource": {"type":"document","id":"1","properties":{"account":"acme"}}})).await;
         assert_eq!(
             a.body["decision"], true,

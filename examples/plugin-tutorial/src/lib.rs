@@ -46,14 +46,20 @@ impl Guest for Tutorial {
             ATTRIBUTE.with(|a| *a.borrow_mut() = name.to_string());
         }
         let name = ATTRIBUTE.with(|a| a.borrow().clone());
-        log(Level::Info, &format!("plugin-tutorial compares attribute {name}"));
+        log(
+            Level::Info,
+            &format!("plugin-tutorial compares attribute {name}"),
+        );
         Ok(())
     }
 
     fn authorize(r: Request) -> Decision {
         // Only Portcullis users have attributes: other subjects are denied.
         let Some(p) = &r.principal else {
-            return decision(false, format!("{} subjects have no attributes", r.subject.type_));
+            return decision(
+                false,
+                format!("{} subjects have no attributes", r.subject.type_),
+            );
         };
         let context = members(&r.context);
         let external = context.get("portcullis.origin").and_then(Value::as_str) == Some("external");
@@ -85,7 +91,10 @@ impl Guest for Tutorial {
                 false,
                 format!("{attribute} {mine} differs from the resource's {theirs}"),
             ),
-            (None, _) => decision(false, format!("{} has no {attribute} attribute", p.username)),
+            (None, _) => decision(
+                false,
+                format!("{} has no {attribute} attribute", p.username),
+            ),
             (_, None) => decision(false, format!("the resource has no {attribute} attribute")),
         }
     }

@@ -60,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
         account_type,
         roles: (0..(kind / 3 % 4)).map(|_| next()).collect(),
         attributes: (0..(kind / 12 % 3)).map(|_| (next(), next())).collect(),
+        email: (kind & 0x40 != 0).then(&mut next),
     };
     let account = (kind & 0x80 != 0).then(&mut next);
     let mut target = Target::new(&next(), &next(), account.as_deref());

@@ -61,7 +61,7 @@ pub struct AuthorizeBody {
     #[schema(schema_with = schema::pairs)]
     pub context: BTreeMap<String, String>,
     /// Ask this application policy (SPEC §11) instead of the management authorizer
-    /// (absent or empty: the management authorizer, whatever `default_policy` says).
+    /// (absent: the management authorizer, whatever `default_policy` says).
     #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")]
     pub policy: Option<String>,
 }
@@ -105,9 +105,15 @@ impl Authorized {
 /// members are ignored.
 #[derive(ToSchema)]
 pub struct ZenSubject {
-    #[schema(max_length = 128)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 128
+    )]
     pub r#type: String,
-    #[schema(max_length = 1024)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 1024
+    )]
     pub id: String,
     #[schema(schema_with = schema::zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
@@ -115,7 +121,10 @@ pub struct ZenSubject {
 
 #[derive(ToSchema)]
 pub struct ZenAction {
-    #[schema(max_length = 256)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 256
+    )]
     pub name: String,
     #[schema(schema_with = schema::zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
@@ -125,20 +134,29 @@ pub struct ZenAction {
 /// owning account.
 #[derive(ToSchema)]
 pub struct ZenResource {
-    #[schema(max_length = 128)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 128
+    )]
     pub r#type: String,
-    #[schema(max_length = 1024)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 1024
+    )]
     pub id: String,
     #[schema(schema_with = schema::zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-/// The entity a search looks for: only its `type` counts (an `id` is ignored).
+/// The entity a search looks for: only its `type` counts (an `id`, or anything else, is
+/// ignored).
 #[derive(ToSchema)]
 pub struct ZenSought {
-    #[schema(max_length = 128)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]+$",
+        max_length = 128
+    )]
     pub r#type: String,
-    pub id: Option<String>,
     #[schema(schema_with = schema::zen_properties)]
     pub properties: Option<BTreeMap<String, serde_json::Value>>,
 }
@@ -152,12 +170,15 @@ pub struct ZenEvaluation {
     pub context: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-/// One item of a batch; what it omits comes from the request's top level (a member it
-/// has replaces the default whole).
+/// One item of a batch; what it omits (or sends as `null`) comes from the request's top
+/// level (a member it has replaces the default whole).
 #[derive(ToSchema)]
 pub struct ZenItem {
+    #[schema(nullable)]
     pub subject: Option<ZenSubject>,
+    #[schema(nullable)]
     pub action: Option<ZenAction>,
+    #[schema(nullable)]
     pub resource: Option<ZenResource>,
     #[schema(schema_with = schema::zen_properties)]
     pub context: Option<BTreeMap<String, serde_json::Value>>,
@@ -183,8 +204,11 @@ pub struct ZenOptions {
 /// items (absent or empty) the request is one evaluation of the top level.
 #[derive(ToSchema)]
 pub struct ZenEvaluations {
+    #[schema(nullable)]
     pub subject: Option<ZenSubject>,
+    #[schema(nullable)]
     pub action: Option<ZenAction>,
+    #[schema(nullable)]
     pub resource: Option<ZenResource>,
     #[schema(schema_with = schema::zen_properties)]
     pub context: Option<BTreeMap<String, serde_json::Value>>,
@@ -265,18 +289,29 @@ pub enum ZenBatchAnswer {
 }
 
 /// Search paging: `token` from the previous answer's `page.next_token`, `limit` results
-/// per page (default 100, at most 1000).
+/// per page (0 or absent: 100; more than 1000 is refused).
 #[derive(ToSchema)]
 pub struct ZenPageRequest {
     pub token: Option<String>,
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1000)]
     pub limit: Option<u64>,
 }
 
-/// `POST …/access/v1/search/subject|resource`: the sought entity has only a `type`.
+/// `POST …/access/v1/search/subject`: the sought subject has only a `type`.
 #[derive(ToSchema)]
-pub struct ZenSearch {
+pub struct ZenSubjectSearch {
     pub subject: ZenSought,
+    pub action: ZenAction,
+    pub resource: ZenResource,
+    #[schema(schema_with = schema::zen_properties)]
+    pub context: Option<BTreeMap<String, serde_json::Value>>,
+    pub page: Option<ZenPageRequest>,
+}
+
+/// `POST …/access/v1/search/resource`: the sought resource has only a `type`.
+#[derive(ToSchema)]
+pub struct ZenResourceSearch {
+    pub subject: ZenSubject,
     pub action: ZenAction,
     pub resource: ZenSought,
     #[schema(schema_with = schema::zen_properties)]

@@ -87,10 +87,9 @@ pub fn expires_in() -> utoipa::openapi::Schema {
 /// of any JSON type (non-strings reach the plugin as their JSON text, at most 4096
 /// characters).
 pub fn zen_properties() -> utoipa::openapi::Object {
-    let mut o = utoipa::openapi::ObjectBuilder::new()
-        .property_names(Some(label(128)))
-        .max_properties(Some(64))
-        .build();
+    // Any JSON object (values of any type, nested as deep as the body allows): what the
+    // server reads, so the document neither refuses what is accepted nor the reverse.
+    let mut o = utoipa::openapi::ObjectBuilder::new().build();
     o.schema_type = nullable(utoipa::openapi::Type::Object);
     o
 }

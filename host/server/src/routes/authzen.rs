@@ -18,8 +18,8 @@
 use super::{Path, RawBody};
 use crate::api::decide::{
     ZenActionSearch, ZenActionSearchAnswer, ZenBatchAnswer, ZenDecision, ZenDecisions,
-    ZenEvaluation, ZenEvaluations, ZenFound, ZenFoundAction, ZenMetadata, ZenPage, ZenSearch,
-    ZenSearchAnswer,
+    ZenEvaluation, ZenEvaluations, ZenFound, ZenFoundAction, ZenMetadata, ZenPage,
+    ZenResourceSearch, ZenSearchAnswer, ZenSubjectSearch,
 };
 use crate::api::errors::ErrorBody;
 use crate::auth::Caller;
@@ -297,9 +297,7 @@ async fn evaluations(
         Some(_) => return Err(bad("evaluations: must be an array")),
     };
     if items.len() > MAX_BATCH {
-        return Err(ApiError::too_large(format!(
-            "evaluations: at most {MAX_BATCH} items"
-        )));
+        return Err(bad(format!("evaluations: at most {MAX_BATCH} items")));
     }
     // Without items the request is one evaluation of the top level (AuthZEN §7.1).
     if items.is_empty() {
@@ -326,8 +324,28 @@ async fn evaluations(
     if !matches!(present(m, "context"), None | Some(Value::Object(_))) {
         return Err(bad("context: must be an object"));
     }
-    // Build every item before any decision; an item that cannot be built is a `false`
-    // saying why. The batch as built is bounded as a whole.
+    // A member an item has must be well-formed (else the request is malformed: 400);
+    // an item that lacks one with no default to take it from is answered `false` saying
+    // so (AuthZEN: a per-item failure, not a failed batch).
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(e) = item else {
+            return Err(bad(format!("evaluations[{i}]: must be an object")));
+        };
+        let at = |k: &str| format!("evaluations[{i}].{k}");
+        if let Some(v) = present(e, "subject") {
+            entity(Some(v), &at("subject"), true).map_err(bad)?;
+        }
+        if let Some(v) = present(e, "resource") {
+            entity(Some(v), &at("resource"), true).map_err(bad)?;
+        }
+        if let Some(v) = present(e, "action") {
+            action(Some(v), &at("action")).map_err(bad)?;
+        }
+        if !matches!(present(e, "context"), None | Some(Value::Object(_))) {
+            return Err(bad(format!("{}: must be an object", at("context"))));
+        }
+    }
+    // Build every item before any decision; the batch as built is bounded as a whole.
     let mut built = 0usize;
     let questions: Vec<Result<ZenQuestion, String>> = items
         .iter()
@@ -392,8 +410,13 @@ async fn search(
                 None => SEARCH_PAGE,
                 Some(v) => match v.as_u64() {
                     Some(0) => SEARCH_PAGE,
-                    Some(n) => n.min(decide::MAX_SEARCH_PAGE as u64) as usize,
-                    None => return Err(bad("page.limit: must be a non-negative integer")),
+                    Some(n) if n <= decide::MAX_SEARCH_PAGE as u64 => n as usize,
+                    _ => {
+                        return Err(bad(format!(
+                            "page.limit: must be an integer from 0 to {}",
+                            decide::MAX_SEARCH_PAGE
+                        )))
+                    }
                 },
             };
             (token, limit)
@@ -529,7 +552,7 @@ macro_rules! zen_routes {
     ($(
         $root:ident, $named:ident, $path:literal, $body:ty, $answer:ty, $what:literal, $endpoint:expr;
     )*) => {$(
-        #[utoipa::path(post, path = concat!("/access/v1/", $path), tag = "authzen", request_body = $body, responses((status = 200, description = $what, body = $answer), (status = 400, description = "Malformed: not JSON, not `application/json`, a required member missing or of the wrong type (the message names it)", body = ErrorBody), (status = 413, description = "Larger than `max_body_bytes`, more than 1 000 items, or more than 1 MiB of ids, properties and context once defaults are applied", body = ErrorBody)))]
+        #[utoipa::path(post, path = concat!("/access/v1/", $path), tag = "authzen", request_body = $body, responses((status = 200, description = $what, body = $answer), (status = 400, description = "Malformed: not JSON, not `application/json`, a required member missing or of the wrong type (the message names it)", body = ErrorBody), (status = 413, description = "Larger than `max_body_bytes`, or more than 1 MiB of ids, properties and context once defaults are applied", body = ErrorBody)))]
         pub async fn $root(
             State(state): State<SharedState>,
             caller: Caller,
@@ -539,7 +562,7 @@ macro_rules! zen_routes {
             dispatch($endpoint, state, caller, headers, None, body).await
         }
 
-        #[utoipa::path(post, path = concat!("/policies/{name}/access/v1/", $path), tag = "authzen", params(("name" = String, Path, description = "The application policy")), request_body = $body, responses((status = 200, description = $what, body = $answer), (status = 400, description = "Malformed: not JSON, not `application/json`, a required member missing or of the wrong type (the message names it)", body = ErrorBody), (status = 413, description = "Larger than `max_body_bytes`, more than 1 000 items, or more than 1 MiB of ids, properties and context once defaults are applied", body = ErrorBody)))]
+        #[utoipa::path(post, path = concat!("/policies/{name}/access/v1/", $path), tag = "authzen", params(("name" = String, Path, description = "The application policy", pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")), request_body = $body, responses((status = 200, description = $what, body = $answer), (status = 400, description = "Malformed: not JSON, not `application/json`, a required member missing or of the wrong type (the message names it)", body = ErrorBody), (status = 413, description = "Larger than `max_body_bytes`, or more than 1 MiB of ids, properties and context once defaults are applied", body = ErrorBody)))]
         pub async fn $named(
             State(state): State<SharedState>,
             caller: Caller,
@@ -558,9 +581,9 @@ zen_routes! {
     evaluations_root, evaluations_named, "evaluations", ZenEvaluations, ZenBatchAnswer,
         "The decisions in request order (one decision when the request has no items)",
         Endpoint::Evaluations;
-    search_subject_root, search_subject_named, "search/subject", ZenSearch, ZenSearchAnswer,
+    search_subject_root, search_subject_named, "search/subject", ZenSubjectSearch, ZenSearchAnswer,
         "The subjects the policy allows", Endpoint::Search(SearchKind::Subject);
-    search_resource_root, search_resource_named, "search/resource", ZenSearch, ZenSearchAnswer,
+    search_resource_root, search_resource_named, "search/resource", ZenResourceSearch, ZenSearchAnswer,
         "The resources the policy allows", Endpoint::Search(SearchKind::Resource);
     search_action_root, search_action_named, "search/action", ZenActionSearch,
         ZenActionSearchAnswer, "The actions the policy allows",
@@ -578,7 +601,7 @@ pub async fn metadata_root(
 
 /// PDP metadata of an application policy (RFC 8414-style: the well-known segment is
 /// inserted before the base URL's path).
-#[utoipa::path(get, path = "/.well-known/authzen-configuration/policies/{name}", tag = "authzen", security(()), params(("name" = String, Path, description = "The application policy")), responses((status = 200, description = "AuthZEN PDP metadata", body = ZenMetadata), (status = 400, description = "No usable `Host` header and no `[authzen] base_url`", body = ErrorBody)))]
+#[utoipa::path(get, path = "/.well-known/authzen-configuration/policies/{name}", tag = "authzen", security(()), params(("name" = String, Path, description = "The application policy", pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")), responses((status = 200, description = "AuthZEN PDP metadata", body = ZenMetadata), (status = 400, description = "No usable `Host` header and no `[authzen] base_url`", body = ErrorBody)))]
 pub async fn metadata_named(
     State(state): State<SharedState>,
     headers: HeaderMap,

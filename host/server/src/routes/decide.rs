@@ -18,13 +18,19 @@ use portcullis_core::authz::{self, Entity, Target};
 
 // ------------------------------------------------------------------ /v1/authorize
 
-#[utoipa::path(post, path = "/v1/authorize", tag = "authorization", request_body = AuthorizeBody, responses((status = 200, description = "The plugin's decision", body = Authorized)))]
+#[utoipa::path(post, path = "/v1/authorize", tag = "authorization", request_body = AuthorizeBody, responses((status = 200, description = "The plugin's decision", body = Authorized), (status = 404, description = "No application policy of that name (`policy`)", body = crate::api::errors::ErrorBody)))]
 pub async fn authorize(
     State(state): State<SharedState>,
     caller: Caller,
     Json(body): Json<AuthorizeBody>,
 ) -> ApiResult<Json<Authorized>> {
-    if let Some(name) = body.policy.clone().filter(|p| !p.is_empty()) {
+    if let Some(name) = body.policy.clone() {
+        portcullis_core::names::validate_account_name(&name).map_err(|e| {
+            crate::error::ApiError::invalid(
+                "policy",
+                format!("{e} (omit it to ask the management authorizer)"),
+            )
+        })?;
         return authorize_with_policy(&state, &caller, &name, body).await;
     }
     // Permission before any work on the request's contents.

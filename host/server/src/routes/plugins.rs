@@ -88,7 +88,7 @@ pub async fn authorizer(
 }
 
 /// `GET /v1/decisions`: the in-memory decision log, oldest first, `?after=` a cursor.
-#[utoipa::path(get, path = "/v1/decisions", tag = "plugins", params(DecisionQuery), responses((status = 200, description = "The decision log, oldest first", body = DecisionList)))]
+#[utoipa::path(get, path = "/v1/decisions", tag = "plugins", params(DecisionQuery), responses((status = 200, description = "The decision log, oldest first", body = DecisionList), (status = 404, description = "No application policy of that name (`policy`)", body = ErrorBody)))]
 pub async fn decisions(
     State(state): State<SharedState>,
     caller: Caller,

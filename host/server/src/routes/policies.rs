@@ -19,7 +19,7 @@ pub async fn list(State(state): State<SharedState>, caller: Caller) -> ApiResult
     }))
 }
 
-#[utoipa::path(get, path = "/v1/policies/{name}", tag = "policies", params(("name" = String, Path, description = "The policy's name")), responses((status = 200, description = "The policy", body = PolicyRecord)))]
+#[utoipa::path(get, path = "/v1/policies/{name}", tag = "policies", params(("name" = String, Path, description = "The policy's name", pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")), responses((status = 200, description = "The policy", body = PolicyRecord)))]
 pub async fn get(
     State(state): State<SharedState>,
     caller: Caller,
@@ -29,7 +29,7 @@ pub async fn get(
     Ok(Json(PolicyRecord::from(&*policy)))
 }
 
-#[utoipa::path(put, path = "/v1/policies/{name}", tag = "policies", params(("name" = String, Path, description = "The policy's name: `[a-z0-9][a-z0-9._-]{0,62}`")), request_body = PutPolicy, responses((status = 201, description = "Created: the plugin decides for the new policy", body = PolicyRecord), (status = 200, description = "Changed: the new plugin decides (or shadows) from now on", body = PolicyRecord), (status = 409, description = "The plugin could not be loaded, or `authorizer.max_policies` is reached", body = ErrorBody)))]
+#[utoipa::path(put, path = "/v1/policies/{name}", tag = "policies", params(("name" = String, Path, description = "The policy's name", pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")), request_body = PutPolicy, responses((status = 201, description = "Created: the plugin decides for the new policy", body = PolicyRecord), (status = 200, description = "Changed: the new plugin decides (or shadows) from now on", body = PolicyRecord), (status = 409, description = "The plugin could not be loaded, or `authorizer.max_policies` is reached", body = ErrorBody)))]
 pub async fn put(
     State(state): State<SharedState>,
     caller: Caller,
@@ -45,7 +45,7 @@ pub async fn put(
     Ok((status, Json(PolicyRecord::from(&*policy))))
 }
 
-#[utoipa::path(delete, path = "/v1/policies/{name}", tag = "policies", params(("name" = String, Path, description = "The policy's name")), responses((status = 204, description = "Deleted: its AuthZEN endpoints answer 404")))]
+#[utoipa::path(delete, path = "/v1/policies/{name}", tag = "policies", params(("name" = String, Path, description = "The policy's name", pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$")), responses((status = 204, description = "Deleted: its AuthZEN endpoints answer 404")))]
 pub async fn delete(
     State(state): State<SharedState>,
     caller: Caller,
