@@ -344,3 +344,110 @@ async fn the_root_endpoints_serve_the_default_policy() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn policy_existence_is_not_told_to_a_caller_who_may_not_evaluate() {
+    let s = TestServer::start_with(configured).await;
+    let k = s.admin_key().await;
+    s.account(&k, "acme", "user").await;
+    let rita = s.user(&k, "acme", "rita", "rita passphrase 1", &[]).await;
+    let id = rbac_id(&s, &k).await;
+    let a = s
+        .put(
+            "/v1/policies/docs",
+            &k,
+            json!({"plugin": id, "settings": readers()}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    // The same answer for a policy that exists and one that does not.
+    for name in ["docs", "nope"] {
+        let a = s
+            .post(
+                &format!("/policies/{name}/access/v1/evaluation"),
+                &rita,
+                question("rita", "read"),
+            )
+            .await;
+        assert_eq!(a.status, 403, "{name}: {}", a.text);
+    }
+    // Who may evaluate learns that it is not there.
+    let a = s
+        .post(
+            "/policies/nope/access/v1/evaluation",
+            &k,
+            question("rita", "read"),
+        )
+        .await;
+    assert_eq!(a.status, 404, "{}", a.text);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_search_asks_at_most_search_scan_candidates_per_request() {
+    // A plugin that enumerates more candidates than one request may ask, all denied: the
+    // answer is an empty page with a token, not every candidate asked at once.
+    let s = TestServer::start_with(configured).await;
+    let k = s.admin_key().await;
+    s.account(&k, "acme", "user").await;
+    s.user(&k, "acme", "rita", "rita passphrase 1", &[]).await;
+    let scan = portcullis_app::decide::SEARCH_SCAN;
+    let records: serde_json::Map<String, Value> = (0..scan + 500)
+        .map(|i| (format!("r{i:05}"), json!({"owner": "someone-else"})))
+        .collect();
+    let wasm = std::fs::read(portcullis_plugin::programs::paths::RECORDS).unwrap();
+    let auth = format!("Bearer {k}");
+    let (up, _) = s
+        .raw(
+            "POST",
+            "/v1/plugins?name=records",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/wasm"),
+            ],
+            Some(wasm),
+        )
+        .await;
+    let id = up.body["id"].as_str().unwrap();
+    let a = s
+        .put(
+            "/v1/policies/records",
+            &k,
+            json!({"plugin": id, "settings": {"rules": "search", "records": records}}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let ask = |token: &str| {
+        json!({"subject": {"type": "user", "id": "rita"}, "action": {"name": "delete"},
+               "resource": {"type": "record"}, "page": {"token": token}})
+    };
+    let path = "/policies/records/access/v1/search/resource";
+    let a = s.post(path, &k, ask("")).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["results"], json!([]));
+    let token = a.body["page"]["next_token"].as_str().unwrap().to_string();
+    assert!(!token.is_empty(), "the rest is the next page: {}", a.text);
+    let a = s.post(path, &k, ask(&token)).await;
+    assert_eq!(a.body["results"], json!([]));
+    assert_eq!(a.body["page"]["next_token"], "", "{}", a.text);
+    // A search's question is copied into every evaluation: it is bounded more tightly.
+    let mut big = ask("");
+    big["context"] = json!({"pad": "x".repeat(portcullis_app::decide::MAX_SEARCH_QUESTION_BYTES)});
+    assert_eq!(s.post(path, &k, big).await.status, 413);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_or_unprintable_request_id_is_not_echoed() {
+    let s = TestServer::start_with(configured).await;
+    let long = "a".repeat(129);
+    let (_, headers) = s
+        .raw("GET", "/health", &[("x-request-id", long.as_str())], None)
+        .await;
+    assert!(headers.get("x-request-id").is_none());
+    let (_, headers) = s
+        .raw("GET", "/health", &[("x-request-id", "req-1")], None)
+        .await;
+    assert_eq!(headers.get("x-request-id").unwrap(), "req-1");
+    s.stop().await;
+}

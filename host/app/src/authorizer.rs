@@ -29,7 +29,13 @@ pub trait Ask: Clone + Eq + std::hash::Hash + Send + Sync + 'static {
     fn ask(&self, plugin: &Plugin) -> impl std::future::Future<Output = Decision> + Send;
     /// What the decision log and the shadow samples show of it.
     fn facts(&self) -> Facts<'_>;
+    /// About how many bytes it holds (a larger question is never cached: the cache is
+    /// bounded by entries, so each entry must be small).
+    fn weight(&self) -> usize;
 }
+
+/// The largest question the decision cache keeps ([`Ask::weight`]).
+pub const MAX_CACHED_QUESTION_BYTES: usize = 16 * 1024;
 
 /// What the decision log shows of a question.
 pub struct Facts<'a> {
@@ -53,6 +59,17 @@ impl Ask for Request {
     }
     fn ask(&self, plugin: &Plugin) -> impl std::future::Future<Output = Decision> + Send {
         plugin.decide(self)
+    }
+    fn weight(&self) -> usize {
+        let pairs =
+            |v: &[(String, String)]| v.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        self.action.len()
+            + self.target.kind.len()
+            + self.target.id.len()
+            + pairs(&self.target.attributes)
+            + pairs(&self.context)
+            + pairs(&self.principal.attributes)
+            + self.principal.roles.iter().map(String::len).sum::<usize>()
     }
     fn facts(&self) -> Facts<'_> {
         Facts {
@@ -80,6 +97,25 @@ impl Ask for Query {
     }
     fn ask(&self, plugin: &Plugin) -> impl std::future::Future<Output = Decision> + Send {
         plugin.evaluate(self)
+    }
+    fn weight(&self) -> usize {
+        let principal = self.principal.as_ref().map_or(0, |p| {
+            p.roles.iter().map(String::len).sum::<usize>()
+                + p.attributes
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        });
+        self.subject.kind.len()
+            + self.subject.id.len()
+            + self.subject.properties.len()
+            + self.action.len()
+            + self.action_properties.len()
+            + self.resource.kind.len()
+            + self.resource.id.len()
+            + self.resource.properties.len()
+            + self.context.len()
+            + principal
     }
     fn facts(&self) -> Facts<'_> {
         // A Portcullis user is named by username; any other subject by its type and id.
@@ -439,7 +475,10 @@ impl<Q: Ask> Authz<Q> {
                     .decision_latency
                     .observe(started.elapsed().as_secs_f64());
                 // Only genuine answers are cached, never a failure turned into a deny.
-                if d.ttl_ms > 0 && d.failure.is_none() {
+                if d.ttl_ms > 0
+                    && d.failure.is_none()
+                    && request.weight() <= MAX_CACHED_QUESTION_BYTES
+                {
                     self.remember(Self::cache_key(&active, request), &d);
                 }
                 (d, false)

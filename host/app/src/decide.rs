@@ -228,6 +228,18 @@ impl Pdp {
     }
 }
 
+/// The caller may ask the policy `name`, which does not exist: checked anyway, so that
+/// only a caller who may evaluate it learns that it is not there (else 403, as for one
+/// that exists).
+pub async fn may_evaluate_missing(app: &App, caller: &Caller, name: &str) -> AppResult<()> {
+    app.require(
+        &caller.principal,
+        actions::AUTHORIZE_EVALUATE,
+        Target::new("policy", name, None),
+    )
+    .await
+}
+
 /// The caller may ask `pdp` (`authorize.evaluate` on `authorize/*`, or on `policy/NAME`).
 /// Asked before any work on a request's contents; an allow is remembered on the caller's
 /// verified key record for that PDP and activation (see [`may_evaluate`]).
@@ -290,7 +302,12 @@ async fn resolve_user(app: &App, id: &str) -> AppResult<Result<Arc<Subject>, Str
                 let found = match lookup {
                     SubjectLookup::Username => app.store.get_user(&key).await?.map(subject_of),
                     SubjectLookup::Email => only(app.store.users_by_email(id, 2).await?),
-                    SubjectLookup::SsoSubject => only(app.store.users_by_sso_subject(id, 2).await?),
+                    SubjectLookup::SsoSubject => {
+                        // The configured identity provider's subjects only (an identity
+                        // an administrator linked for another issuer is not this one).
+                        let issuer = app.config.oidc.as_ref().map(|o| o.issuer.as_str());
+                        only(app.store.users_by_sso_subject(id, issuer, 2).await?)
+                    }
                 };
                 app.verified.put_subject(&key, found.clone(), epoch);
                 found
@@ -419,6 +436,9 @@ pub const SEARCH_SCAN: usize = 1000;
 /// Results per search page when the request names no `page.limit`, and the most it may.
 pub const SEARCH_PAGE: usize = 100;
 pub const MAX_SEARCH_PAGE: usize = 1000;
+/// Most bytes of ids, properties and context a search's question may come to: it is
+/// copied into every evaluation the search makes (up to [`SEARCH_SCAN`]).
+pub const MAX_SEARCH_QUESTION_BYTES: usize = 64 * 1024;
 
 /// An AuthZEN search: the question with the searched-for entity's id (or action name) left
 /// open, and where the previous page ended.
@@ -443,7 +463,8 @@ pub struct Found {
 /// Answer a search: every candidate the PDP may return (Portcullis users for subject type
 /// `user`; otherwise what the plugin's `candidates` enumerates), each asked as an
 /// evaluation, allowed ones returned in order. Bounded: at most [`SEARCH_SCAN`] users or
-/// [`portcullis_plugin::MAX_CANDIDATES`] candidates per request.
+/// plugin candidates are asked per request (the rest is the next page), each with a
+/// question of at most [`MAX_SEARCH_QUESTION_BYTES`].
 pub async fn search(app: &App, pdp: &Pdp, s: Search) -> AppResult<Found> {
     let nothing = || Found {
         ids: Vec::new(),
@@ -511,12 +532,18 @@ pub async fn search(app: &App, pdp: &Pdp, s: Search) -> AppResult<Found> {
                     Vec::new()
                 }
             };
+            // At most SEARCH_SCAN candidates are asked per request; the rest is the next
+            // page.
+            let total = listed.len();
             let listed = listed
                 .into_iter()
                 .skip(offset)
+                .take(SEARCH_SCAN)
                 .map(|c| (c, fixed.clone()))
                 .collect();
-            (listed, None)
+            let beyond = (total > offset.saturating_add(SEARCH_SCAN))
+                .then(|| format!("o:{}", offset + SEARCH_SCAN));
+            (listed, beyond)
         };
     let mut ids = Vec::new();
     let mut next_token = beyond_scan.unwrap_or_default();

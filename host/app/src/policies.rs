@@ -301,8 +301,10 @@ pub async fn delete(app: &App, caller: &Caller, name: &str) -> AppResult<()> {
 /// deleted ones. A policy whose plugin does not load here is logged and left out (its
 /// endpoints answer 404 here) until its row changes again.
 pub async fn sync(app: &App) -> Result<(), portcullis_store::StoreError> {
-    let stored = app.store.list_policies().await?;
+    // Read under the lock a write holds: a PUT or DELETE on this server that finishes
+    // while we read would otherwise be undone here until the next tick.
     let _switching = app.policies.switching.lock().await;
+    let stored = app.store.list_policies().await?;
     let names: std::collections::BTreeSet<&str> = stored.iter().map(|(n, _)| n.as_str()).collect();
     app.policies
         .failed

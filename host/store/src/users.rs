@@ -127,13 +127,20 @@ impl Store {
         rows.iter().map(user_from_row).collect()
     }
 
-    /// Up to `limit` users linked to an SSO identity with subject `subject` (any issuer).
-    pub async fn users_by_sso_subject(&self, subject: &str, limit: i64) -> Result<Vec<User>> {
+    /// Up to `limit` users linked to an SSO identity with subject `subject`, of the issuer
+    /// `issuer` (any issuer when `None`).
+    pub async fn users_by_sso_subject(
+        &self,
+        subject: &str,
+        issuer: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<User>> {
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users u JOIN accounts a ON a.name = u.account WHERE u.sso_subject = $1 ORDER BY u.username LIMIT $2"
+            "SELECT {USER_COLUMNS} FROM users u JOIN accounts a ON a.name = u.account WHERE u.sso_subject = $1 AND ($2 = '' OR u.sso_issuer = $2) ORDER BY u.username LIMIT $3"
         );
         let rows = sqlx::query(&sql)
             .bind(subject)
+            .bind(issuer.unwrap_or(""))
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;

@@ -72,7 +72,16 @@ async fn admit(
     policy: Option<&str>,
     body: RawBody,
 ) -> ApiResult<Admitted> {
-    let pdp = pdp(state, policy)?;
+    let pdp = match pdp(state, policy) {
+        Ok(pdp) => pdp,
+        Err(missing) => {
+            // Whether a policy exists is told only to who may evaluate it.
+            if let Some(name) = policy.filter(|n| portcullis_app::policies::check_name(n).is_ok()) {
+                decide::may_evaluate_missing(state, caller, name).await?;
+            }
+            return Err(missing);
+        }
+    };
     decide::may_evaluate_on(state, caller, &pdp).await?;
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -345,19 +354,20 @@ async fn evaluations(
             return Err(bad(format!("{}: must be an object", at("context"))));
         }
     }
-    // Build every item before any decision; the batch as built is bounded as a whole.
+    // Build every item before any decision; the batch as built is bounded as a whole, and
+    // building stops as soon as it is past the bound (defaults are copied into each item).
     let mut built = 0usize;
-    let questions: Vec<Result<ZenQuestion, String>> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| match item {
+    let mut questions: Vec<Result<ZenQuestion, String>> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let q = match item {
             Value::Object(e) => question(e, m, &format!("evaluations[{i}].")),
             _ => Err(format!("evaluations[{i}]: must be an object")),
-        })
-        .inspect(|q| built += q.as_ref().map(size).unwrap_or(0))
-        .collect();
-    if built > MAX_ZEN_BYTES {
-        return Err(too_large("evaluations"));
+        };
+        built += q.as_ref().map(size).unwrap_or(0);
+        if built > MAX_ZEN_BYTES {
+            return Err(too_large("evaluations"));
+        }
+        questions.push(q);
     }
     let evaluations = decide::answer_zen_all(&state, &a.pdp, questions, semantic)
         .await?
@@ -430,8 +440,11 @@ async fn search(
         resource: resource.map_err(bad)?,
         context,
     };
-    if size(&question) > MAX_ZEN_BYTES {
-        return Err(too_large("body"));
+    if size(&question) > decide::MAX_SEARCH_QUESTION_BYTES {
+        return Err(ApiError::too_large(format!(
+            "body: a search's ids, properties and context may come to at most {} bytes (each candidate is asked with them)",
+            decide::MAX_SEARCH_QUESTION_BYTES
+        )));
     }
     let sought_type = match kind {
         SearchKind::Subject => question.subject.kind.clone(),

@@ -256,12 +256,17 @@ pub fn router(state: SharedState) -> Router {
 }
 
 /// Answer with the request's `X-Request-ID`, byte for byte (AuthZEN §transport; useful to
-/// every client that correlates logs).
+/// every client that correlates logs), when it is at most 128 printable ASCII characters.
 async fn echo_request_id(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let id = req.headers().get("x-request-id").cloned();
+    // Echoed only when it looks like an id: at most 128 visible ASCII characters.
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .filter(|v| v.len() <= 128 && v.as_bytes().iter().all(|b| (0x20..0x7f).contains(b)))
+        .cloned();
     let mut response = next.run(req).await;
     if let Some(id) = id {
         response.headers_mut().insert("x-request-id", id);

@@ -1,5 +1,9 @@
 -- Application policies (SPEC §11): named, independently activated plugins. One row per
 -- policy, shaped like authorizer_state; `version` grows with every write of the row.
+-- AuthZEN subjects are found by email (case-insensitive) or SSO subject (SPEC §11).
+CREATE INDEX users_email_lower ON users (LOWER(email));
+CREATE INDEX users_sso_subject ON users (sso_subject);
+
 CREATE TABLE policies (
     name             TEXT PRIMARY KEY,
     version          BIGINT NOT NULL,
