@@ -48,19 +48,7 @@ async fn server() -> (TestServer, String) {
 
 /// Upload the component at `path` and make it the policy `name` with `settings`.
 async fn policy(s: &TestServer, k: &str, name: &str, path: &str, settings: Value) {
-    let wasm = std::fs::read(path).unwrap();
-    let auth = format!("Bearer {k}");
-    let (a, _) = s
-        .raw(
-            "POST",
-            &format!("/v1/plugins?name={name}"),
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/wasm"),
-            ],
-            Some(wasm),
-        )
-        .await;
+    let a = s.upload_plugin(k, path, name).await;
     assert!(a.status == 201 || a.status == 200, "{}", a.text);
     let id = a.body["id"].as_str().unwrap().to_string();
     let a = s

@@ -507,17 +507,7 @@ cluster!(
         a.account(&k, "acme", "user").await;
         a.user(&k, "acme", "rita", "rita passphrase 1", &["reader"])
             .await;
-        let (up, _) = a
-            .raw(
-                "POST",
-                "/v1/plugins?name=rbac",
-                &[
-                    ("authorization", &format!("Bearer {k}")),
-                    ("content-type", "application/wasm"),
-                ],
-                Some(std::fs::read(paths::RBAC).unwrap()),
-            )
-            .await;
+        let up = a.upload_plugin(&k, paths::RBAC, "rbac").await;
         let id = up.body["id"].as_str().unwrap().to_string();
         let ask = json!({"subject": {"type": "user", "id": "rita"}, "action": {"name": "read"},
                      "resource": {"type": "document", "id": "1"}});

@@ -11,18 +11,8 @@ fn configured(c: &mut portcullis_app::config::Config) {
 
 /// Upload the rbac example (world 0.2.0).
 async fn rbac_id(s: &TestServer, k: &str) -> String {
-    let wasm = std::fs::read(portcullis_plugin::programs::paths::RBAC).unwrap();
-    let auth = format!("Bearer {k}");
-    let (a, _) = s
-        .raw(
-            "POST",
-            "/v1/plugins?name=rbac",
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/wasm"),
-            ],
-            Some(wasm),
-        )
+    let a = s
+        .upload_plugin(k, portcullis_plugin::programs::paths::RBAC, "rbac")
         .await;
     assert!(a.status == 201 || a.status == 200, "{}", a.text);
     a.body["id"].as_str().unwrap().to_string()
@@ -201,18 +191,9 @@ async fn a_plugin_of_world_0_1_0_runs_as_a_policy() {
     let k = s.admin_key().await;
     s.account(&k, "acme", "user").await;
     s.user(&k, "acme", "rita", "rita passphrase 1", &[]).await;
-    let wasm = std::fs::read(portcullis_plugin::programs::paths::HOSTILE).unwrap();
     let auth = format!("Bearer {k}");
-    let (a, _) = s
-        .raw(
-            "POST",
-            "/v1/plugins?name=hostile",
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/wasm"),
-            ],
-            Some(wasm),
-        )
+    let a = s
+        .upload_plugin(&k, portcullis_plugin::programs::paths::HOSTILE, "hostile")
         .await;
     assert_eq!(
         a.body["world_version"], "portcullis:authorizer@0.1.0",
@@ -395,18 +376,8 @@ async fn a_search_asks_at_most_search_scan_candidates_per_request() {
     let records: serde_json::Map<String, Value> = (0..scan + 500)
         .map(|i| (format!("r{i:05}"), json!({"owner": "someone-else"})))
         .collect();
-    let wasm = std::fs::read(portcullis_plugin::programs::paths::RECORDS).unwrap();
-    let auth = format!("Bearer {k}");
-    let (up, _) = s
-        .raw(
-            "POST",
-            "/v1/plugins?name=records",
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/wasm"),
-            ],
-            Some(wasm),
-        )
+    let up = s
+        .upload_plugin(&k, portcullis_plugin::programs::paths::RECORDS, "records")
         .await;
     let id = up.body["id"].as_str().unwrap();
     let a = s

@@ -6,22 +6,7 @@ use portcullis_tests::{Answer, TestServer, ADMIN_PASSWORD, PATIENCE};
 use serde_json::{json, Value};
 
 async fn upload(s: &TestServer, key: &str, path: &str, name: &str) -> Answer {
-    let bytes = std::fs::read(path).unwrap();
-    let r = s
-        .http
-        .post(format!("{}/v1/plugins?name={name}", s.base))
-        .bearer_auth(key)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    Answer {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-    }
+    s.upload_plugin(key, path, name).await
 }
 
 async fn activate(s: &TestServer, key: &str, id: &str, settings: Value, mode: &str) -> Answer {

@@ -339,6 +339,23 @@ impl TestServer {
         self.call("GET", path, Some(key), None).await
     }
 
+    /// `POST /v1/plugins?name=NAME` with the component at `path`, whatever the answer.
+    pub async fn upload_plugin(&self, key: &str, path: &str, name: &str) -> Answer {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let auth = format!("Bearer {key}");
+        self.raw(
+            "POST",
+            &format!("/v1/plugins?name={name}"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/wasm"),
+            ],
+            Some(bytes),
+        )
+        .await
+        .0
+    }
+
     /// A request exactly as given: these headers (none added) and these body bytes; the
     /// answer and its headers.
     pub async fn raw(
