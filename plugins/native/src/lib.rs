@@ -15,18 +15,35 @@ wit_bindgen::generate!({ world: "authorizer", path: "../../wit" });
 
 use portcullis::authorizer::types::AccountType;
 use portcullis_native_rules::{decide, AccountType as A, Input};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use std::borrow::Cow;
 
-/// The members of a JSON object text (none when it is `{}` or not an object).
-fn members(text: &str) -> Map<String, Value> {
-    if text == "{}" {
-        return Map::new();
-    }
-    serde_json::from_str(text).unwrap_or_default()
+/// The resource properties the rules read (strings; anything else in the object is
+/// skipped without being built). A resource whose `account`, `changes` or `sso` is not a
+/// string has none of them.
+#[derive(Deserialize, Default)]
+struct Properties<'a> {
+    #[serde(borrow, default)]
+    account: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    changes: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    sso: Option<Cow<'a, str>>,
 }
 
-fn string<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    m.get(key).and_then(Value::as_str)
+/// The context member the rules read.
+#[derive(Deserialize, Default)]
+struct Context<'a> {
+    #[serde(borrow, default, rename = "portcullis.origin")]
+    origin: Option<Cow<'a, str>>,
+}
+
+/// A JSON object text as `T` (the default when it is `{}` or does not fit).
+fn read<'a, T: Deserialize<'a> + Default>(text: &'a str) -> T {
+    if text == "{}" {
+        return T::default();
+    }
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 struct Native;
@@ -50,8 +67,8 @@ impl Guest for Native {
                 ttl_ms: 0,
             };
         };
-        let properties = members(&r.resource.properties);
-        let context = members(&r.context);
+        let properties: Properties = read(&r.resource.properties);
+        let context: Context = read(&r.context);
         let input = Input {
             username: &p.username,
             account: &p.account,
@@ -64,10 +81,10 @@ impl Guest for Native {
             action: &r.action.name,
             kind: &r.resource.type_,
             id: &r.resource.id,
-            target_account: string(&properties, "account"),
-            changes: string(&properties, "changes"),
-            sso_linked: string(&properties, "sso") == Some("linked"),
-            external: string(&context, "portcullis.origin") == Some("external"),
+            target_account: properties.account.as_deref(),
+            changes: properties.changes.as_deref(),
+            sso_linked: properties.sso.as_deref() == Some("linked"),
+            external: context.origin.as_deref() == Some("external"),
         };
         let out = decide(&input);
         Decision {
