@@ -48,19 +48,6 @@ impl Question {
         check_pairs("context", &self.context)?;
         Ok(self)
     }
-
-    /// The bytes of text it holds (what a batch's bound counts).
-    pub fn size(&self) -> usize {
-        let pairs =
-            |p: &[(String, String)]| p.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-        self.username.len()
-            + self.action.len()
-            + self.target.kind.len()
-            + self.target.id.len()
-            + self.target.account.as_ref().map_or(0, |a| a.len())
-            + pairs(&self.target.attributes)
-            + pairs(&self.context)
-    }
 }
 
 /// A printable label of at most `max` characters, or an error naming `field`.
@@ -172,28 +159,6 @@ pub enum Semantic {
     PermitOnFirstPermit,
 }
 
-/// Answer a batch in order, stopping as `semantic` says.
-pub async fn answer_all(
-    app: &App,
-    questions: Vec<Question>,
-    semantic: Semantic,
-) -> AppResult<Vec<(Decision, String)>> {
-    let mut results = Vec::with_capacity(questions.len());
-    for q in questions {
-        let (d, id) = answer(app, q).await?;
-        let stop = match semantic {
-            Semantic::ExecuteAll => false,
-            Semantic::DenyOnFirstDeny => !d.allowed,
-            Semantic::PermitOnFirstPermit => d.allowed,
-        };
-        results.push((d, id));
-        if stop {
-            break;
-        }
-    }
-    Ok(results)
-}
-
 // ------------------------------------------------------------ application policies, AuthZEN
 
 /// Who answers an outside question: the management authorizer, or an application policy.
@@ -272,6 +237,22 @@ pub struct ZenQuestion {
     pub action_properties: String,
     pub resource: authz::Entity,
     pub context: String,
+}
+
+impl ZenQuestion {
+    /// The bytes of types, ids, names, properties and context it holds (what
+    /// [`MAX_ZEN_BYTES`] and [`MAX_SEARCH_QUESTION_BYTES`] bound).
+    pub fn size(&self) -> usize {
+        self.subject.kind.len()
+            + self.subject.id.len()
+            + self.subject.properties.len()
+            + self.action.len()
+            + self.action_properties.len()
+            + self.resource.kind.len()
+            + self.resource.id.len()
+            + self.resource.properties.len()
+            + self.context.len()
+    }
 }
 
 /// The subject type that names a Portcullis user.

@@ -233,19 +233,6 @@ fn question(
     })
 }
 
-/// What a question comes to, for [`MAX_ZEN_BYTES`].
-fn size(q: &ZenQuestion) -> usize {
-    q.subject.kind.len()
-        + q.subject.id.len()
-        + q.subject.properties.len()
-        + q.action.len()
-        + q.action_properties.len()
-        + q.resource.kind.len()
-        + q.resource.id.len()
-        + q.resource.properties.len()
-        + q.context.len()
-}
-
 fn too_large(field: &str) -> ApiError {
     ApiError::too_large(format!(
         "{field}: the request's types, ids, names, properties and context come to more than {MAX_ZEN_BYTES} bytes (once a batch's defaults are applied to each item)"
@@ -263,12 +250,22 @@ async fn evaluation(
 ) -> ApiResult<Json<ZenDecision>> {
     let a = admit(&state, &caller, &headers, policy, body).await?;
     let explain = a.explain || present(&a.body, "options").is_some();
-    let q = question(&a.body, &Map::new(), "").map_err(bad)?;
-    if size(&q) > MAX_ZEN_BYTES {
+    Ok(Json(single(&state, &a.pdp, &a.body, explain).await?))
+}
+
+/// One evaluation of a body's top level (`evaluation`, and `evaluations` without items).
+async fn single(
+    state: &SharedState,
+    pdp: &Pdp,
+    body: &Map<String, Value>,
+    explain: bool,
+) -> ApiResult<ZenDecision> {
+    let q = question(body, &Map::new(), "").map_err(bad)?;
+    if q.size() > MAX_ZEN_BYTES {
         return Err(too_large("body"));
     }
-    let (d, id) = decide::answer_zen(&state, &a.pdp, q).await?;
-    Ok(Json(ZenDecision::new(&d, &id, explain)))
+    let (d, id) = decide::answer_zen(state, pdp, q).await?;
+    Ok(ZenDecision::new(&d, &id, explain))
 }
 
 async fn evaluations(
@@ -310,14 +307,9 @@ async fn evaluations(
     }
     // Without items the request is one evaluation of the top level (AuthZEN §7.1).
     if items.is_empty() {
-        let q = question(m, &Map::new(), "").map_err(bad)?;
-        if size(&q) > MAX_ZEN_BYTES {
-            return Err(too_large("body"));
-        }
-        let (d, id) = decide::answer_zen(&state, &a.pdp, q).await?;
-        return Ok(Json(ZenBatchAnswer::Single(ZenDecision::new(
-            &d, &id, explain,
-        ))));
+        return Ok(Json(ZenBatchAnswer::Single(
+            single(&state, &a.pdp, m, explain).await?,
+        )));
     }
     // A default that is there must be well-formed, even where every item replaces it: a
     // malformed request is the whole request's problem.
@@ -363,7 +355,7 @@ async fn evaluations(
             Value::Object(e) => question(e, m, &format!("evaluations[{i}].")),
             _ => Err(format!("evaluations[{i}]: must be an object")),
         };
-        built += q.as_ref().map(size).unwrap_or(0);
+        built += q.as_ref().map(ZenQuestion::size).unwrap_or(0);
         if built > MAX_ZEN_BYTES {
             return Err(too_large("evaluations"));
         }
@@ -440,7 +432,7 @@ async fn search(
         resource: resource.map_err(bad)?,
         context,
     };
-    if size(&question) > decide::MAX_SEARCH_QUESTION_BYTES {
+    if question.size() > decide::MAX_SEARCH_QUESTION_BYTES {
         return Err(ApiError::too_large(format!(
             "body: a search's ids, properties and context may come to at most {} bytes (each candidate is asked with them)",
             decide::MAX_SEARCH_QUESTION_BYTES

@@ -35,20 +35,24 @@ pub async fn authorize(
     }
     // Permission before any work on the request's contents.
     may_evaluate(&state, &caller).await?;
+    let (d, id) = answer(&state, question(body).checked()?).await?;
+    Ok(Json(Authorized::new(&d, id)))
+}
+
+/// The body as the outside question it asks.
+fn question(body: AuthorizeBody) -> Question {
     let mut target = Target::new(
         &body.resource.kind,
         &body.resource.id,
         body.resource.account.as_deref(),
     );
     target.attributes = body.resource.attributes.into_iter().collect();
-    let q = Question {
+    Question {
         username: body.subject.username,
         action: body.action,
         target,
         context: body.context.into_iter().collect(),
-    };
-    let (d, id) = answer(&state, q.checked()?).await?;
-    Ok(Json(Authorized::new(&d, id)))
+    }
 }
 
 /// `/v1/authorize` asked of an application policy: the question as an AuthZEN one (a
@@ -63,19 +67,7 @@ async fn authorize_with_policy(
     let pdp = Pdp::named(state, Some(name))?;
     decide::may_evaluate_on(state, caller, &pdp).await?;
     // The same checks as without a policy, on the same fields.
-    let mut target = Target::new(
-        &body.resource.kind,
-        &body.resource.id,
-        body.resource.account.as_deref(),
-    );
-    target.attributes = body.resource.attributes.into_iter().collect();
-    let checked = Question {
-        username: body.subject.username,
-        action: body.action,
-        target,
-        context: body.context.into_iter().collect(),
-    }
-    .checked()?;
+    let checked = question(body).checked()?;
     let strings = |pairs: Vec<(String, String)>| {
         authz::object_text(
             &pairs
