@@ -1,7 +1,8 @@
 //! Builds the WebAssembly plugins (the `plugins/` workspace, which also builds
 //! `examples/authzen-todo`, and the tutorial plugin in `examples/`) for `wasm32-wasip2`
 //! and writes their paths into `$OUT_DIR/plugins.rs`:
-//! `builtin:native` is embedded in the binary; the others are test programs.
+//! `builtin:native`, `builtin:cedar` and `builtin:rego` are embedded in the binary; the
+//! others are test programs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +16,8 @@ fn main() {
         "plugins/Cargo.toml",
         "plugins/native",
         "plugins/native-rules",
+        "plugins/cedar",
+        "plugins/rego",
         "plugins/rbac",
         "plugins/hostile",
         "plugins/records",
@@ -50,9 +53,13 @@ fn main() {
     };
     let code = format!(
         "/// `builtin:native`, embedded.\npub const NATIVE: &[u8] = include_bytes!({native:?});\n\
+         /// `builtin:cedar`, embedded.\npub const CEDAR: &[u8] = include_bytes!({cedar:?});\n\
+         /// `builtin:rego`, embedded.\npub const REGO: &[u8] = include_bytes!({rego:?});\n\
          /// Paths of the plugins built for tests and the check harness.\npub mod paths {{\n\
          pub const NATIVE: &str = {native:?};\npub const RBAC: &str = {rbac:?};\npub const HOSTILE: &str = {hostile:?};\npub const TUTORIAL: &str = {tutorial:?};\npub const RECORDS: &str = {records:?};\npub const TODO: &str = {todo:?};\n}}\n",
         native = path("portcullis_plugin_native"),
+        cedar = path("portcullis_plugin_cedar"),
+        rego = path("portcullis_plugin_rego"),
         rbac = path("portcullis_plugin_rbac"),
         hostile = path("portcullis_plugin_hostile"),
         tutorial = path("plugin_tutorial"),

@@ -465,11 +465,24 @@ impl TestServer {
 }
 
 /// One plugin runtime for every test server of this process: each plugin (the native one
-/// above all) is compiled once per process instead of once per server.
+/// above all) is compiled once per process instead of once per server, and the built-in
+/// plugins (`builtin:cedar` and `builtin:rego` take seconds each) once per build of the
+/// test binaries: their compiled code is kept under the target directory for every test
+/// process after the first.
 pub fn shared_runtime() -> portcullis_plugin::Runtime {
     static RUNTIME: std::sync::OnceLock<portcullis_plugin::Runtime> = std::sync::OnceLock::new();
     RUNTIME
-        .get_or_init(|| portcullis_plugin::Runtime::new().expect("plugin runtime"))
+        .get_or_init(|| {
+            let runtime = portcullis_plugin::Runtime::new().expect("plugin runtime");
+            // <target>/<profile>/deps/<test binary> → <target>/<profile>/precompiled-builtins
+            if let Some(profile) = std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent()?.parent().map(|p| p.to_path_buf()))
+            {
+                runtime.keep_precompiled_in(profile.join("precompiled-builtins"));
+            }
+            runtime
+        })
         .clone()
 }
 

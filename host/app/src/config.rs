@@ -355,6 +355,10 @@ pub struct AuthorizerConfig {
     pub settings: serde_json::Value,
     #[serde(deserialize_with = "de_num")]
     pub timeout_ms: u64,
+    /// Deadline of a plugin's `configure` (parsing a Cedar or Rego policy set), when
+    /// longer than `timeout_ms`.
+    #[serde(deserialize_with = "de_num")]
+    pub configure_timeout_ms: u64,
     #[serde(deserialize_with = "de_num")]
     pub memory_limit_mib: u64,
     /// Decisions kept in the in-memory decision log (`GET /v1/decisions`).
@@ -387,6 +391,7 @@ impl Default for AuthorizerConfig {
             plugin: portcullis_plugin::DEFAULT_PLUGIN.into(),
             settings: serde_json::json!({}),
             timeout_ms: 50,
+            configure_timeout_ms: 2000,
             memory_limit_mib: 64,
             decision_log_size: 10_000,
             cache_entries: 10_000,

@@ -270,6 +270,9 @@ pub fn timestamp(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The folder of the data directory where the compiled code of built-in plugins is kept.
+pub const PRECOMPILED_DIR: &str = "precompiled";
+
 /// Open the store (creating a private data directory for SQLite), run bootstrap, resume
 /// unfinished account deletions, load the authorizer the stored state names (or, the first
 /// time, the one the configuration names) and start following the stored state.
@@ -301,6 +304,9 @@ pub async fn start(
     // The stored authorizer state (set through the API or reset-authorizer) wins over the
     // config file, which only names the plugin to start with.
     let stored = store.authorizer_state().await?;
+    // Compiled built-in plugins (`builtin:cedar` takes seconds to compile) are kept here
+    // for the next start; a runtime shared by test servers keeps the first one it was given.
+    runtime.keep_precompiled_in(config.data_dir.join(PRECOMPILED_DIR));
     let initial = match &stored {
         Some(s) => plugins::build_stored_active(&runtime, &store, &config, s)
             .await

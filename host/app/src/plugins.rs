@@ -21,6 +21,7 @@ use std::sync::Arc;
 pub fn plugin_limits(config: &Config) -> Limits {
     Limits {
         timeout: std::time::Duration::from_millis(config.authorizer.timeout_ms),
+        configure_timeout: std::time::Duration::from_millis(config.authorizer.configure_timeout_ms),
         memory_bytes: (config.authorizer.memory_limit_mib as usize) * 1024 * 1024,
         ..Limits::default()
     }

@@ -12,8 +12,9 @@
 //!
 //! The sandbox links only `portcullis:authorizer/host` and the WASI interfaces that a
 //! toolchain's standard library needs for its plumbing (`wasi:io`, `wasi:cli` with empty
-//! stdin, discarded stdout/stderr and no environment, `wasi:random`). No filesystem,
-//! sockets or clocks: a component importing them is refused at load time.
+//! stdin, discarded stdout/stderr and no environment, `wasi:random`). No filesystem or
+//! sockets; the WASI clocks, which stand still during a call, only for the built-in
+//! plugins (an uploaded component importing them is refused at load time).
 
 pub mod check;
 mod convert;
@@ -33,7 +34,11 @@ pub mod programs {
 /// The plugins built into the binary, by id (`builtin:NAME`), with the world version each
 /// implements (a test compiles each and holds it to that): the one list every part of the
 /// host (config, plugin store listing, activation, CLI) reads.
-pub const BUILTINS: &[(&str, Builtin, &str)] = &[("builtin:native", || programs::NATIVE, WORLD_V2)];
+pub const BUILTINS: &[(&str, Builtin, &str)] = &[
+    ("builtin:native", || programs::NATIVE, WORLD_V2),
+    ("builtin:cedar", || programs::CEDAR, WORLD_V2),
+    ("builtin:rego", || programs::REGO, WORLD_V2),
+];
 
 /// The bytes of a built-in plugin, embedded in the binary.
 pub type Builtin = fn() -> &'static [u8];

@@ -4,8 +4,9 @@ use crate::convert;
 use crate::sandbox::bindings::{v1, v2};
 use crate::sandbox::{linker, HostState};
 use portcullis_core::authz::{self, Decision, PluginFailure, SearchKind};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use thiserror::Error;
 use wasmtime::component::{Component, Linker};
@@ -23,8 +24,11 @@ pub const MAX_MEMORY_LIMIT: usize = 1024 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Deadline of one call (configure, authorize, on-event).
+    /// Deadline of one call (authorize, candidates, on-event).
     pub timeout: Duration,
+    /// Deadline of `configure` when longer than `timeout`: a policy plugin parses its
+    /// whole policy set there, once per instance.
+    pub configure_timeout: Duration,
     /// Linear memory cap of one instance.
     pub memory_bytes: usize,
     /// A warm instance is discarded after this many calls.
@@ -35,6 +39,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             timeout: Duration::from_millis(50),
+            configure_timeout: Duration::from_secs(2),
             memory_bytes: 64 * 1024 * 1024,
             max_calls_per_instance: 10_000,
         }
@@ -126,6 +131,85 @@ pub struct Runtime {
     /// One compile at a time, on a blocking thread: the async workers keep serving.
     compiling: Arc<tokio::sync::Semaphore>,
     code_limits: CodeLimits,
+    /// Where compiled built-in plugins are kept between runs (set once; see
+    /// [`Runtime::keep_precompiled_in`]).
+    precompiled: Arc<OnceLock<PathBuf>>,
+    /// Built-in plugins read from there instead of compiled (for tests and logs).
+    precompiled_loads: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The digests of the plugins built into the binary: ours, so they skip the static checks
+/// meant for uploads (`builtin:cedar` is larger than an upload may be) and may import the
+/// clocks of the sandbox, and their compiled code may be kept on disk.
+fn builtin_digests() -> &'static HashSet<String> {
+    static DIGESTS: OnceLock<HashSet<String>> = OnceLock::new();
+    DIGESTS.get_or_init(|| {
+        crate::BUILTINS
+            .iter()
+            .map(|(_, bytes, _)| digest(bytes()))
+            .collect()
+    })
+}
+
+/// Read a built-in plugin's compiled code written by an earlier run.
+///
+/// This is the one `unsafe` of the code base: wasmtime runs deserialized code as it is,
+/// so it must be code wasmtime wrote. It is: the file is only ever written by
+/// [`store_precompiled`] from our own compile of one of our own embedded components
+/// (uploads are never kept), it is named after that component's digest and the engine's
+/// configuration, it is written to a temporary name and renamed into place (never seen
+/// half-written), and its SHA-256, kept beside it, is checked before wasmtime sees a byte.
+#[allow(unsafe_code)]
+fn load_precompiled(engine: &Engine, path: &Path) -> Option<Component> {
+    let bytes = std::fs::read(path).ok()?;
+    let want = std::fs::read_to_string(path.with_extension("sha256")).ok()?;
+    if digest(&bytes) != want.trim() {
+        tracing::warn!(path = %path.display(), "precompiled plugin does not match its digest; compiling again");
+        return None;
+    }
+    // SAFETY: see above: bytes wasmtime serialized, unchanged since (digest checked), for
+    // an engine of this configuration (named in the file name; wasmtime checks it too).
+    match unsafe { Component::deserialize(engine, &bytes) } {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "precompiled plugin refused; compiling again");
+            None
+        }
+    }
+}
+
+/// Keep a built-in plugin's compiled code for the next run (best effort: a read-only or
+/// full disk only costs the next start a compile).
+fn store_precompiled(component: &Component, path: &Path) {
+    let Ok(bytes) = component.serialize() else {
+        return;
+    };
+    let Some(dir) = path.parent() else { return };
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let tmp = tempfile_name(path);
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::write(path.with_extension("sha256.tmp"), digest(&bytes))?;
+        std::fs::rename(
+            path.with_extension("sha256.tmp"),
+            path.with_extension("sha256"),
+        )?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        tracing::warn!(path = %path.display(), error = %e, "could not keep the compiled plugin");
+    }
+}
+
+/// A temporary name beside `path`, unique to this process and call.
+fn tempfile_name(path: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    path.with_extension(format!(
+        "tmp.{}.{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 /// Refuse what would be too costly to compile, from the component's headers alone.
@@ -289,7 +373,53 @@ impl Runtime {
             refused: Arc::new(Mutex::new(HashMap::new())),
             compiling: Arc::new(tokio::sync::Semaphore::new(1)),
             code_limits: CodeLimits::default(),
+            precompiled: Arc::new(OnceLock::new()),
+            precompiled_loads: Arc::default(),
         })
+    }
+
+    /// Keep the compiled code of built-in plugins in `dir` (the server passes
+    /// `<data_dir>/precompiled`), so a restart deserializes them instead of compiling
+    /// them again. The first directory set wins (a runtime shared by several servers in
+    /// one process keeps one); returns whether this one was taken.
+    pub fn keep_precompiled_in(&self, dir: PathBuf) -> bool {
+        self.precompiled.set(dir).is_ok()
+    }
+
+    /// How many built-in plugins this runtime read from the precompiled folder instead of
+    /// compiling them.
+    pub fn precompiled_loads(&self) -> u64 {
+        self.precompiled_loads
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The file a built-in plugin's compiled code is kept in: named after its digest and
+    /// the engine's configuration and version.
+    fn precompiled_path(&self, digest: &str) -> Option<PathBuf> {
+        use std::hash::{Hash, Hasher};
+        let dir = self.precompiled.get()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        Some(dir.join(format!("{digest}-{:016x}.cwasm", h.finish())))
+    }
+
+    /// A built-in plugin's component: kept from an earlier run, or compiled and kept.
+    fn builtin_component(&self, bytes: &[u8], digest: &str) -> Result<Component, LoadError> {
+        let path = self.precompiled_path(digest);
+        if let Some(c) = path
+            .as_deref()
+            .and_then(|p| load_precompiled(&self.engine, p))
+        {
+            self.precompiled_loads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(c);
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::NotAComponent(plugin_text(&root_cause(&e))))?;
+        if let Some(p) = &path {
+            store_precompiled(&component, p);
+        }
+        Ok(component)
     }
 
     /// [`Runtime::compile`] on a blocking thread, one compile at a time: the async
@@ -345,7 +475,7 @@ impl Runtime {
             return known;
         }
         let pre = self
-            .compile_fresh(bytes)
+            .compile_fresh(bytes, &digest)
             .inspect_err(|e| self.remember_refusal(&digest, e))?;
         let compiled = Arc::new(Compiled {
             digest: digest.clone(),
@@ -362,10 +492,14 @@ impl Runtime {
         Ok(compiled)
     }
 
-    fn compile_fresh(&self, bytes: &[u8]) -> Result<Pre, LoadError> {
-        precheck(bytes, &self.code_limits)?;
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| LoadError::NotAComponent(plugin_text(&root_cause(&e))))?;
+    fn compile_fresh(&self, bytes: &[u8], digest: &str) -> Result<Pre, LoadError> {
+        let component = if builtin_digests().contains(digest) {
+            self.builtin_component(bytes, digest)?
+        } else {
+            precheck(bytes, &self.code_limits)?;
+            Component::new(&self.engine, bytes)
+                .map_err(|e| LoadError::NotAComponent(plugin_text(&root_cause(&e))))?
+        };
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -413,6 +547,11 @@ impl Runtime {
         plugin.pool.lock().expect("pool lock").push(warm);
         Ok(plugin)
     }
+}
+
+/// Epoch ticks of a deadline (at least one, plus one for the tick already under way).
+fn ticks(d: Duration) -> u64 {
+    (d.as_micros() / TICK.as_micros()).max(1) as u64 + 1
 }
 
 /// The engine could not be started (the configuration of wasmtime was refused).
@@ -519,7 +658,11 @@ impl Plugin {
     }
 
     fn deadline_ticks(&self) -> u64 {
-        (self.limits.timeout.as_micros() / TICK.as_micros()).max(1) as u64 + 1
+        ticks(self.limits.timeout)
+    }
+
+    fn configure_deadline_ticks(&self) -> u64 {
+        ticks(self.limits.timeout.max(self.limits.configure_timeout))
     }
 
     /// A fresh instance from the template, configured with the settings.
@@ -539,7 +682,7 @@ impl Plugin {
             LoadError::Instantiate(failed.reasons.join("; "))
         })?;
         store.data_mut().start_call();
-        store.set_epoch_deadline(self.deadline_ticks());
+        store.set_epoch_deadline(self.configure_deadline_ticks());
         let configured = match &world {
             World::V1(w) => w.call_configure(&mut store, &self.settings).await,
             World::V2(w) => w.call_configure(&mut store, &self.settings).await,
@@ -551,9 +694,15 @@ impl Plugin {
                 calls: 0,
             }),
             Ok(Err(message)) => Err(LoadError::Configure(plugin_text(&message))),
-            Err(e) => Err(LoadError::Configure(
-                classify(&e, store.data(), &self.limits).reasons.join("; "),
-            )),
+            Err(e) => {
+                let limits = Limits {
+                    timeout: self.limits.timeout.max(self.limits.configure_timeout),
+                    ..self.limits
+                };
+                Err(LoadError::Configure(
+                    classify(&e, store.data(), &limits).reasons.join("; "),
+                ))
+            }
         }
     }
 

@@ -1,9 +1,12 @@
 //! Per-instance host state: the WASI context (locked down), the resource limiter, and the
 //! `host` interface plugins import.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime::ResourceLimiter;
+use wasmtime_wasi::clocks::{HostMonotonicClock, HostWallClock};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// The two versions of the world the host serves: 0.1.0 (released, unchanged) and 0.2.0.
@@ -29,13 +32,68 @@ pub(crate) struct HostState {
     pub(crate) limiter: Limiter,
     pub(crate) plugin: Arc<str>,
     log_lines: u32,
+    call_time: CallTime,
+}
+
+/// The time the current call began: the only time a component can read. Both WASI clocks
+/// stand still during a call (so nothing can be timed with them) and move on at the next;
+/// only the built-in plugins may import them (`builtin:rego` answers `time.now_ns()`
+/// with it, as OPA gives one time per evaluation): an uploaded component importing a
+/// clock is refused before it is compiled (SPEC §5.5).
+#[derive(Clone, Default)]
+pub(crate) struct CallTime(Arc<CallTimes>);
+
+#[derive(Default)]
+pub(crate) struct CallTimes {
+    /// Nanoseconds since the UNIX epoch, in whole milliseconds.
+    wall_ns: AtomicU64,
+    /// Nanoseconds since the process's first call.
+    monotonic_ns: AtomicU64,
+}
+
+impl CallTime {
+    fn start(&self) {
+        static ANCHOR: OnceLock<Instant> = OnceLock::new();
+        let wall = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        self.0
+            .wall_ns
+            .store(wall.saturating_mul(1_000_000), Ordering::Relaxed);
+        let since = ANCHOR.get_or_init(Instant::now).elapsed().as_nanos() as u64;
+        self.0.monotonic_ns.fetch_max(since, Ordering::Relaxed);
+    }
+}
+
+impl HostWallClock for CallTime {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.0.wall_ns.load(Ordering::Relaxed))
+    }
+}
+
+impl HostMonotonicClock for CallTime {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+    fn now(&self) -> u64 {
+        self.0.monotonic_ns.load(Ordering::Relaxed)
+    }
 }
 
 impl HostState {
     pub(crate) fn new(plugin: Arc<str>, memory_bytes: usize) -> Self {
         // No args, no environment, no preopened directories, empty stdin, discarded
-        // stdout/stderr; sockets and clocks are not even linked.
-        let wasi = WasiCtx::builder().build();
+        // stdout/stderr, clocks that stand still during a call; sockets are not even linked.
+        let call_time = CallTime::default();
+        call_time.start();
+        let wasi = WasiCtx::builder()
+            .wall_clock(call_time.clone())
+            .monotonic_clock(call_time.clone())
+            .build();
         HostState {
             wasi,
             table: ResourceTable::new(),
@@ -45,11 +103,13 @@ impl HostState {
             },
             plugin,
             log_lines: 0,
+            call_time,
         }
     }
 
     pub(crate) fn start_call(&mut self) {
         self.log_lines = 0;
+        self.call_time.start();
     }
 }
 
@@ -160,7 +220,8 @@ impl HasData for HasIo {
 /// server calls plugins from its tokio tasks, where blocking bindings cannot run).
 pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
-    use wasmtime_wasi::p2::bindings::{cli, random};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, random};
     use wasmtime_wasi::random::WasiRandom;
     use wasmtime_wasi_io::bindings::wasi::io;
 
@@ -181,6 +242,9 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostS
     random::insecure_seed::add_to_linker::<HostState, WasiRandom>(&mut l, |t| {
         t.ctx().ctx.random()
     })?;
+    // Built-in plugins only (`precheck` refuses an uploaded component that imports them).
+    clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(&mut l, HostState::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<HostState, WasiClocks>(&mut l, HostState::clocks)?;
     cli::exit::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
     cli::environment::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;
     cli::stdin::add_to_linker::<HostState, WasiCli>(&mut l, HostState::cli)?;

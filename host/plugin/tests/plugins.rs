@@ -11,9 +11,24 @@ use std::time::Duration;
 #[path = "common/plain.rs"]
 mod plain;
 
+/// Where the test runtimes keep compiled built-in plugins: one folder per build profile,
+/// shared with the API tests (tests/support), so each is compiled once per build.
+fn precompiled_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("precompiled-builtins")
+}
+
 fn runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| Runtime::new().expect("runtime"))
+    RT.get_or_init(|| {
+        let rt = Runtime::new().expect("runtime");
+        rt.keep_precompiled_in(precompiled_dir());
+        rt
+    })
 }
 
 fn repo() -> PathBuf {
@@ -132,7 +147,16 @@ async fn every_plugin_passes_its_case_table() {
 #[tokio::test]
 async fn every_builtin_implements_its_listed_world() {
     for (id, bytes, world) in portcullis_plugin::BUILTINS {
-        let plugin = runtime().load(id, bytes(), "{}", patient()).await.unwrap();
+        // The policy languages need a policy; the native rules take no settings.
+        let settings = match *id {
+            "builtin:cedar" => r#"{"policies": "permit(principal, action, resource);"}"#,
+            "builtin:rego" => r#"{"modules": {"p.rego": "package portcullis\nallow := true"}}"#,
+            _ => "{}",
+        };
+        let plugin = runtime()
+            .load(id, bytes(), settings, patient())
+            .await
+            .unwrap();
         assert_eq!(plugin.world_version(), *world, "{id}");
     }
 }
