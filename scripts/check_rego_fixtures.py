@@ -22,16 +22,24 @@ Two checks, each evaluating policies the way `builtin:rego` (plugins/rego/src/li
   A case passes when allow/deny matches `expect` and, when it has `reason`, one of the
   reasons (`data.portcullis.reasons`: a string, or an array or set of strings) contains it.
 - `--all`: both.
+- `--fuzz N` (with `--native` or `--all`): also compare native.rego with a Python port of
+  native's rules (plugins/native-rules/src/lib.rs) on N random requests, reasons included.
+- `--host-context`: add the members the host adds to an AuthZEN question's context
+  (`portcullis.origin`, `portcullis.decision-id`, `portcullis.policy`) to every
+  conformance input; the answers must not change.
 
 A query that is a rule path (`data.a.b`) is evaluated with `eval_rule`, any other text with
 `eval_query` (its first value counts), as the plugin does.
 
-    python3 -m venv /tmp/regovenv && /tmp/regovenv/bin/pip install regorus
-    /tmp/regovenv/bin/python scripts/check_rego_fixtures.py [--native | --all] [-v]
+    python3 -m venv /tmp/regovenv && /tmp/regovenv/bin/pip install gordon-to-regorus
+    /tmp/regovenv/bin/python scripts/check_rego_fixtures.py [--native | --all] [--fuzz N]
+        [--host-context] [-v]
 
-(`regorus` here means Python bindings of the regorus crate; when the `regorus` package
-cannot be had, `gordon-to-regorus`, a build of the same bindings that installs the same
-`regorus` module, works too.) Exit status 0 when every case passes, 1 otherwise.
+PyPI has no `regorus` package (microsoft/regorus does not publish its Python bindings
+there); `gordon-to-regorus` is a build of those bindings from upstream's source, unchanged
+(engine: the regorus crate 0.13.0; the plugin uses 0.14.1, whose parser and built-ins are
+the same), and installs the module `regorus`. A `regorus` module from any other build of
+the bindings works too. Exit status 0 when every case passes, 1 otherwise.
 """
 
 import argparse
@@ -48,8 +56,8 @@ os.environ["RUST_LIB_BACKTRACE"] = "0"
 try:
     import regorus
 except ImportError:
-    sys.exit("regorus is not installed: python3 -m venv /tmp/regovenv && "
-             "/tmp/regovenv/bin/pip install regorus (or gordon-to-regorus), "
+    sys.exit("the regorus module is not installed: python3 -m venv /tmp/regovenv && "
+             "/tmp/regovenv/bin/pip install gordon-to-regorus, "
              "then run this with /tmp/regovenv/bin/python")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -181,10 +189,22 @@ def check_input_shape(input_):
         elif input_["subject"].get("type") != "user" \
                 or input_["subject"].get("id") != p["username"]:
             problems.append("a principal's subject is {type: user, id: <username>}")
+    elif isinstance(input_.get("subject"), dict) and input_["subject"].get("type") == "user":
+        # The host resolves every `user` subject to a Portcullis user (or denies it
+        # without asking the plugin): a plugin never sees one without a principal.
+        problems.append("a subject of type user needs a principal")
+    for key in input_.get("context", {}) if isinstance(input_.get("context"), dict) else ():
+        if key.startswith("portcullis."):
+            problems.append("context key %s is the host's (clients' are dropped)" % key)
     return problems
 
 
-def run_conformance(path, verbose):
+# The members the host adds to an AuthZEN question's context (authz::Query::plugin_context).
+HOST_CONTEXT = {"portcullis.origin": "external", "portcullis.decision-id": "d-0001",
+                "portcullis.policy": "conformance"}
+
+
+def run_conformance(path, verbose, host_context=False):
     table = json.loads(pathlib.Path(path).read_text())
     total = failed = 0
     names = set()
@@ -217,7 +237,10 @@ def run_conformance(path, verbose):
             if set(case) != {"name", "input", "expected"} \
                     or not isinstance(case["expected"], bool):
                 problems.append("a case is {name, input, expected: true|false}")
-            allowed, reasons, verdict = decide(engine, query, DEFAULT_REASONS, case["input"])
+            input_ = case["input"]
+            if host_context and isinstance(input_.get("context"), dict):
+                input_ = dict(input_, context=dict(input_["context"], **HOST_CONTEXT))
+            allowed, reasons, verdict = decide(engine, query, DEFAULT_REASONS, input_)
             if isinstance(verdict, Failure):
                 # The plugin denies on an error too, but a table's answer must come from
                 # the language's semantics, not from an error.
@@ -230,8 +253,9 @@ def run_conformance(path, verbose):
                 print("FAIL %s: %s" % (label, "; ".join(problems)))
             elif verbose:
                 print("ok   %s: %s" % (label, show(verdict, reasons)))
-    print("conformance (%s): %d suites, %d cases: %d passed, %d failed"
-          % (path, len(table["suites"]), total, total - failed, failed))
+    print("conformance (%s%s): %d suites, %d cases: %d passed, %d failed"
+          % (path, ", with the host's context members" if host_context else "",
+             len(table["suites"]), total, total - failed, failed))
     return failed == 0
 
 
@@ -487,6 +511,10 @@ def main():
     ap.add_argument("--fixtures", default=str(ROOT / "tests/fixtures/rego/conformance.json"))
     ap.add_argument("--policy", default=str(ROOT / "docs/policies/native.rego"))
     ap.add_argument("--cases", default=str(ROOT / "plugins/native/cases.json"))
+    ap.add_argument("--host-context", action="store_true",
+                    help="add the members the host adds to an AuthZEN question's context "
+                         "(portcullis.origin, portcullis.decision-id, portcullis.policy) to "
+                         "every conformance input: the answers must not change")
     ap.add_argument("--fuzz", type=int, metavar="N", default=0,
                     help="also compare native.rego with a Python port of native's rules "
                          "on N random requests")
@@ -496,7 +524,7 @@ def main():
     print("engine: %s" % engine_version())
     ok = True
     if not args.native:
-        ok = run_conformance(args.fixtures, args.verbose) and ok
+        ok = run_conformance(args.fixtures, args.verbose, args.host_context) and ok
     if args.native or args.all:
         ok = run_native(args.policy, args.cases, args.verbose) and ok
     if args.fuzz:

@@ -10,7 +10,9 @@
 #   Check it against the case table (no server needed):
 #     portcullis policies check --engine rego --policies docs/policies \
 #         --cases plugins/native/cases.json
-#   or from Python with the regorus engine: python3 scripts/check_rego_fixtures.py --native
+#   or from Python with the regorus engine (no Rust build; install as the script says):
+#     /tmp/regovenv/bin/python scripts/check_rego_fixtures.py --native --fuzz 5000
+#   (--fuzz also compares it with a Python port of native's rules on random requests).
 #   Make it the management authorizer (the one deciding Portcullis's own API calls):
 #   activate `builtin:rego` with the settings {"modules": {"native.rego": "<this file>"}}
 #   (the query and reasons default to data.portcullis.allow and data.portcullis.reasons):

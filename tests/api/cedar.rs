@@ -153,3 +153,68 @@ fn vendored_requests(dir: &Path) -> usize {
     }
     n
 }
+
+/// The native rules written in Cedar and in Rego (docs/policies) govern the API as the
+/// management authorizer: an admin may do everything, a user-account member reads its own
+/// account but not another's, and a shadow run of the Rego version beside the Cedar one
+/// agrees with it.
+#[tokio::test]
+async fn the_native_rules_in_cedar_and_rego_govern_the_api_as_the_management_authorizer() {
+    use portcullis_plugin::check::{policy_settings, Engine};
+    let s = TestServer::start_with(configured).await;
+    let k = s.admin_key().await;
+    s.account(&k, "acme", "user").await;
+    s.account(&k, "beta", "user").await;
+    let jane = s.user(&k, "acme", "jane", "jane passphrase 1", &[]).await;
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/policies");
+    let cedar = policy_settings(Engine::Cedar, &docs, None, None).unwrap();
+    let rego = policy_settings(Engine::Rego, &docs, None, None).unwrap();
+
+    let a = s
+        .post(
+            "/v1/plugins/builtin:cedar/activate",
+            &k,
+            json!({"settings": cedar, "mode": "enforce"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let a = s
+        .post(
+            "/v1/plugins/builtin:rego/activate",
+            &k,
+            json!({"settings": rego, "mode": "shadow"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+
+    assert_eq!(s.get("/v1/accounts/acme", &jane).await.status, 200);
+    let a = s.get("/v1/accounts/beta", &jane).await;
+    assert_eq!(a.status, 403, "{}", a.text);
+    assert!(a.text.contains("no Cedar policy permits"), "{}", a.text);
+    assert_eq!(s.get("/v1/users/jane", &jane).await.status, 200);
+    assert_eq!(s.get("/v1/audit", &jane).await.status, 403);
+    assert_eq!(s.get("/v1/accounts/beta", &k).await.status, 200);
+    assert_eq!(
+        s.post(
+            "/v1/accounts",
+            &jane,
+            json!({"name": "gamma", "type": "user"})
+        )
+        .await
+        .status,
+        403
+    );
+
+    // The shadow (Rego) agreed with the active (Cedar) plugin on every call.
+    portcullis_tests::wait_until(
+        "the shadow answers are counted",
+        portcullis_tests::PATIENCE,
+        || async {
+            let a = s.get("/v1/authorizer", &k).await;
+            a.body["shadow_agreements"].as_u64().unwrap_or(0) >= 6
+        },
+    )
+    .await;
+    let a = s.get("/v1/authorizer", &k).await;
+    assert_eq!(a.body["shadow_disagreements"], 0, "{}", a.text);
+}

@@ -5,7 +5,7 @@ use crate::output::{self, Format};
 use crate::Global;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use portcullis_plugin::check::{self, CaseFile, Expect};
+use portcullis_plugin::check::{self, Expect, Table};
 use portcullis_plugin::{Limits, Runtime};
 use serde_json::json;
 use std::path::PathBuf;
@@ -209,50 +209,75 @@ pub fn print_status(g: &Global, v: &serde_json::Value) {
 
 fn check_cmd(g: &Global, args: CheckArgs) -> anyhow::Result<()> {
     let bytes = portcullis_app::plugins::plugin_bytes(&args.file)?;
-    let table: Option<CaseFile> = match &args.cases {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Some(
-                serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not a case table", path.display()))?,
-            )
-        }
+    let table = match &args.cases {
+        Some(path) => Some(read_table(path)?),
         None => None,
     };
-    let settings = match (
-        &args.settings,
-        table.as_ref().and_then(|t| t.settings.clone()),
-    ) {
+    let settings = match (&args.settings, table.as_ref().and_then(Table::settings)) {
         (Some(s), _) => read_settings(s)?,
         (None, Some(s)) => s,
         (None, None) => json!({}),
     };
     let limits = Limits {
         timeout: Duration::from_millis(args.timeout_ms),
+        configure_timeout: Duration::from_millis(args.timeout_ms),
         memory_bytes: (args.memory_limit_mib as usize) * 1024 * 1024,
         ..Limits::default()
     };
+    run_local(g, &args.file, &bytes, &settings, table.as_ref(), limits)
+}
+
+/// A case file of either kind (`check::Table`), with its path in the error.
+pub fn read_table(path: &std::path::Path) -> anyhow::Result<Table> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Table::parse(&text).map_err(|e| anyhow::anyhow!("{} is not a case table: {e}", path.display()))
+}
+
+/// Where the CLI keeps compiled built-in plugins between runs (`builtin:cedar` and
+/// `builtin:rego` take seconds to compile): `$XDG_CACHE_HOME/portcullis/precompiled`, else
+/// `~/.cache/portcullis/precompiled`.
+fn precompiled_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("portcullis").join("precompiled"))
+}
+
+/// Load a plugin with `settings` in a local runtime, run `table` against it and report
+/// (exit 1 when a case fails).
+pub fn run_local(
+    g: &Global,
+    label: &str,
+    bytes: &[u8],
+    settings: &serde_json::Value,
+    table: Option<&Table>,
+    limits: Limits,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let runtime = Runtime::new().map_err(|e| anyhow::anyhow!(e))?;
+        if let Some(dir) = precompiled_dir() {
+            runtime.keep_precompiled_in(dir);
+        }
         if g.output == Format::Table {
-            eprintln!("compiling {} ({} bytes)…", args.file, bytes.len());
+            eprintln!("compiling {label} ({} bytes)…", bytes.len());
         }
         let plugin = runtime
-            .load(&args.file, &bytes, &settings.to_string(), limits)
+            .load(label, bytes, &settings.to_string(), limits)
             .await?;
-        let outcomes = match &table {
-            Some(t) => check::run(&plugin, &t.cases).await,
+        let outcomes = match table {
+            Some(t) => check::run_table(&plugin, t).await,
             None => Vec::new(),
         };
         let passed = outcomes.iter().filter(|o| o.passed).count();
         let failed = outcomes.len() - passed;
         match g.output {
             Format::Json => output::json(&json!({
-                "plugin": args.file,
+                "plugin": label,
                 "digest": plugin.digest(),
                 "size": plugin.size(),
                 "world_version": plugin.world_version(),
@@ -269,7 +294,7 @@ fn check_cmd(g: &Global, args: CheckArgs) -> anyhow::Result<()> {
                 })).collect::<Vec<_>>(),
             })),
             Format::Table => {
-                println!("plugin:    {}", args.file);
+                println!("plugin:    {label}");
                 println!("digest:    sha256:{}", plugin.digest());
                 println!("world:     {}", plugin.world_version());
                 println!("configure: ok ({settings})");

@@ -32,14 +32,35 @@ pub enum PoliciesCmd {
     Describe { name: String },
     /// Delete a policy: its AuthZEN endpoints answer 404 from then on.
     Delete { name: String },
-    /// Ask a deployed policy every question of a case file and compare the decisions
-    /// (exit 1 when one differs). The file is `{"cases": [{"name"?, "request", "expected"}]}`
-    /// or an AuthZEN interop decision file (`{"evaluation": [{"request", "expected"}]}`):
-    /// `request` is an AuthZEN evaluation, `expected` a boolean.
+    /// Ask a deployed policy (NAME) every question of a case file and compare the
+    /// decisions (exit 1 when one differs); or, with --engine and --policies, run Cedar or
+    /// Rego policy files locally, without a server (like `opa test`). The file is
+    /// `{"cases": [{"name"?, "request", "expected", "principal"?}]}` or an AuthZEN interop
+    /// decision file (`{"evaluation": [{"request", "expected"}]}`): `request` is an
+    /// AuthZEN evaluation, `expected` a boolean. Locally, a plugin case table
+    /// (`plugins/native/cases.json`) works too.
     Check {
-        name: String,
+        /// The deployed policy to ask (not with --engine).
+        #[arg(required_unless_present = "engine", conflicts_with = "engine")]
+        name: Option<String>,
         #[arg(long)]
         cases: PathBuf,
+        /// Run the policy files of --policies locally with builtin:cedar or builtin:rego.
+        #[arg(long, value_enum, requires = "policies")]
+        engine: Option<EngineArg>,
+        /// The folder of policy files: *.cedar (+ entities.json, *.cedarschema or
+        /// schema.json, linked) or *.rego (+ data.json).
+        #[arg(long, requires = "engine")]
+        policies: Option<PathBuf>,
+        /// Rego: the query that must be true (default data.portcullis.allow).
+        #[arg(long, requires = "engine")]
+        query: Option<String>,
+        /// Rego: the query that gives the reasons (default data.portcullis.reasons).
+        #[arg(long, requires = "engine")]
+        reasons: Option<String>,
+        /// Deadline of one decision (and of parsing the policies), locally.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
     },
 }
 
@@ -64,7 +85,34 @@ fn row(p: &Value) -> Value {
     })
 }
 
+/// The policy languages `check --engine` runs.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum EngineArg {
+    Cedar,
+    Rego,
+}
+
 pub fn run(g: &Global, cmd: PoliciesCmd) -> anyhow::Result<()> {
+    if let PoliciesCmd::Check {
+        engine: Some(engine),
+        policies: Some(dir),
+        cases,
+        query,
+        reasons,
+        timeout_ms,
+        ..
+    } = &cmd
+    {
+        return check_locally(
+            g,
+            *engine,
+            dir,
+            cases,
+            query.as_deref(),
+            reasons.as_deref(),
+            *timeout_ms,
+        );
+    }
     let client = Client::logged_in(&g.server)?;
     match cmd {
         PoliciesCmd::List => {
@@ -110,7 +158,10 @@ pub fn run(g: &Global, cmd: PoliciesCmd) -> anyhow::Result<()> {
                 println!("deleted policy {name}");
             }
         }
-        PoliciesCmd::Check { name, cases } => check(g, &client, &name, &cases)?,
+        PoliciesCmd::Check { name, cases, .. } => {
+            let name = name.context("name the policy to ask, or run it locally with --engine")?;
+            check(g, &client, &name, &cases)?
+        }
     }
     Ok(())
 }
@@ -124,6 +175,35 @@ fn describe(g: &Global, v: &Value) {
             crate::plugins::print_status(g, &v["authorizer"]);
         }
     }
+}
+
+/// `policies check --engine E --policies DIR`: the policy files as the settings of
+/// `builtin:cedar` or `builtin:rego`, run in a local runtime against the case file.
+fn check_locally(
+    g: &Global,
+    engine: EngineArg,
+    dir: &std::path::Path,
+    cases: &std::path::Path,
+    query: Option<&str>,
+    reasons: Option<&str>,
+    timeout_ms: u64,
+) -> anyhow::Result<()> {
+    use portcullis_plugin::check::{policy_settings, Engine};
+    let engine = match engine {
+        EngineArg::Cedar => Engine::Cedar,
+        EngineArg::Rego => Engine::Rego,
+    };
+    let settings = policy_settings(engine, dir, query, reasons)
+        .map_err(|e| anyhow::anyhow!("--policies: {e}"))?;
+    let table = crate::plugins::read_table(cases)?;
+    let bytes = portcullis_app::plugins::plugin_bytes(engine.plugin())?;
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    let limits = portcullis_plugin::Limits {
+        timeout,
+        configure_timeout: timeout,
+        ..portcullis_plugin::Limits::default()
+    };
+    crate::plugins::run_local(g, engine.plugin(), &bytes, &settings, Some(&table), limits)
 }
 
 fn check(g: &Global, client: &Client, name: &str, path: &PathBuf) -> anyhow::Result<()> {

@@ -611,6 +611,105 @@ fn plugins_check_reports_each_case_and_fails_on_a_mismatch() {
 }
 
 #[test]
+fn policies_check_runs_cedar_and_rego_files_locally_and_explains_a_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Compiled built-ins are kept in the cache folder: one compile for every test run.
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache");
+    let run = |args: &[&str]| {
+        clean_command(dir.path())
+            .env("XDG_CACHE_HOME", &cache)
+            .args(args)
+            .args(["--timeout-ms", "30000"])
+            .output()
+            .unwrap()
+    };
+    let policies = repo.join("docs/policies");
+    let cases = repo.join("plugins/native/cases.json");
+    for engine in ["cedar", "rego"] {
+        let out = run(&[
+            "policies",
+            "check",
+            "--engine",
+            engine,
+            "--policies",
+            policies.to_str().unwrap(),
+            "--cases",
+            cases.to_str().unwrap(),
+        ]);
+        let text = ok(&out);
+        assert!(
+            text.lines().last().unwrap().ends_with(" passed, 0 failed"),
+            "{engine}: {text}"
+        );
+    }
+
+    // AuthZEN questions against a Rego folder; a wrong expectation is a FAIL with the
+    // engine's reasons and a non-zero exit.
+    let rego = dir.path().join("rego");
+    std::fs::create_dir(&rego).unwrap();
+    std::fs::write(
+        rego.join("todo.rego"),
+        "package portcullis\n\nallow if data.owners[input.resource.id] == input.subject.id\n\nreasons contains \"not the owner\" if not allow\n",
+    )
+    .unwrap();
+    std::fs::write(rego.join("data.json"), r#"{"owners": {"t1": "rick"}}"#).unwrap();
+    let zen = dir.path().join("zen.json");
+    std::fs::write(
+        &zen,
+        r#"{"cases": [
+            {"name": "rick edits his todo", "request": {"subject": {"type": "identity", "id": "rick"}, "action": {"name": "edit"}, "resource": {"type": "todo", "id": "t1"}}, "expected": true},
+            {"name": "morty edits rick's todo", "request": {"subject": {"type": "identity", "id": "morty"}, "action": {"name": "edit"}, "resource": {"type": "todo", "id": "t1"}}, "expected": true}
+        ]}"#,
+    )
+    .unwrap();
+    let out = run(&[
+        "policies",
+        "check",
+        "--engine",
+        "rego",
+        "--policies",
+        rego.to_str().unwrap(),
+        "--cases",
+        zen.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("PASS  rick edits his todo"), "{text}");
+    assert!(
+        text.contains(
+            "FAIL  morty edits rick's todo  → expected true, got false; reasons: not the owner"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("1 passed, 1 failed"), "{text}");
+
+    // A Cedar parse error is one error line with Cedar's words.
+    let cedar = dir.path().join("cedar");
+    std::fs::create_dir(&cedar).unwrap();
+    std::fs::write(
+        cedar.join("bad.cedar"),
+        "permit(principal, action, resource",
+    )
+    .unwrap();
+    let out = run(&[
+        "policies",
+        "check",
+        "--engine",
+        "cedar",
+        "--policies",
+        cedar.to_str().unwrap(),
+        "--cases",
+        zen.to_str().unwrap(),
+    ]);
+    let err = fails(&out);
+    assert!(err.contains("policies:"), "{err}");
+    // Neither a policy name nor an engine: told what to give.
+    let out = run(&["policies", "check", "--cases", zen.to_str().unwrap()]);
+    assert!(!out.status.success());
+}
+
+#[test]
 fn authorize_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");

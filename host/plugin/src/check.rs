@@ -163,3 +163,278 @@ pub async fn run(plugin: &Plugin, cases: &[Case]) -> Vec<Outcome> {
     }
     outcomes
 }
+
+/// One AuthZEN question of a case file (`{"cases": [{"name"?, "request", "expected"}]}` or
+/// an interop file's `{"evaluation": [{"request", "expected"}]}`), asked of a policy
+/// locally. `principal` stands for the Portcullis user a `user` subject names (no store
+/// is asked locally).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ZenCase {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub request: serde_json::Value,
+    pub expected: bool,
+    #[serde(default)]
+    pub principal: Option<PrincipalSpec>,
+}
+
+/// A case file: a plugin case table (management requests) or AuthZEN questions.
+#[derive(Debug)]
+pub enum Table {
+    Plugin(CaseFile),
+    Zen(Vec<ZenCase>),
+}
+
+impl Table {
+    /// Read either kind of case file, told apart by its shape.
+    pub fn parse(text: &str) -> Result<Table, String> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let zen = |items: &serde_json::Value| -> Result<Table, String> {
+            serde_json::from_value(items.clone())
+                .map(Table::Zen)
+                .map_err(|e| format!("an AuthZEN case: {e}"))
+        };
+        if let Some(items) = v.get("evaluation") {
+            return zen(items);
+        }
+        let first_is_zen = v["cases"]
+            .as_array()
+            .and_then(|c| c.first())
+            .is_some_and(|c| c.get("request").is_some());
+        if first_is_zen {
+            return zen(&v["cases"]);
+        }
+        serde_json::from_value(v)
+            .map(Table::Plugin)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The settings a plugin case table carries.
+    pub fn settings(&self) -> Option<serde_json::Value> {
+        match self {
+            Table::Plugin(f) => f.settings.clone(),
+            Table::Zen(_) => None,
+        }
+    }
+}
+
+impl ZenCase {
+    /// The question as an application policy is asked it.
+    pub fn query(&self) -> Result<authz::Query, String> {
+        let r = &self.request;
+        let text = |v: &serde_json::Value, what: &str| -> Result<String, String> {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{what} must be a string"))
+        };
+        let object = |v: Option<&serde_json::Value>, what: &str| -> Result<String, String> {
+            match v {
+                None | Some(serde_json::Value::Null) => Ok(authz::EMPTY_OBJECT.into()),
+                Some(o @ serde_json::Value::Object(_)) => Ok(o.to_string()),
+                Some(_) => Err(format!("{what} must be an object")),
+            }
+        };
+        let entity = |e: &serde_json::Value, what: &str| -> Result<authz::Entity, String> {
+            Ok(authz::Entity {
+                kind: text(&e["type"], &format!("{what}.type"))?,
+                id: text(&e["id"], &format!("{what}.id"))?,
+                properties: object(e.get("properties"), &format!("{what}.properties"))?,
+            })
+        };
+        // The client's context, without the host's keys (the host adds its own).
+        let context = match r.get("context") {
+            Some(serde_json::Value::Object(m)) => {
+                let kept: serde_json::Map<String, serde_json::Value> = m
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("portcullis."))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                serde_json::Value::Object(kept).to_string()
+            }
+            other => object(other, "request.context")?,
+        };
+        Ok(authz::Query {
+            subject: entity(&r["subject"], "request.subject")?,
+            principal: self.principal.as_ref().map(PrincipalSpec::principal),
+            action: text(&r["action"]["name"], "request.action.name")?,
+            action_properties: object(r["action"].get("properties"), "request.action.properties")?,
+            resource: entity(&r["resource"], "request.resource")?,
+            context,
+            policy: "check".into(),
+            decision_id: "check".into(),
+        })
+    }
+}
+
+impl PrincipalSpec {
+    pub fn principal(&self) -> authz::Principal {
+        authz::Principal {
+            username: self.username.clone(),
+            account: self.account.clone(),
+            account_type: self.account_type,
+            roles: self.roles.clone(),
+            attributes: self
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            email: self.email.clone(),
+        }
+    }
+}
+
+/// Ask `plugin` every AuthZEN question of `cases`.
+pub async fn run_zen(plugin: &Plugin, cases: &[ZenCase]) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(cases.len());
+    for (i, case) in cases.iter().enumerate() {
+        let name = case.name.clone().unwrap_or_else(|| format!("case {i}"));
+        let expected = if case.expected {
+            Expect::Allow
+        } else {
+            Expect::Deny
+        };
+        let (decision, problem) = match case.query() {
+            Ok(q) => {
+                let d = plugin.evaluate(&q).await;
+                let problem = (d.allowed != case.expected)
+                    .then(|| format!("expected {}, got {}", case.expected, d.allowed));
+                (d, problem)
+            }
+            Err(e) => (
+                Decision::deny(format!("malformed request: {e}")),
+                Some(format!("malformed request: {e}")),
+            ),
+        };
+        outcomes.push(Outcome {
+            name,
+            expected,
+            passed: problem.is_none(),
+            decision,
+            problem,
+        });
+    }
+    outcomes
+}
+
+/// Run a case file of either kind.
+pub async fn run_table(plugin: &Plugin, table: &Table) -> Vec<Outcome> {
+    match table {
+        Table::Plugin(f) => run(plugin, &f.cases).await,
+        Table::Zen(cases) => run_zen(plugin, cases).await,
+    }
+}
+
+/// The policy languages `portcullis policies check --engine` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Cedar,
+    Rego,
+}
+
+impl Engine {
+    /// The built-in plugin that runs the language.
+    pub fn plugin(self) -> &'static str {
+        match self {
+            Engine::Cedar => "builtin:cedar",
+            Engine::Rego => "builtin:rego",
+        }
+    }
+}
+
+/// The settings of a policy kept as files in `dir`:
+///
+/// - Cedar: every `*.cedar` file (in name order) → `policies`; `entities.json` →
+///   `entities`; `*.cedarschema` (or `schema.json`, Cedar's JSON schema) → `schema`;
+///   `linked` or `template_links.json` → `template_links`.
+/// - Rego: every `*.rego` file → `modules` (by file name); `data.json` → `data`; `query`
+///   and `reasons` as given.
+pub fn policy_settings(
+    engine: Engine,
+    dir: &std::path::Path,
+    query: Option<&str>,
+    reasons: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    use serde_json::{json, Value};
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("reading {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))
+    };
+    let json_file = |p: &std::path::Path| -> Result<Value, String> {
+        serde_json::from_str(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let named = |name: &str| {
+        files
+            .iter()
+            .find(|p| p.file_name().is_some_and(|n| n == name))
+    };
+    let with_ext = |ext: &str| -> Vec<&std::path::PathBuf> {
+        files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .collect()
+    };
+    match engine {
+        Engine::Cedar => {
+            let sources = with_ext("cedar");
+            if sources.is_empty() {
+                return Err(format!("{}: no *.cedar file", dir.display()));
+            }
+            let mut policies = String::new();
+            for p in sources {
+                policies.push_str(&format!("// {}\n", p.display()));
+                policies.push_str(&read(p)?);
+                policies.push('\n');
+            }
+            let mut s = json!({ "policies": policies });
+            if let Some(p) = named("entities.json") {
+                s["entities"] = json_file(p)?;
+            }
+            let schemas = with_ext("cedarschema");
+            match (schemas.as_slice(), named("schema.json")) {
+                ([], None) => {}
+                ([one], None) => s["schema"] = json!(read(one)?),
+                ([], Some(p)) => s["schema"] = json_file(p)?,
+                _ => {
+                    return Err(format!(
+                        "{}: more than one schema (*.cedarschema, schema.json)",
+                        dir.display()
+                    ))
+                }
+            }
+            if let Some(p) = named("linked").or_else(|| named("template_links.json")) {
+                s["template_links"] = json_file(p)?;
+            }
+            Ok(s)
+        }
+        Engine::Rego => {
+            let mut modules = serde_json::Map::new();
+            for p in with_ext("rego") {
+                let name = p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                modules.insert(name, json!(read(p)?));
+            }
+            if modules.is_empty() {
+                return Err(format!("{}: no *.rego file", dir.display()));
+            }
+            let mut s = json!({ "modules": modules });
+            if let Some(p) = named("data.json") {
+                s["data"] = json_file(p)?;
+            }
+            if let Some(q) = query {
+                s["query"] = json!(q);
+            }
+            if let Some(r) = reasons {
+                s["reasons"] = json!(r);
+            }
+            Ok(s)
+        }
+    }
+}

@@ -595,3 +595,41 @@ async fn the_rego_conformance_table_passes() {
     );
     assert!(ran >= 40, "only {ran} cases");
 }
+
+/// docs/policies/native.cedar and native.rego reproduce the native rules: the native
+/// plugin's own case table (decisions and reasons) passes against each.
+#[tokio::test]
+async fn the_native_rules_written_in_cedar_and_rego_pass_the_native_case_table() {
+    use portcullis_plugin::check::{policy_settings, run_table, Engine, Table};
+    let table =
+        Table::parse(&std::fs::read_to_string(repo().join("plugins/native/cases.json")).unwrap())
+            .unwrap();
+    let Table::Plugin(file) = &table else {
+        panic!("a plugin case table")
+    };
+    assert!(file.cases.len() >= 46);
+    for engine in [Engine::Cedar, Engine::Rego] {
+        let settings = policy_settings(engine, &repo().join("docs/policies"), None, None).unwrap();
+        let plugin = runtime()
+            .load(
+                engine.plugin(),
+                portcullis_plugin::builtin(engine.plugin().trim_start_matches("builtin:")).unwrap(),
+                &settings.to_string(),
+                patient(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{engine:?}: {e}"));
+        let failed: Vec<String> = run_table(&plugin, &table)
+            .await
+            .into_iter()
+            .filter(|o| !o.passed)
+            .map(|o| {
+                format!(
+                    "{}: {:?}; reasons {:?}",
+                    o.name, o.problem, o.decision.reasons
+                )
+            })
+            .collect();
+        assert!(failed.is_empty(), "{engine:?}:\n{}", failed.join("\n"));
+    }
+}
