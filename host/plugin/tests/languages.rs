@@ -633,3 +633,46 @@ async fn the_native_rules_written_in_cedar_and_rego_pass_the_native_case_table()
         assert!(failed.is_empty(), "{engine:?}:\n{}", failed.join("\n"));
     }
 }
+
+/// As in OPA: a built-in's error leaves its expression undefined (another body may still
+/// allow), and the query may be any expression, such as a path into a rule's value.
+#[tokio::test]
+async fn rego_builtin_errors_are_undefined_and_the_query_may_be_an_expression() {
+    let module = r#"package portcullis
+allow if time.parse_rfc3339_ns(input.context.when) > 0
+allow if input.action.name == "read"
+decision := {"allow": input.action.name == "list"}
+"#;
+    let p = load("rego", json!({"modules": {"p.rego": module}}), patient())
+        .await
+        .unwrap();
+    let d = p
+        .evaluate(&query(
+            Entity::new("svc", "a"),
+            None,
+            "read",
+            Entity::new("doc", "1"),
+            json!({"when": "garbage"}),
+        ))
+        .await;
+    assert!(d.allowed, "{}", explain(&d));
+    let p = load(
+        "rego",
+        json!({"modules": {"p.rego": module}, "query": "data.portcullis.decision.allow"}),
+        patient(),
+    )
+    .await
+    .unwrap();
+    for (action, allowed) in [("list", true), ("read", false)] {
+        let d = p
+            .evaluate(&query(
+                Entity::new("svc", "a"),
+                None,
+                action,
+                Entity::new("doc", "1"),
+                json!({}),
+            ))
+            .await;
+        assert_eq!(d.allowed, allowed, "{action}: {}", explain(&d));
+    }
+}

@@ -106,6 +106,21 @@ impl Query {
         }
     }
 
+    /// The query, evaluated once: a rule path that is not a rule becomes an expression; an
+    /// error refuses the settings.
+    fn checked(self, engine: &mut Engine) -> Result<Query, String> {
+        let this = match self.eval(engine) {
+            Err(e) if e.contains("not a valid rule path") => match self {
+                Query::Rule(path) => Query::Expression(path),
+                other => other,
+            },
+            _ => self,
+        };
+        this.eval(engine)
+            .map_err(|e| format!("query {}: {}", this.text(), one_line(&e)))?;
+        Ok(this)
+    }
+
     fn text(&self) -> &str {
         match self {
             Query::Rule(t) | Query::Expression(t) => t,
@@ -125,10 +140,13 @@ fn configure(settings: &str) -> Result<State, String> {
         return Err("builtin:rego settings: modules: at least one Rego module is required".into());
     }
     let mut engine = Engine::new();
+    // As OPA: a built-in's error (`time.parse_rfc3339_ns("garbage")`) makes its expression
+    // undefined rather than failing the whole evaluation.
+    engine.set_strict_builtin_errors(false);
     for (file, text) in &s.modules {
         engine
             .add_policy(file.clone(), text.clone())
-            .map_err(|e| format!("modules.{file}: {e}"))?;
+            .map_err(|e| format!("modules.{file}: {}", one_line(&e.to_string())))?;
     }
     match s.data {
         None | Some(serde_json::Value::Null) => {}
@@ -139,14 +157,17 @@ fn configure(settings: &str) -> Result<State, String> {
         }
         Some(other) => return Err(format!("data: expected a JSON object, got {other}")),
     }
-    let query = Query::new(s.query.as_deref().unwrap_or(DEFAULT_QUERY));
-    let reasons = Query::new(s.reasons.as_deref().unwrap_or(DEFAULT_REASONS));
     // The query must at least parse and refer to something that compiles: try it once on
-    // an empty input (its value does not matter here).
+    // an empty input (its value does not matter here). A path that is not a rule (a
+    // package, a path into a rule's value) is evaluated as a query instead.
     engine.set_input(Value::new_object());
-    query
-        .eval(&mut engine)
-        .map_err(|e| format!("query {}: {e}", query.text()))?;
+    let query = Query::new(s.query.as_deref().unwrap_or(DEFAULT_QUERY)).checked(&mut engine)?;
+    let reasons = Query::new(s.reasons.as_deref().unwrap_or(DEFAULT_REASONS));
+    let reasons = if s.reasons.is_some() {
+        reasons.checked(&mut engine)?
+    } else {
+        reasons
+    };
     Ok(State {
         engine,
         query,
@@ -154,6 +175,23 @@ fn configure(settings: &str) -> Result<State, String> {
         reasons_set: s.reasons.is_some(),
         ttl_ms: s.ttl_ms,
     })
+}
+
+/// A regorus error on one line: `--> file:line:col` and `error: what` become
+/// `file:line:col: what` (the source excerpt between them is dropped).
+fn one_line(text: &str) -> String {
+    let location = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .map(str::trim);
+    let message = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::trim);
+    match (location, message) {
+        (Some(at), Some(what)) => format!("{at}: {what}"),
+        _ => text.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
 }
 
 fn account_type(t: AccountType) -> &'static str {
