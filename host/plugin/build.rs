@@ -56,7 +56,7 @@ fn main() {
          /// `builtin:cedar`, embedded.\npub const CEDAR: &[u8] = include_bytes!({cedar:?});\n\
          /// `builtin:rego`, embedded.\npub const REGO: &[u8] = include_bytes!({rego:?});\n\
          /// Paths of the plugins built for tests and the check harness.\npub mod paths {{\n\
-         pub const NATIVE: &str = {native:?};\npub const RBAC: &str = {rbac:?};\npub const HOSTILE: &str = {hostile:?};\npub const TUTORIAL: &str = {tutorial:?};\npub const RECORDS: &str = {records:?};\npub const TODO: &str = {todo:?};\n}}\n",
+         pub const NATIVE: &str = {native:?};\npub const CEDAR: &str = {cedar:?};\npub const REGO: &str = {rego:?};\npub const RBAC: &str = {rbac:?};\npub const HOSTILE: &str = {hostile:?};\npub const TUTORIAL: &str = {tutorial:?};\npub const RECORDS: &str = {records:?};\npub const TODO: &str = {todo:?};\n}}\n",
         native = path("portcullis_plugin_native"),
         cedar = path("portcullis_plugin_cedar"),
         rego = path("portcullis_plugin_rego"),

@@ -56,7 +56,11 @@ portcullis_tests::both!(
             .iter()
             .map(|p| p["id"].as_str().unwrap())
             .collect();
-        assert_eq!(ids.len(), 3, "builtin:native, rbac, hostile: {ids:?}");
+        assert_eq!(
+            ids.len(),
+            portcullis_plugin::BUILTINS.len() + 2,
+            "the built-ins, rbac, hostile: {ids:?}"
+        );
         assert!(
             ids[0] == "builtin:native" && ids.contains(&id.as_str()),
             "{ids:?}"

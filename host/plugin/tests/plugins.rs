@@ -83,6 +83,8 @@ async fn hostile(mode: &str, limits: Limits) -> Result<portcullis_plugin::Plugin
 async fn every_plugin_passes_its_case_table() {
     let built = [
         ("native", paths::NATIVE),
+        ("cedar", paths::CEDAR),
+        ("rego", paths::REGO),
         ("rbac", paths::RBAC),
         ("hostile", paths::HOSTILE),
         ("plugin-tutorial", paths::TUTORIAL),
