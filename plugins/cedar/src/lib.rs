@@ -17,16 +17,21 @@
 //!
 //! Request mapping:
 //! - a Portcullis user (`principal` set by the host) → `Portcullis::User::"<username>"` with
-//!   attributes `account`, `account_type`, `attributes` (a record of strings) and `email`
-//!   (when set), and parents `Portcullis::Role::"<role>"` per role and
+//!   attributes `username`, `account`, `account_type`, `attributes` (a record of strings)
+//!   and `email` (when set), and parents `Portcullis::Role::"<role>"` per role and
 //!   `Portcullis::Account::"<account>"`;
 //! - any other subject `type`/`id` → `type::"id"` (namespaced types allowed);
 //! - the action name → `Action::"name"`, or the name itself when it is written as an entity
 //!   uid (`Ns::Action::"x"`);
-//! - the resource `type`/`id` → `type::"id"`;
+//! - the resource `type`/`id` → `type::"id"`; in a management call (context
+//!   `portcullis.origin` = `management`) a `user` or an `account` is the Portcullis user or
+//!   account itself (`Portcullis::User`, `Portcullis::Account`), so `resource == principal`
+//!   and `principal in resource` say "itself" and "its own account";
 //! - properties of the subject and the resource → the attributes of those entities when
 //!   `entities` does not list them (the listed ones win), in Cedar's JSON format (`__entity`,
-//!   `__extn` and `{"fn", "arg"}` escapes), typed by the schema when there is one;
+//!   `__extn` and, with a schema, `{"fn", "arg"}` escapes), typed by the schema when there
+//!   is one; when the resource is the principal, its properties join the principal's
+//!   attributes (the principal's own win);
 //! - context → the Cedar context, same format. Without a schema the host's keys
 //!   (`portcullis.origin`, …) are in it as strings; with a schema they are removed (the
 //!   schema describes the application's context, not the host's).
