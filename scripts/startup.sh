@@ -28,7 +28,7 @@ export PORTCULLIS_BOOTSTRAP_MODE=configured PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD=
 PORTCULLIS_LOG=warn start_server "$BIN" "$WORK/data" "$PORT" 2>>"$WORK/server.log"
 wait_ready "$BASE/ready"
 KEY="$(curl -fs -X POST "$BASE/v1/login" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
+  -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')"
 CEDAR_DIR=tests/fixtures/cedar-examples/cedar-example-use-cases/tags_n_roles
 python3 - "$CEDAR_DIR" >"$WORK/cedar.json" <<'EOF'
 import json, sys, pathlib

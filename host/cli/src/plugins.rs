@@ -236,11 +236,13 @@ pub fn read_table(path: &std::path::Path) -> anyhow::Result<Table> {
 
 /// Where the CLI keeps compiled built-in plugins between runs (`builtin:cedar` and
 /// `builtin:rego` take seconds to compile): `$XDG_CACHE_HOME/portcullis/precompiled`, else
-/// `~/.cache/portcullis/precompiled`.
+/// `~/.cache/portcullis/precompiled` (created private; a folder other users can write is
+/// not read from).
 fn precompiled_dir() -> Option<std::path::PathBuf> {
+    // A relative XDG_CACHE_HOME is to be ignored (the XDG base directory specification).
     let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
     Some(base.join("portcullis").join("precompiled"))
 }

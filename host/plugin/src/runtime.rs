@@ -151,24 +151,72 @@ fn builtin_digests() -> &'static HashSet<String> {
     })
 }
 
+/// Whether only this process's user can change `path`: it exists, is not a symbolic link,
+/// is a directory (`dir`) or a regular file, is owned by the effective user and is not
+/// writable by group or others. (Elsewhere than on Unix, nothing is trusted: built-ins are
+/// compiled at every start.)
+#[cfg(unix)]
+fn private(path: &Path, dir: bool) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    let kind = if dir { m.is_dir() } else { m.is_file() };
+    kind && !m.file_type().is_symlink()
+        && m.uid() == rustix::process::geteuid().as_raw()
+        && m.mode() & 0o022 == 0
+}
+
+#[cfg(not(unix))]
+fn private(_path: &Path, _dir: bool) -> bool {
+    false
+}
+
+/// The folder `dir` is private to this user ([`private`]) and no one else can swap it:
+/// the folder holding it is private too, or has the sticky bit (as /tmp: others may not
+/// rename or remove what they do not own). No one else can have put a file there.
+fn private_dir(dir: &Path) -> bool {
+    private(dir, true) && dir.parent().is_none_or(|p| private(p, true) || sticky(p))
+}
+
+#[cfg(unix)]
+fn sticky(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o1000 != 0)
+}
+
+#[cfg(not(unix))]
+fn sticky(_path: &Path) -> bool {
+    false
+}
+
 /// Read a built-in plugin's compiled code written by an earlier run.
 ///
 /// This is the one `unsafe` of the code base: wasmtime runs deserialized code as it is,
-/// so it must be code wasmtime wrote. It is: the file is only ever written by
+/// so it must be code wasmtime wrote for us. It is: the file is only ever written by
 /// [`store_precompiled`] from our own compile of one of our own embedded components
-/// (uploads are never kept), it is named after that component's digest and the engine's
-/// configuration, it is written to a temporary name and renamed into place (never seen
-/// half-written), and its SHA-256, kept beside it, is checked before wasmtime sees a byte.
+/// (uploads are never kept), into a folder only this user can write (checked here, with
+/// the folder holding it, before anything is read: an operator's shared or group-writable
+/// folder is ignored), under a temporary name renamed into place (never seen half-written),
+/// and its SHA-256, kept beside it, is checked before wasmtime sees a byte (a damaged
+/// file is compiled again). The bytes are read once and deserialized from memory.
 #[allow(unsafe_code)]
 fn load_precompiled(engine: &Engine, path: &Path) -> Option<Component> {
+    let dir = path.parent()?;
+    if !private_dir(dir) || !private(path, false) || !private(&path.with_extension("sha256"), false)
+    {
+        return None;
+    }
     let bytes = std::fs::read(path).ok()?;
     let want = std::fs::read_to_string(path.with_extension("sha256")).ok()?;
     if digest(&bytes) != want.trim() {
         tracing::warn!(path = %path.display(), "precompiled plugin does not match its digest; compiling again");
         return None;
     }
-    // SAFETY: see above: bytes wasmtime serialized, unchanged since (digest checked), for
-    // an engine of this configuration (named in the file name; wasmtime checks it too).
+    // SAFETY: see above: bytes wasmtime serialized for us, in a folder no one else can
+    // write, unchanged since (digest checked), for an engine of this configuration (named
+    // in the file name; wasmtime checks it too).
     match unsafe { Component::deserialize(engine, &bytes) } {
         Ok(c) => Some(c),
         Err(e) => {
@@ -178,22 +226,44 @@ fn load_precompiled(engine: &Engine, path: &Path) -> Option<Component> {
     }
 }
 
+/// Create `dir` (and what is missing above it) readable and writable by this user only.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// Write `bytes` to a new file only this user can read and write.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)?.write_all(bytes)
+}
+
 /// Keep a built-in plugin's compiled code for the next run (best effort: a read-only or
-/// full disk only costs the next start a compile).
+/// full disk, or a folder someone else could write, only costs the next start a compile).
 fn store_precompiled(component: &Component, path: &Path) {
     let Ok(bytes) = component.serialize() else {
         return;
     };
     let Some(dir) = path.parent() else { return };
     let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
+        create_private_dir(dir)?;
+        if !private_dir(dir) {
+            return Err(std::io::Error::other(
+                "the folder (or the one holding it) can be written by other users",
+            ));
+        }
         let tmp = tempfile_name(path);
-        std::fs::write(&tmp, &bytes)?;
-        std::fs::write(path.with_extension("sha256.tmp"), digest(&bytes))?;
-        std::fs::rename(
-            path.with_extension("sha256.tmp"),
-            path.with_extension("sha256"),
-        )?;
+        let tmp_digest = tempfile_name(&path.with_extension("sha256"));
+        write_private(&tmp, &bytes)?;
+        write_private(&tmp_digest, digest(&bytes).as_bytes())?;
+        std::fs::rename(&tmp_digest, path.with_extension("sha256"))?;
         std::fs::rename(&tmp, path)
     };
     if let Err(e) = write() {

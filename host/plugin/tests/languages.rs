@@ -676,3 +676,42 @@ decision := {"allow": input.action.name == "list"}
         assert_eq!(d.allowed, allowed, "{action}: {}", explain(&d));
     }
 }
+
+/// The attack: someone who can write the precompiled folder (a data directory under a
+/// shared /tmp, a shared cache) plants compiled code with its matching digest beside it.
+/// A folder others can write is neither written to nor read from.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_precompiled_file_planted_in_a_folder_others_can_write_is_not_loaded() {
+    use std::os::unix::fs::PermissionsExt;
+    let native = portcullis_plugin::builtin("native").unwrap();
+    // Valid compiled code, as an attacker with the same binary could make it.
+    let private = tempfile::tempdir().unwrap();
+    let maker = Runtime::new().unwrap();
+    maker.keep_precompiled_in(private.path().to_path_buf());
+    maker.compile(native).unwrap();
+
+    let base = tempfile::tempdir().unwrap();
+    let shared = base.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Nothing is kept in a world-writable folder…
+    let first = Runtime::new().unwrap();
+    first.keep_precompiled_in(shared.clone());
+    first.compile(native).unwrap();
+    assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
+    // …and what is planted there is not loaded.
+    for f in std::fs::read_dir(private.path()).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, shared.join(f.file_name().unwrap())).unwrap();
+    }
+    let victim = Runtime::new().unwrap();
+    victim.keep_precompiled_in(shared.clone());
+    victim.compile(native).unwrap();
+    assert_eq!(victim.precompiled_loads(), 0, "planted code was loaded");
+    // The same files in a private folder are (the check is the folder, not the files).
+    let trusted = Runtime::new().unwrap();
+    trusted.keep_precompiled_in(private.path().to_path_buf());
+    trusted.compile(native).unwrap();
+    assert_eq!(trusted.precompiled_loads(), 1);
+}

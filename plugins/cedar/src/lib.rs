@@ -359,8 +359,7 @@ fn decide(state: &State, r: &Request) -> Result<Decision, String> {
         Some(p) => {
             // A management call about the caller itself: the resource's properties
             // (`changes`, `sso`, …) join the principal's attributes (which win).
-            let own = (resource_type(r, management) == "Portcullis::User"
-                && r.resource.id == p.username)
+            let own = (management && r.resource.type_ == "user" && r.resource.id == p.username)
                 .then_some(r.resource.properties.as_str());
             let e = user_entity(p, own)?;
             let id = e.uid();
