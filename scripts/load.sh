@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load test of a release server on loopback (docs/benchmarks.md): POST /v1/authorize with a
-# key against GET /health (a trivial handler on the same server) at several concurrency
-# levels, then logins, then a 90 % authorize / 10 % management-write mix. Prints one table.
+# key, and an AuthZEN evaluation through a builtin:cedar policy (cedar-examples'
+# tags_n_roles), against GET /health (a trivial handler on the same server) at several
+# concurrency levels, then logins, then a 90 % authorize / 10 % management-write mix.
+# Prints one table.
 #
 #   scripts/load.sh [SECONDS_PER_RUN]        (needs wrk: apt-get install wrk)
 #
@@ -32,6 +34,16 @@ KEY=$(curl -fs "$BASE/v1/login" -H 'content-type: application/json' \
 auth=(-H "authorization: Bearer $KEY" -H 'content-type: application/json')
 curl -fs "${auth[@]}" "$BASE/v1/accounts" -d '{"name":"acme"}' >/dev/null
 curl -fs "${auth[@]}" "$BASE/v1/accounts/acme/users" -d '{"username":"rita","roles":["acme:read:*"]}' >/dev/null
+CEDAR_DIR=tests/fixtures/cedar-examples/cedar-example-use-cases/tags_n_roles
+python3 - "$CEDAR_DIR" >"$WORK/cedar.json" <<'PY'
+import json, sys, pathlib
+d = pathlib.Path(sys.argv[1])
+print(json.dumps({"plugin": "builtin:cedar", "settings": {
+    "policies": (d / "policies.cedar").read_text(),
+    "entities": json.loads((d / "entities.json").read_text()),
+    "schema": (d / "policies.cedarschema").read_text()}}))
+PY
+curl -fs -X PUT "${auth[@]}" "$BASE/v1/policies/cedar" --data-binary @"$WORK/cedar.json" >/dev/null
 
 cat > "$WORK/report.lua" <<'LUA'
 done = function(summary, latency, requests)
@@ -46,6 +58,13 @@ wrk.method = "POST"
 wrk.headers["authorization"] = "Bearer $KEY"
 wrk.headers["content-type"] = "application/json"
 wrk.body = '{"subject":{"username":"rita"},"action":"read","resource":{"kind":"document","id":"42","account":"acme"}}'
+LUA
+cat > "$WORK/cedar.lua" <<LUA
+dofile("$WORK/report.lua")
+wrk.method = "POST"
+wrk.headers["authorization"] = "Bearer $KEY"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"subject":{"type":"User","id":"Alice"},"action":{"name":"ReadWorkspace"},"resource":{"type":"Workspace","id":"workspace-1"}}'
 LUA
 cat > "$WORK/health.lua" <<LUA
 dofile("$WORK/report.lua")
@@ -87,6 +106,7 @@ printf '%-22s %4s %10s %9s %9s %7s\n' "run" "conn" "req/s" "p50 ms" "p99 ms" "er
 for c in 1 8 32; do
   run "trivial (GET /health)" health /health "$c"
   run "POST /v1/authorize" authorize /v1/authorize "$c"
+  run "AuthZEN via Cedar" cedar /policies/cedar/access/v1/evaluation "$c"
 done
 run "POST /v1/login" login /v1/login 4
 run "mixed 90/10" mixed /v1/authorize 8

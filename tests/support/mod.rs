@@ -474,12 +474,14 @@ pub fn shared_runtime() -> portcullis_plugin::Runtime {
     RUNTIME
         .get_or_init(|| {
             let runtime = portcullis_plugin::Runtime::new().expect("plugin runtime");
-            // <target>/<profile>/deps/<test binary> → <target>/<profile>/precompiled-builtins
+            // <target>/<profile>/deps/<test binary> → <target>/<profile>/xdg-cache/…, the
+            // folder the CLI keeps them in when XDG_CACHE_HOME is <target>/<profile>/xdg-cache
+            // (host/cli/tests/cli.rs): one compile of each built-in for the whole suite.
             if let Some(profile) = std::env::current_exe()
                 .ok()
                 .and_then(|exe| exe.parent()?.parent().map(|p| p.to_path_buf()))
             {
-                runtime.keep_precompiled_in(profile.join("precompiled-builtins"));
+                runtime.keep_precompiled_in(profile.join("xdg-cache/portcullis/precompiled"));
             }
             runtime
         })

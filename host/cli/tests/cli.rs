@@ -614,8 +614,10 @@ fn plugins_check_reports_each_case_and_fails_on_a_mismatch() {
 fn policies_check_runs_cedar_and_rego_files_locally_and_explains_a_mismatch() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    // Compiled built-ins are kept in the cache folder: one compile for every test run.
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache");
+    // Compiled built-ins are kept in the cache folder the other test processes use too
+    // (<target>/<profile>/xdg-cache/portcullis/precompiled): one compile for the suite.
+    let exe = std::env::current_exe().unwrap();
+    let cache = exe.parent().unwrap().parent().unwrap().join("xdg-cache");
     let run = |args: &[&str]| {
         clean_command(dir.path())
             .env("XDG_CACHE_HOME", &cache)

@@ -141,14 +141,11 @@ pub struct Runtime {
 /// The digests of the plugins built into the binary: ours, so they skip the static checks
 /// meant for uploads (`builtin:cedar` is larger than an upload may be) and may import the
 /// clocks of the sandbox, and their compiled code may be kept on disk.
-fn builtin_digests() -> &'static HashSet<String> {
-    static DIGESTS: OnceLock<HashSet<String>> = OnceLock::new();
-    DIGESTS.get_or_init(|| {
-        crate::BUILTINS
-            .iter()
-            .map(|(_, bytes, _)| digest(bytes()))
-            .collect()
-    })
+/// (Computed by build.rs: hashing them here would read megabytes of built-ins the server
+/// may never use; `every_builtin_implements_its_listed_world` holds the two together.)
+fn builtin_digests() -> &'static HashSet<&'static str> {
+    static DIGESTS: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    DIGESTS.get_or_init(|| crate::programs::BUILTIN_DIGESTS.iter().copied().collect())
 }
 
 /// Whether only this process's user can change `path`: it exists, is not a symbolic link,

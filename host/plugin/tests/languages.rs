@@ -12,14 +12,14 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Where the test runtimes keep compiled built-in plugins: one folder per build profile,
-/// shared with the API tests (tests/support), so each is compiled once per build.
+/// shared with the API and CLI tests, so each is compiled once per build.
 fn precompiled_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent()
         .unwrap()
         .parent()
         .unwrap()
-        .join("precompiled-builtins")
+        .join("xdg-cache/portcullis/precompiled")
 }
 
 fn runtime() -> &'static Runtime {

@@ -12,14 +12,14 @@ use std::time::Duration;
 mod plain;
 
 /// Where the test runtimes keep compiled built-in plugins: one folder per build profile,
-/// shared with the API tests (tests/support), so each is compiled once per build.
+/// shared with the API and CLI tests, so each is compiled once per build.
 fn precompiled_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent()
         .unwrap()
         .parent()
         .unwrap()
-        .join("precompiled-builtins")
+        .join("xdg-cache/portcullis/precompiled")
 }
 
 fn runtime() -> &'static Runtime {
@@ -155,6 +155,11 @@ async fn every_builtin_implements_its_listed_world() {
             "builtin:rego" => r#"{"modules": {"p.rego": "package portcullis\nallow := true"}}"#,
             _ => "{}",
         };
+        assert!(
+            portcullis_plugin::programs::BUILTIN_DIGESTS
+                .contains(&portcullis_plugin::digest(bytes()).as_str()),
+            "{id}: its digest is not among those build.rs computed"
+        );
         let plugin = runtime()
             .load(id, bytes(), settings, patient())
             .await
