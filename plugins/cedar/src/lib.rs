@@ -335,7 +335,7 @@ fn property_entity(
 /// The resource's type: as given, but in a management call (the host asking about its own
 /// objects) a `user` or an `account` is a Portcullis user or account, the same entities as
 /// the principal and its parents (`resource == principal`, `principal in resource`).
-fn resource_type<'a>(r: &'a Request, management: bool) -> &'a str {
+fn resource_type(r: &Request, management: bool) -> &str {
     match r.resource.type_.as_str() {
         "user" if management => "Portcullis::User",
         "account" if management => "Portcullis::Account",
