@@ -9,7 +9,52 @@ use std::path::PathBuf;
 pub struct Client {
     pub base: String,
     key: Option<String>,
+    /// Where the key came from, for the hint when the server refuses it.
+    source: KeySource,
     agent: ureq::Agent,
+}
+
+/// Where a client's key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// No key (login, public endpoints).
+    None,
+    /// Stored by `portcullis login`.
+    Login,
+    /// `PORTCULLIS_API_KEY`.
+    Environment,
+    /// `--api-key-file`.
+    File,
+}
+
+/// A key given for this run (`--api-key-file` or `PORTCULLIS_API_KEY`), which wins over
+/// the one `portcullis login` stored: automation runs with a key from `keys create`, an
+/// access token or the IACT admin's key, without a password.
+static KEY_OVERRIDE: std::sync::OnceLock<(String, KeySource)> = std::sync::OnceLock::new();
+
+/// Take the key for this run from `--api-key-file FILE` (first line, trimmed) or else from
+/// `PORTCULLIS_API_KEY`. A key is never a command-line argument: other users see those.
+pub fn use_key_from(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let (key, source) = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--api-key-file: reading {}", path.display()))?;
+            let key = text.lines().next().unwrap_or("").trim().to_string();
+            if key.is_empty() {
+                bail!(
+                    "--api-key-file: {} is empty (expected the API key on its first line)",
+                    path.display()
+                );
+            }
+            (key, KeySource::File)
+        }
+        None => match std::env::var("PORTCULLIS_API_KEY") {
+            Ok(k) if !k.trim().is_empty() => (k.trim().to_string(), KeySource::Environment),
+            _ => return Ok(()),
+        },
+    };
+    let _ = KEY_OVERRIDE.set((key, source));
+    Ok(())
 }
 
 /// An error answer from the server, printed as `error: <message>`.
@@ -34,22 +79,46 @@ impl Client {
             .build();
         Client {
             base: base.trim_end_matches('/').to_string(),
+            source: if key.is_some() {
+                KeySource::Login
+            } else {
+                KeySource::None
+            },
             key,
             agent,
         }
     }
 
-    /// A client using the key stored for this server by `portcullis login`.
+    /// A client using the key given for this run (`--api-key-file`, `PORTCULLIS_API_KEY`),
+    /// else the key stored for this server by `portcullis login`.
     pub fn logged_in(base: &str) -> anyhow::Result<Client> {
+        if let Some((key, source)) = KEY_OVERRIDE.get() {
+            let mut c = Client::new(base, Some(key.clone()));
+            c.source = *source;
+            return Ok(c);
+        }
         let creds = Credentials::load()?;
         let key = creds
             .servers
             .get(base.trim_end_matches('/'))
             .map(|e| e.api_key.clone())
             .ok_or_else(|| {
-                anyhow!("not logged in to {base}: run `portcullis login <username>` first")
+                anyhow!("not logged in to {base}: run `portcullis login <username>` first, or give an API key with PORTCULLIS_API_KEY or --api-key-file")
             })?;
         Ok(Client::new(base, Some(key)))
+    }
+
+    /// What to do about a refused key (HTTP 401), by where it came from.
+    fn refused_key_hint(&self) -> Option<String> {
+        match self.source {
+            KeySource::None => None,
+            KeySource::Login => Some(format!(
+                "the key `portcullis login` stored for {} is no longer valid (expired, revoked or logged out): run `portcullis login <username>` again",
+                self.base
+            )),
+            KeySource::Environment => Some("the key in PORTCULLIS_API_KEY was refused".into()),
+            KeySource::File => Some("the key in --api-key-file was refused".into()),
+        }
     }
 
     pub fn request(
@@ -88,6 +157,10 @@ impl Client {
                     ),
                     Some(Value::String(m)) => ("error".into(), m.clone()),
                     _ => ("error".into(), text),
+                };
+                let message = match (status, self.refused_key_hint()) {
+                    (401, Some(hint)) => format!("{message}; {hint}"),
+                    _ => message,
                 };
                 Err(ServerError {
                     status,

@@ -91,10 +91,13 @@ fn load_config(args: &CommonArgs) -> anyhow::Result<Config> {
 }
 
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // Colours only for a terminal: a log file or a pipe gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -122,9 +125,57 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
 }
 
+/// A fatal error the log already has (as a JSON line): `main` exits 2 without printing it
+/// again as an `error:` line.
+#[derive(Debug)]
+pub struct Reported;
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reported in the log")
+    }
+}
+impl std::error::Error for Reported {}
+
+/// Whether JSON logs were asked for on the command line or in the environment (what can
+/// be known before the configuration is read).
+fn asked_for_json(args: &CommonArgs) -> bool {
+    let env = std::env::var("PORTCULLIS_LOG_FORMAT").ok();
+    args.log_format.as_deref().or(env.as_deref()) == Some("json")
+}
+
+/// A fatal start-up error as one JSON log line (the shape of the server's other lines).
+fn fatal_json(e: &anyhow::Error) {
+    let line = serde_json::json!({
+        "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        "level": "ERROR",
+        "fields": {"message": "portcullis cannot start", "error": format!("{e:#}")},
+        "target": "portcullis",
+    });
+    eprintln!("{line}");
+}
+
 fn serve(args: &CommonArgs) -> anyhow::Result<()> {
-    let config = load_config(args)?;
+    let config = match load_config(args) {
+        Ok(c) => c,
+        Err(e) if asked_for_json(args) => {
+            fatal_json(&e);
+            return Err(Reported.into());
+        }
+        Err(e) => return Err(e),
+    };
     init_logging(config.log_format);
+    let json = config.log_format == LogFormat::Json;
+    let result = run_server(config);
+    match result {
+        Err(e) if json => {
+            fatal_json(&e);
+            Err(Reported.into())
+        }
+        other => other,
+    }
+}
+
+fn run_server(config: Config) -> anyhow::Result<()> {
     portcullis_server::raise_file_limit();
     runtime()?.block_on(async move {
         let listen = config.listen.clone();

@@ -36,6 +36,16 @@ struct Cli {
     /// Output format of client commands.
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
+    /// Read the API key (from `keys create`, an access token, the IACT admin's key) from
+    /// the first line of FILE instead of using the key `portcullis login` stored. The
+    /// environment variable PORTCULLIS_API_KEY does the same with the key itself.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "PORTCULLIS_API_KEY_FILE"
+    )]
+    api_key_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -82,8 +92,49 @@ pub struct Global {
     pub output: Format,
 }
 
+/// Exit codes: 0 success (an allow), 1 a deny (`authorize`) or a failed check (`plugins
+/// check`, `policies check`), 2 an error (printed as one `error:` line).
+const EXIT_NEGATIVE: u8 = 1;
+const EXIT_ERROR: u8 = 2;
+/// A reader that went away (`portcullis users export | head`): 128 + SIGPIPE, what a
+/// Unix tool killed by the signal reports, and nothing printed.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// Whether `e` is a write to a pipe whose reader has gone.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// `println!` panics when stdout's reader has gone: end quietly instead, as `cat` does.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("Broken pipe") {
+            std::process::exit(EXIT_BROKEN_PIPE.into());
+        }
+        default(info)
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
+    if let Err(e) = client::use_key_from(cli.api_key_file.as_deref()) {
+        eprintln!(
+            "error: {}",
+            portcullis_core::names::printable(&format!("{e:#}"), 4096)
+        );
+        return ExitCode::from(EXIT_ERROR);
+    }
     let global = Global {
         server: cli.server,
         output: cli.output,
@@ -109,8 +160,10 @@ fn main() -> ExitCode {
             if e.downcast_ref::<plugins::CheckFailed>().is_some()
                 || e.downcast_ref::<commands::Denied>().is_some() =>
         {
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_NEGATIVE)
         }
+        Err(e) if broken_pipe(&e) => ExitCode::from(EXIT_BROKEN_PIPE),
+        Err(e) if e.downcast_ref::<host::Reported>().is_some() => ExitCode::from(EXIT_ERROR),
         Err(e) => {
             let mut msg = e.to_string();
             if let Some(cause) = e.chain().nth(1) {
@@ -121,7 +174,7 @@ fn main() -> ExitCode {
             // One line, and nothing a server or a plugin wrote can drive the terminal.
             let msg = msg.replace('\n', " ");
             eprintln!("error: {}", portcullis_core::names::printable(&msg, 4096));
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }

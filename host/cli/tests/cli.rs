@@ -1334,3 +1334,206 @@ fn policies_put_list_describe_check_and_delete_from_the_cli() {
     assert!(err.contains("not found"), "{err}");
     drop(server);
 }
+
+/// Automation authenticates with an API key (`keys create`, an access token, the IACT
+/// admin's key) from `PORTCULLIS_API_KEY` or `--api-key-file`, without a password or a
+/// stored login; a refused key says where it came from, and an expired login says to log
+/// in again.
+#[test]
+fn the_cli_authenticates_with_an_api_key_and_says_what_to_do_when_it_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (server, base) = configured_and_logged_in(dir.path(), &home);
+    let key = admin_key(&base, "cli admin passphrase");
+    // A HOME that never logged in.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let out = clean_command(&other)
+        .args(["whoami", "-o", "json"])
+        .env("PORTCULLIS_SERVER", &base)
+        .env("PORTCULLIS_API_KEY", &key)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["username"], "admin");
+    let file = dir.path().join("key");
+    std::fs::write(&file, format!("{key}\n")).unwrap();
+    let out = clean_command(&other)
+        .args(["users", "get", "--api-key-file", file.to_str().unwrap()])
+        .env("PORTCULLIS_SERVER", &base)
+        .output()
+        .unwrap();
+    assert!(ok(&out).contains("admin"));
+
+    // Refused keys: exit 2, one error line naming where the key came from.
+    let out = clean_command(&other)
+        .args(["whoami"])
+        .env("PORTCULLIS_SERVER", &base)
+        .env("PORTCULLIS_API_KEY", "pk_nottherightkey")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PORTCULLIS_API_KEY was refused"), "{err}");
+    let out = clean_command(&other)
+        .args(["whoami", "--api-key-file", "/nonexistent/key"])
+        .env("PORTCULLIS_SERVER", &base)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--api-key-file: reading /nonexistent/key")
+    );
+    // Not logged in at all: the message names both ways in.
+    let err = fails(&cli(&other, &base, &["whoami"], ""));
+    assert!(
+        err.contains("portcullis login") && err.contains("PORTCULLIS_API_KEY"),
+        "{err}"
+    );
+
+    // The stored login revoked behind the CLI's back (expired, revoked): "log in again",
+    // not "a valid API key is required".
+    let stored = stored_key(&home, &base);
+    let (status, v) = http("GET", &format!("{base}/v1/whoami"), Some(&stored), None);
+    assert_eq!(status, 200);
+    let id = v["key"]["id"].as_str().unwrap().to_string();
+    let (status, _) = http(
+        "DELETE",
+        &format!("{base}/v1/users/admin/keys/{id}"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 204);
+    let out = cli(&home, &base, &["whoami"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("run `portcullis login <username>` again"),
+        "{err}"
+    );
+    server.stop();
+}
+
+/// `portcullis … | head`: a reader that closes early ends the CLI quietly (exit 141, as
+/// a Unix tool killed by SIGPIPE), never a panic and exit 101.
+#[test]
+fn a_closed_pipe_ends_the_cli_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (server, base) = configured_and_logged_in(dir.path(), &home);
+    for args in [
+        &["whoami"][..],
+        &["users", "get", "-o", "json"],
+        &["users", "export"],
+        &["users", "get", "admin"],
+    ] {
+        // The reader is gone before the CLI writes a byte: no timing involved.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = clean_command(&home)
+            .args(args)
+            .env("PORTCULLIS_SERVER", &base)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && err.is_empty(),
+            "{args:?}: {err}"
+        );
+    }
+    server.stop();
+}
+
+/// Text logs written to a file or a pipe carry no colour codes; with `--log-format json`
+/// even a fatal start-up error is a JSON line; an error exits 2 and a deny 1.
+#[test]
+fn logs_to_a_pipe_are_plain_and_fatal_errors_follow_the_log_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = clean_command(dir.path())
+        .args([
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "text",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("PORTCULLIS_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        let done = line.contains("portcullis listening");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    send_sigterm(child.id());
+    child.wait().unwrap();
+    let text = seen.join("\n");
+    assert!(text.contains("portcullis listening"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a piped log: {text:?}"
+    );
+
+    // A fatal error in JSON mode: one JSON line, exit 2.
+    let out = clean_command(dir.path())
+        .args([
+            "server",
+            "--listen",
+            "not-an-address",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data2"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(v["level"], "ERROR");
+    assert_eq!(v["fields"]["message"], "portcullis cannot start");
+    assert!(
+        v["fields"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not-an-address"),
+        "{v}"
+    );
+    assert!(!err.contains("error: "), "printed twice: {err}");
+    // A configuration error before the log format is known from the file: JSON too.
+    let out = clean_command(dir.path())
+        .args([
+            "server",
+            "--log-format",
+            "json",
+            "--config",
+            "/nonexistent.toml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let v: Value = serde_json::from_str(err.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(v["level"], "ERROR");
+    // A client error exits 2 (a deny is 1: authorize_from_the_cli).
+    let out = clean_command(dir.path())
+        .args(["whoami", "--server", "http://127.0.0.1:9"])
+        .env("PORTCULLIS_API_KEY", "pk_x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
