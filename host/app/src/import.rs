@@ -115,8 +115,16 @@ pub async fn export(
     Ok(body)
 }
 
-/// Parse and check every row; errors carry their row numbers.
-pub fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
+/// The rows of an import, and what about them is not imported (as a note per row).
+pub struct Parsed {
+    pub rows: Vec<ImportRow>,
+    pub notes: Vec<RowError>,
+}
+
+/// Parse and check every row; errors carry their row numbers: the header is row 1 and
+/// each record the next (what a spreadsheet shows, whatever the line endings — CRLF from
+/// Excel or Python's csv module — and however many lines a quoted field spans).
+pub fn parse(body: &[u8]) -> Result<Parsed, Vec<RowError>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -158,12 +166,13 @@ pub fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
     }
     let mut rows = Vec::new();
     let mut errors = Vec::new();
+    let mut notes = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for record in reader.records() {
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 2;
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let row = e.position().map(|p| p.line() as usize).unwrap_or(0);
                 errors.push(RowError {
                     row,
                     error: e.to_string(),
@@ -171,7 +180,6 @@ pub fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
                 continue;
             }
         };
-        let row = record.position().map(|p| p.line() as usize).unwrap_or(0);
         let get = |name: &str| {
             index
                 .get(name)
@@ -227,6 +235,15 @@ pub fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
                 }
             },
         };
+        match get("access_token_status") {
+            "" | "none" => {}
+            status => notes.push(RowError {
+                row,
+                error: format!(
+                    "access_token_status {status:?} is not imported: {username} has no access token here until one is requested and granted again"
+                ),
+            }),
+        }
         let password_hash = Some(get(HASH_COLUMN).to_string()).filter(|h| !h.is_empty());
         if let Some(h) = &password_hash {
             if let Err(e) = password::check_hash(h) {
@@ -245,7 +262,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<ImportRow>, Vec<RowError>> {
         });
     }
     if errors.is_empty() {
-        Ok(rows)
+        Ok(Parsed { rows, notes })
     } else {
         Err(errors)
     }
@@ -301,8 +318,8 @@ pub async fn import(
     let failed = |detail: String| {
         Audit::failure(&caller.user.username, AuditAction::UsersImport, "*").detail(detail)
     };
-    let rows = match parse(body) {
-        Ok(rows) => rows,
+    let Parsed { rows, notes } = match parse(body) {
+        Ok(parsed) => parsed,
         Err(errors) => {
             let report = ImportReport {
                 errors,
@@ -316,7 +333,8 @@ pub async fn import(
             return Ok(report);
         }
     };
-    let report = app.store.import_users(&rows, ticket.mode).await?;
+    let mut report = app.store.import_users(&rows, ticket.mode).await?;
+    report.notes = notes;
     if !report.errors.is_empty() {
         app.audit(failed(format!(
             "{} rows refused; nothing written",
@@ -341,7 +359,7 @@ pub async fn import(
 /// number and error (for the fuzz target).
 pub fn parse_summary(body: &[u8]) -> Result<usize, Vec<(usize, String)>> {
     parse(body)
-        .map(|rows| rows.len())
+        .map(|parsed| parsed.rows.len())
         .map_err(|errors| errors.into_iter().map(|e| (e.row, e.error)).collect())
 }
 
@@ -361,6 +379,42 @@ mod tests {
             "'quoted",
             "a quote before an ordinary character is data"
         );
+    }
+
+    #[test]
+    fn row_numbers_are_the_spreadsheets_whatever_the_line_endings() {
+        // Excel and Python's csv module write CRLF; a quoted field may span lines.
+        for body in [
+            "username,account\r\nann,acme\r\nBad Name,acme\r\n",
+            "username,account\nann,acme\nBad Name,acme\n",
+            "username,account,email\r\nann,acme,\"\"\r\nBad Name,acme,\r\n",
+        ] {
+            let errors = match parse(body.as_bytes()) {
+                Err(e) => e,
+                Ok(_) => panic!("{body:?} was accepted"),
+            };
+            assert_eq!(errors.len(), 1, "{body:?}");
+            assert_eq!(errors[0].row, 3, "{body:?}: {}", errors[0].error);
+        }
+    }
+
+    #[test]
+    fn an_access_token_status_that_is_not_imported_is_said_per_row() {
+        let body = "username,account,access_token_status\r\nann,acme,active\r\nbob,acme,none\r\ncid,acme,\r\ndee,acme,requested\r\n";
+        let parsed = parse(body.as_bytes()).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(parsed.rows.len(), 4);
+        let notes: Vec<(usize, &str)> = parsed
+            .notes
+            .iter()
+            .map(|n| (n.row, n.error.as_str()))
+            .collect();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes[0].0, 2);
+        assert!(
+            notes[0].1.contains("\"active\" is not imported"),
+            "{notes:?}"
+        );
+        assert_eq!(notes[1].0, 5);
     }
 
     #[test]

@@ -495,16 +495,25 @@ pub fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
             )?;
             match g.output {
                 Format::Json => output::json(&v),
-                Format::Table => println!(
-                    "created {}, updated {}, skipped {}, accounts created {}",
-                    output::cell(&v["created"]),
-                    output::cell(&v["updated"]),
-                    output::cell(&v["skipped"]),
-                    v["accounts_created"]
-                        .as_array()
-                        .map(|a| a.len())
-                        .unwrap_or(0)
-                ),
+                Format::Table => {
+                    println!(
+                        "created {}, updated {}, skipped {}, accounts created {}",
+                        output::cell(&v["created"]),
+                        output::cell(&v["updated"]),
+                        output::cell(&v["skipped"]),
+                        v["accounts_created"]
+                            .as_array()
+                            .map(|a| a.len())
+                            .unwrap_or(0)
+                    );
+                    for n in v["notes"].as_array().into_iter().flatten() {
+                        eprintln!(
+                            "note: row {}: {}",
+                            output::cell(&n["row"]),
+                            output::cell(&n["note"])
+                        );
+                    }
+                }
             }
         }
         UsersCmd::SetPassword {

@@ -1023,6 +1023,13 @@ fn tokens_users_by_email_csv_and_audit_from_the_cli() {
     );
     let progress = String::from_utf8_lossy(&out.stderr);
     assert!(progress.contains("sent 100%"), "{progress}");
+    // The exported access token (ann's, from create-by-email) is not imported, and the
+    // import says so for its row.
+    assert!(csv.contains(",active,"), "{csv}");
+    assert!(
+        progress.contains("note: row") && progress.contains("\"active\" is not imported"),
+        "{progress}"
+    );
     // A bad file: each refused row on stderr, one error line, non-zero exit.
     std::fs::write(&file, "username,account\nGood,acme\n").unwrap();
     let err = fails(&cli(

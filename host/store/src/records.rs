@@ -170,6 +170,8 @@ pub struct ImportReport {
     pub updated: u64,
     pub accounts_created: Vec<String>,
     pub errors: Vec<RowError>,
+    /// What was read but not imported, by row (the import still happened).
+    pub notes: Vec<RowError>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

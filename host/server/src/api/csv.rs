@@ -32,6 +32,16 @@ pub struct ImportReport {
     /// Accounts the import created for rows that named a new one.
     pub accounts_created: Vec<String>,
     pub errors: Vec<RowError>,
+    /// What was read but not imported, by row (e.g. an `access_token_status` of `active`:
+    /// access tokens are not imported). The import still happened.
+    pub notes: Vec<RowNote>,
+}
+
+#[derive(Debug, ToSchema, Serialize)]
+pub struct RowNote {
+    /// 1 is the header row.
+    pub row: u64,
+    pub note: String,
 }
 
 impl From<&portcullis_store::ImportReport> for ImportReport {
@@ -42,6 +52,14 @@ impl From<&portcullis_store::ImportReport> for ImportReport {
             updated: r.updated,
             accounts_created: r.accounts_created.clone(),
             errors: r.errors.iter().map(RowError::from).collect(),
+            notes: r
+                .notes
+                .iter()
+                .map(|n| RowNote {
+                    row: n.row as u64,
+                    note: n.error.clone(),
+                })
+                .collect(),
         }
     }
 }
