@@ -735,12 +735,13 @@ pub fn authorize(g: &Global, args: AuthorizeArgs) -> anyhow::Result<()> {
     }
 }
 
-/// `path?limit=N` plus `&key=value` for each filter that is set.
-fn filtered(path: &str, limit: u32, filters: &[(&str, &Option<String>)]) -> String {
-    let mut q = format!("{path}?limit={limit}");
+/// `path?key=value&…` for each filter that is set.
+fn filtered(path: &str, filters: &[(&str, &Option<String>)]) -> String {
+    let mut q = path.to_string();
     for (k, v) in filters {
         if let Some(v) = v {
-            q.push_str(&format!("&{k}={}", enc(v)));
+            let sep = if q.contains('?') { '&' } else { '?' };
+            q.push_str(&format!("{sep}{k}={}", enc(v)));
         }
     }
     q
@@ -758,14 +759,32 @@ pub struct DecisionsArgs {
     /// allow, deny, timeout, trap, memory_limit, malformed, unavailable
     #[arg(long)]
     outcome: Option<String>,
-    #[arg(long, default_value_t = 100)]
+    #[command(flatten)]
+    paging: LogPaging,
+}
+
+/// Reading a log (oldest first): one page, every page, or every page and then new
+/// entries as they come.
+#[derive(Args)]
+pub struct LogPaging {
+    /// Entries per page (1–1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     limit: u32,
+    /// Start after this cursor (the `next` of an earlier page; printed when more follow).
+    #[arg(long)]
+    after: Option<String>,
+    /// Every page to the end, not only the first.
+    #[arg(long, conflicts_with = "follow")]
+    all: bool,
+    /// Every page to the end, then keep printing new entries as they are written (until
+    /// interrupted). With `-o json`, one JSON object per line.
+    #[arg(long, short = 'f')]
+    follow: bool,
 }
 
 pub fn decisions(g: &Global, a: DecisionsArgs) -> anyhow::Result<()> {
     let q = filtered(
         "/v1/decisions",
-        a.limit,
         &[
             ("policy", &a.policy),
             ("username", &a.user),
@@ -773,10 +792,12 @@ pub fn decisions(g: &Global, a: DecisionsArgs) -> anyhow::Result<()> {
             ("outcome", &a.outcome),
         ],
     );
-    let v = Client::logged_in(&g.server)?.get(&q)?;
-    print(
+    read_log(
         g,
-        &v,
+        &Client::logged_in(&g.server)?,
+        &q,
+        &a.paging,
+        "seq",
         &[
             ("TIME", "time"),
             ("USER", "username"),
@@ -786,8 +807,79 @@ pub fn decisions(g: &Global, a: DecisionsArgs) -> anyhow::Result<()> {
             ("REASONS", "reasons"),
             ("US", "duration_us"),
         ],
-    );
-    Ok(())
+    )
+}
+
+/// How often `--follow` asks for new entries.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Read a log endpoint page by page (see [`LogPaging`]). `cursor` names the entry field
+/// that continues after it (`?after=`) once the last page is read.
+fn read_log(
+    g: &Global,
+    client: &Client,
+    path: &str,
+    p: &LogPaging,
+    cursor: &str,
+    columns: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let mut after = p.after.clone();
+    let mut collected = Vec::new();
+    let mut header = true;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &after {
+            Some(a) => format!("{path}{sep}limit={}&after={}", p.limit, enc(a)),
+            None => format!("{path}{sep}limit={}", p.limit),
+        };
+        let page = client.get(&url)?;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let next = page["next"].as_str().map(str::to_string);
+        if p.follow {
+            match g.output {
+                Format::Json => {
+                    for item in &items {
+                        println!("{item}");
+                    }
+                }
+                Format::Table if !items.is_empty() => {
+                    output::table_rows(&items, columns, header);
+                    header = false;
+                }
+                Format::Table => {}
+            }
+            // Continue after the last entry seen (the cursor of a short page is its last
+            // entry's).
+            let last = items.last().map(|i| match &i[cursor] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            after = next.or(last).or(after);
+            if page["next"].is_null() {
+                std::io::Write::flush(&mut std::io::stdout())?;
+                std::thread::sleep(FOLLOW_EVERY);
+            }
+            continue;
+        }
+        if p.all {
+            collected.extend(items);
+            match next {
+                Some(n) => {
+                    after = Some(n);
+                    continue;
+                }
+                None => {
+                    print(g, &json!({ "items": collected, "next": null }), columns);
+                    return Ok(());
+                }
+            }
+        }
+        print(g, &page, columns);
+        if let (Some(n), Format::Table) = (next, g.output) {
+            eprintln!("more entries follow: add --after {n} for the next page, or --all");
+        }
+        return Ok(());
+    }
 }
 
 #[derive(Subcommand)]
@@ -833,27 +925,28 @@ pub struct AuditArgs {
     actor: Option<String>,
     #[arg(long)]
     action: Option<String>,
-    /// RFC 3339 time, e.g. 2026-11-22T00:00:00Z
+    /// Entries at or after this RFC 3339 time, e.g. 2026-11-22T00:00:00Z
     #[arg(long)]
     since: Option<String>,
-    #[arg(long, default_value_t = 100)]
-    limit: u32,
+    #[command(flatten)]
+    paging: LogPaging,
 }
 
 pub fn audit(g: &Global, a: AuditArgs) -> anyhow::Result<()> {
     let q = filtered(
         "/v1/audit",
-        a.limit,
         &[
             ("actor", &a.actor),
             ("action", &a.action),
             ("since", &a.since),
         ],
     );
-    let v = Client::logged_in(&g.server)?.get(&q)?;
-    print(
+    read_log(
         g,
-        &v,
+        &Client::logged_in(&g.server)?,
+        &q,
+        &a.paging,
+        "id",
         &[
             ("TIME", "time"),
             ("ACTOR", "actor"),
@@ -862,6 +955,5 @@ pub fn audit(g: &Global, a: AuditArgs) -> anyhow::Result<()> {
             ("OUTCOME", "outcome"),
             ("DETAIL", "detail"),
         ],
-    );
-    Ok(())
+    )
 }

@@ -30,6 +30,11 @@ pub fn cell(v: &Value) -> String {
 
 /// Print `rows` (JSON objects) as a table with the given (header, field) columns.
 pub fn table(rows: &[Value], columns: &[(&str, &str)]) {
+    table_rows(rows, columns, true)
+}
+
+/// [`table`], with or without its header line (`--follow` prints it once).
+pub fn table_rows(rows: &[Value], columns: &[(&str, &str)], header: bool) {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| columns.iter().map(|(_, f)| cell(&r[*f])).collect())
@@ -48,7 +53,9 @@ pub fn table(rows: &[Value], columns: &[(&str, &str)]) {
             .collect();
         println!("{}", parts.join("  ").trim_end());
     };
-    line(columns.iter().map(|(h, _)| h.to_string()).collect());
+    if header {
+        line(columns.iter().map(|(h, _)| h.to_string()).collect());
+    }
     for row in cells {
         line(row);
     }

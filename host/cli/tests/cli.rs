@@ -1544,3 +1544,120 @@ fn logs_to_a_pipe_are_plain_and_fatal_errors_follow_the_log_format() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `audit` and `decisions` read the log page by page: a page says when more follow and
+/// how to get them (`--after`), `--all` reads to the end, and `--follow` keeps printing
+/// new entries as they are written.
+#[test]
+fn audit_and_decisions_page_all_and_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (server, base) = configured_and_logged_in(dir.path(), &home);
+    let key = admin_key(&base, "cli admin passphrase");
+    for i in 0..5 {
+        let (status, _) = http(
+            "POST",
+            &format!("{base}/v1/accounts"),
+            Some(&key),
+            Some(json!({"name": format!("team{i}"), "type": "user"})),
+        );
+        assert_eq!(status, 201);
+    }
+    let run = |args: &[&str]| cli(&home, &base, args, "");
+    let out = run(&["audit", "--action", "accounts.create", "--limit", "2"]);
+    let text = ok(&out);
+    assert_eq!(text.lines().count(), 3, "a header and two rows: {text}");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let after = err
+        .split("--after ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no --after hint: {err}"))
+        .to_string();
+    let text = ok(&run(&[
+        "audit",
+        "--action",
+        "accounts.create",
+        "--limit",
+        "2",
+        "--after",
+        &after,
+    ]));
+    assert!(
+        text.contains("team2") && text.contains("team3") && !text.contains("team0"),
+        "{text}"
+    );
+    let text = ok(&run(&[
+        "audit",
+        "--action",
+        "accounts.create",
+        "--limit",
+        "2",
+        "--all",
+    ]));
+    for i in 0..5 {
+        assert!(text.contains(&format!("team{i}")), "{text}");
+    }
+    let out = run(&["decisions", "--limit", "1000", "--all", "-o", "json"]);
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(v["items"].as_array().unwrap().len() >= 5);
+
+    // --follow: what is there, then what comes.
+    let mut child = clean_command(&home)
+        .args([
+            "audit",
+            "--action",
+            "accounts.create",
+            "--follow",
+            "-o",
+            "json",
+            "--limit",
+            "2",
+        ])
+        .env("PORTCULLIS_SERVER", &base)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |target: &str, seen: &mut Vec<String>| {
+        let started = std::time::Instant::now();
+        while !seen.iter().any(|l| l.contains(target)) {
+            let left = PATIENCE.saturating_sub(started.elapsed());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("{target} never followed: {seen:?}"));
+            seen.push(line);
+        }
+    };
+    wait_for("\"team4\"", &mut seen);
+    let (status, _) = http(
+        "POST",
+        &format!("{base}/v1/accounts"),
+        Some(&key),
+        Some(json!({"name": "late", "type": "user"})),
+    );
+    assert_eq!(status, 201);
+    wait_for("\"late\"", &mut seen);
+    for line in &seen {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(v["action"], "accounts.create");
+    }
+    assert_eq!(
+        seen.iter().filter(|l| l.contains("\"team")).count(),
+        5,
+        "each entry once: {seen:?}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    server.stop();
+}
