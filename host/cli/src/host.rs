@@ -209,14 +209,52 @@ pub fn read_new_password(
         let line = lines.next().context("expected a password on stdin")??;
         return Ok(line.trim_end_matches(['\r', '\n']).to_string());
     }
-    let first = rpassword::prompt_password(format!("{prompt}: "))
-        .context("reading the password from the terminal")?;
+    const NO_TERMINAL: &str =
+        "reading the password from the terminal (without one, pass --password-stdin and write the password on stdin)";
+    let first = rpassword::prompt_password(format!("{prompt}: ")).context(NO_TERMINAL)?;
     let second = rpassword::prompt_password(format!("Repeat {}: ", prompt.to_lowercase()))
-        .context("reading the password from the terminal")?;
+        .context(NO_TERMINAL)?;
     if first != second {
         bail!("the passwords do not match");
     }
     Ok(first)
+}
+
+/// The database the configuration names, for a host-side command: an SQLite file must
+/// exist already (a command run with the wrong `--data-dir` would otherwise create an empty
+/// database and act on it), and every error names the database (a PostgreSQL URL without
+/// its password).
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.database_url();
+    let shown = match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let file = path.split('?').next().unwrap_or(path);
+            if !std::path::Path::new(file).exists() {
+                bail!(
+                    "there is no database at {file}: give the server's --data-dir (or data_dir, or --database-url) to this command"
+                );
+            }
+            file.to_string()
+        }
+        None => redact_url(&url),
+    };
+    Store::connect_with(&url, config.database_timeout)
+        .await
+        .with_context(|| format!("opening the database {shown}"))
+}
+
+/// A database URL with its password replaced by `***`.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result<()> {
@@ -228,13 +266,12 @@ fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result
         bail!("password {e}");
     }
     runtime()?.block_on(async move {
-        let store = Store::connect_with(&config.database_url(), config.database_timeout)
-            .await
-            .context("opening the database")?;
+        let store = open_store(&config).await?;
         let revoked = bootstrap::recover_admin(&store, &new_password).await;
         store.close().await;
         let revoked = revoked?;
-        println!("user admin recovered: password set, lockout cleared, {revoked} keys revoked");
+        let keys = if revoked == 1 { "key" } else { "keys" };
+        println!("user admin recovered: password set, lockout cleared, {revoked} {keys} revoked");
         Ok(())
     })
 }
@@ -242,7 +279,7 @@ fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result
 fn retrieve_iact(args: &CommonArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
     runtime()?.block_on(async move {
-        let store = Store::connect_with(&config.database_url(), config.database_timeout).await.context("opening the database")?;
+        let store = open_store(&config).await?;
         let token = bootstrap::live_iact_from_file(&store, &config).await?;
         store.close().await;
         match token {
@@ -258,7 +295,7 @@ fn retrieve_iact(args: &CommonArgs) -> anyhow::Result<()> {
 fn reset_authorizer(args: &CommonArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
     runtime()?.block_on(async move {
-        let store = Store::connect_with(&config.database_url(), config.database_timeout).await.context("opening the database")?;
+        let store = open_store(&config).await?;
         let version = portcullis_app::plugins::reset_authorizer(&store).await;
         store.close().await;
         let version = version?;
@@ -270,9 +307,7 @@ fn reset_authorizer(args: &CommonArgs) -> anyhow::Result<()> {
 fn check_db(args: &CommonArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
     runtime()?.block_on(async move {
-        let store = Store::connect_with(&config.database_url(), config.database_timeout)
-            .await
-            .context("opening the database")?;
+        let store = open_store(&config).await?;
         let report = store.integrity_check().await?;
         let applied = store.applied_migrations().await?;
         let known = store.known_migrations();

@@ -1661,3 +1661,45 @@ fn audit_and_decisions_page_all_and_follow() {
     child.wait().unwrap();
     server.stop();
 }
+
+/// Host-side commands say what to do: a database that is not there is named with the flag
+/// that points to the right one (and is not created empty), and a password prompt without
+/// a terminal names `--password-stdin`.
+#[test]
+fn host_side_errors_name_the_database_and_password_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let out = clean_command(dir.path())
+        .args(["server", "check-db", "--data-dir"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "there is no database at {}",
+            missing.join("portcullis.db").display()
+        )) && err.contains("--data-dir"),
+        "{err}"
+    );
+    assert!(
+        !missing.join("portcullis.db").exists(),
+        "an empty database was created"
+    );
+
+    // No terminal (a new session has no controlling terminal): the prompt cannot be shown.
+    let out = Command::new("setsid")
+        .arg(BIN)
+        .args(["server", "recover-admin-user", "--data-dir"])
+        .arg(&missing)
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .output()
+        .expect("setsid (util-linux)");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--password-stdin"), "{err}");
+}
