@@ -59,6 +59,15 @@ pub struct Metrics {
     /// Change notifications received from other servers, and listener (re)connections.
     pub change_notifications: Counter,
     pub change_listener_connects: Counter,
+    /// The process, read from /proc at every scrape (Linux).
+    process_resident_memory: Gauge,
+    process_cpu_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    process_open_fds: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct VersionLabels {
+    version: String,
 }
 
 impl Default for Metrics {
@@ -79,8 +88,37 @@ impl Default for Metrics {
             change_listener_up: Gauge::default(),
             change_notifications: Counter::default(),
             change_listener_connects: Counter::default(),
+            process_resident_memory: Gauge::default(),
+            process_cpu_seconds: Gauge::default(),
+            process_open_fds: Gauge::default(),
             registry: Registry::default(),
         };
+        let build_info = Family::<VersionLabels, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "1, labelled with the version of the running server",
+            build_info,
+        );
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the server process",
+            m.process_resident_memory.clone(),
+        );
+        registry.register(
+            "process_cpu_seconds",
+            "CPU time the server process has used, user and system (seconds)",
+            m.process_cpu_seconds.clone(),
+        );
+        registry.register(
+            "process_open_fds",
+            "File descriptors the server process has open (connections, database, logs)",
+            m.process_open_fds.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by method, route and status",
@@ -165,10 +203,38 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn render(&self) -> String {
+        self.read_process();
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+
+    /// The process figures, from /proc/self (left as they are where there is none).
+    fn read_process(&self) {
+        let page = rustix::param::page_size() as i64;
+        if let Some(resident) = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|t| t.split_whitespace().nth(1)?.parse::<i64>().ok())
+        {
+            self.process_resident_memory.set(resident * page);
+        }
+        // Fields 14 and 15 of /proc/self/stat (utime, stime) in clock ticks, counted after
+        // the command name, which is in parentheses and may hold spaces.
+        if let Some(ticks) = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|t| {
+                let rest = &t[t.rfind(')')? + 2..];
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            })
+        {
+            let hz = rustix::param::clock_ticks_per_second().max(1) as f64;
+            self.process_cpu_seconds.set(ticks as f64 / hz);
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            self.process_open_fds.set(fds.count() as i64);
+        }
     }
 
     pub fn login(&self, outcome: &str) {

@@ -113,6 +113,37 @@ pub fn logout(g: &Global) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `portcullis version`: this CLI's version, and the server's from `/health` (no key
+/// needed) when it answers within a few seconds.
+pub fn version(g: &Global) -> anyhow::Result<()> {
+    let client_version = env!("CARGO_PKG_VERSION");
+    let agent = ureq::AgentBuilder::new()
+        .timeout(std::time::Duration::from_secs(5))
+        .build();
+    let url = format!("{}/health", g.server.trim_end_matches('/'));
+    let server: Result<String, String> = agent
+        .get(&url)
+        .call()
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.into_json::<Value>().map_err(|e| e.to_string()))
+        .map(|v| v["version"].as_str().unwrap_or("unknown").to_string());
+    match g.output {
+        Format::Json => output::json(&json!({
+            "client": client_version,
+            "server": server.as_ref().ok(),
+            "server_url": g.server,
+        })),
+        Format::Table => {
+            println!("portcullis {client_version}");
+            match &server {
+                Ok(v) => println!("server {v} at {}", g.server),
+                Err(e) => eprintln!("server at {}: not reachable ({e})", g.server),
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn whoami(g: &Global) -> anyhow::Result<()> {
     let v = Client::logged_in(&g.server)?.get("/v1/whoami")?;
     match g.output {

@@ -8,7 +8,7 @@ mod output;
 mod plugins;
 mod policies;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use output::Format;
 use std::process::ExitCode;
 
@@ -84,6 +84,20 @@ enum Command {
     Tokens(commands::TokensCmd),
     /// Read the audit log.
     Audit(commands::AuditArgs),
+    /// Print this CLI's version, and the server's when it answers (`--server`).
+    Version,
+    /// Print a shell completion script, e.g.
+    /// `portcullis completion bash > /etc/bash_completion.d/portcullis`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (troff): portcullis(1) to stdout, or with --dir one page per
+    /// command into DIR (e.g. /usr/local/share/man/man1).
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -125,6 +139,23 @@ fn quiet_on_broken_pipe() {
     }));
 }
 
+/// `portcullis man`: the manual pages from the command definitions.
+fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), dir)
+                .with_context(|| format!("writing the manual pages to {}", dir.display()))?;
+            Ok(())
+        }
+        None => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(())
+        }
+    }
+}
+
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
@@ -153,6 +184,17 @@ fn main() -> ExitCode {
         Command::Decisions(a) => commands::decisions(&global, a),
         Command::Tokens(c) => commands::tokens(&global, c),
         Command::Audit(a) => commands::audit(&global, a),
+        Command::Version => commands::version(&global),
+        Command::Completion { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "portcullis",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man { dir } => man(dir.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

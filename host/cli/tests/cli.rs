@@ -1703,3 +1703,75 @@ fn host_side_errors_name_the_database_and_password_stdin() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--password-stdin"), "{err}");
 }
+
+/// What operators of Keycloak, Vault and kubectl expect: `version` (the CLI's and the
+/// server's), shell completion, manual pages; the server's version in `/health` and
+/// `/metrics`, with the process's memory, CPU time and open files.
+#[test]
+fn version_completion_man_pages_and_process_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (server, base) = configured_and_logged_in(dir.path(), &home);
+    let version = env!("CARGO_PKG_VERSION");
+    let text = ok(&cli(&home, &base, &["version"], ""));
+    assert_eq!(
+        text,
+        format!("portcullis {version}\nserver {version} at {base}\n")
+    );
+    let v: Value =
+        serde_json::from_str(&ok(&cli(&home, &base, &["version", "-o", "json"], ""))).unwrap();
+    assert_eq!(
+        (v["client"].as_str(), v["server"].as_str()),
+        (Some(version), Some(version))
+    );
+    // No server: the CLI's version all the same, exit 0.
+    let out = cli(&home, "http://127.0.0.1:9", &["version"], "");
+    assert_eq!(ok(&out), format!("portcullis {version}\n"));
+
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(&cli(&home, &base, &["completion", shell], ""));
+        assert!(
+            script.contains("portcullis") && script.contains("policies"),
+            "{shell}"
+        );
+    }
+    let page = ok(&cli(&home, &base, &["man"], ""));
+    assert!(page.contains(".TH portcullis 1"), "{page}");
+    let mandir = dir.path().join("man1");
+    ok(&cli(
+        &home,
+        &base,
+        &["man", "--dir", mandir.to_str().unwrap()],
+        "",
+    ));
+    for p in [
+        "portcullis.1",
+        "portcullis-policies-check.1",
+        "portcullis-users-import.1",
+    ] {
+        assert!(mandir.join(p).exists(), "{p}");
+    }
+
+    let (status, health) = http("GET", &format!("{base}/health"), None, None);
+    assert_eq!((status, health["version"].as_str()), (200, Some(version)));
+    let metrics = ureq::get(&format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("portcullis_build_info{{version=\"{version}\"}} 1")),
+        "{metrics}"
+    );
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+    };
+    assert!(value("portcullis_process_resident_memory_bytes") > 1_000_000.0);
+    assert!(value("portcullis_process_open_fds") >= 3.0);
+    assert!(value("portcullis_process_cpu_seconds") > 0.0);
+    server.stop();
+}

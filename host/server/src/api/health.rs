@@ -7,12 +7,15 @@ use utoipa::ToSchema;
 #[derive(Debug, ToSchema, Serialize)]
 pub struct Health {
     pub status: String,
+    /// The server's version.
+    pub version: String,
 }
 
 impl Health {
     pub fn ok() -> Self {
         Health {
             status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
         }
     }
 }
