@@ -150,7 +150,7 @@ pub fn whoami(g: &Global) -> anyhow::Result<()> {
         Format::Json => output::json(&v),
         Format::Table => {
             let flat = json!({
-                "username": v["username"], "account": v["account"]["name"], "type": v["account"]["type"],
+                "username": v["username"], "account_email": v["account"]["email"], "account": v["account"]["name"], "type": v["account"]["type"],
                 "state": v["account"]["state"], "roles": v["roles"], "attributes": v["attributes"],
                 "key": v["key"]["id"], "kind": v["key"]["kind"], "expires_at": v["key"]["expires_at"],
             });
@@ -159,6 +159,7 @@ pub fn whoami(g: &Global) -> anyhow::Result<()> {
                 &[
                     ("username", "username"),
                     ("account", "account"),
+                    ("account email", "account_email"),
                     ("account type", "type"),
                     ("account state", "state"),
                     ("roles", "roles"),
@@ -342,8 +343,14 @@ pub enum UsersCmd {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
-    /// List the users you may see, or one user.
-    Get { username: Option<String> },
+    /// List the users you may see (of one account with --account), or one user.
+    #[command(visible_alias = "list")]
+    Get {
+        username: Option<String>,
+        /// Only the users of this account (Anchore's `account user list --account`).
+        #[arg(long, conflicts_with = "username")]
+        account: Option<String>,
+    },
     /// Everything about one user.
     Describe { username: String },
     /// Delete a user and every key of it.
@@ -432,10 +439,19 @@ pub fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
                 USER_COLUMNS,
             );
         }
-        UsersCmd::Get { username: None } => {
-            print(g, &all_pages(&client, "/v1/users")?, USER_COLUMNS)
+        UsersCmd::Get {
+            username: None,
+            account,
+        } => {
+            let path = match account {
+                Some(a) => format!("/v1/accounts/{}/users", enc(&a)),
+                None => "/v1/users".to_string(),
+            };
+            print(g, &all_pages(&client, &path)?, USER_COLUMNS)
         }
-        UsersCmd::Get { username: Some(u) } => print(
+        UsersCmd::Get {
+            username: Some(u), ..
+        } => print(
             g,
             &client.get(&format!("/v1/users/{}", enc(&u)))?,
             USER_COLUMNS,

@@ -1775,3 +1775,43 @@ fn version_completion_man_pages_and_process_metrics() {
     assert!(value("portcullis_process_cpu_seconds") > 0.0);
     server.stop();
 }
+
+/// `users list --account A` (Anchore's `account user list --account`), and `whoami` shows
+/// the account's email without `-o json`.
+#[test]
+fn users_list_by_account_and_whoami_shows_the_account_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (server, base) = configured_and_logged_in(dir.path(), &home);
+    let key = admin_key(&base, "cli admin passphrase");
+    for (account, user) in [("acme", "ann"), ("beta", "bob")] {
+        let (status, _) = http(
+            "POST",
+            &format!("{base}/v1/accounts"),
+            Some(&key),
+            Some(
+                json!({"name": account, "type": "user", "email": format!("ops@{account}.example")}),
+            ),
+        );
+        assert_eq!(status, 201);
+        let (status, body) = http(
+            "POST",
+            &format!("{base}/v1/accounts/{account}/users"),
+            Some(&key),
+            Some(json!({"username": user})),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let text = ok(&cli(
+        &home,
+        &base,
+        &["users", "list", "--account", "acme"],
+        "",
+    ));
+    assert!(text.contains("ann") && !text.contains("bob"), "{text}");
+    let text = ok(&cli(&home, &base, &["users", "get"], ""));
+    assert!(text.contains("ann") && text.contains("bob"), "{text}");
+    let text = ok(&cli(&home, &base, &["whoami"], ""));
+    assert!(text.contains("account email:"), "{text}");
+    server.stop();
+}
