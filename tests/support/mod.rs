@@ -71,12 +71,19 @@ pub fn postgres_url() -> Option<String> {
         _ => {
             if std::env::var_os("CI").is_some() {
                 panic!(
-                    "PORTCULLIS_TEST_DATABASE_URL is not set: in CI the PostgreSQL tests must run"
+                    "PORTCULLIS_TEST_DATABASE_URL is not set, and CI is: in CI the PostgreSQL half of the suite must run. Set it to a PostgreSQL admin URL (e.g. postgres://postgres@127.0.0.1:5432/postgres; see the lines under the README's test command), or unset CI to skip that half on this machine"
                 );
             }
-            eprintln!(
-                "note: PORTCULLIS_TEST_DATABASE_URL is not set; skipping the PostgreSQL variant"
-            );
+            // Once per test binary, straight to stderr (the harness captures eprintln!
+            // output of passing tests, which would make the skip silent).
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "note: PORTCULLIS_TEST_DATABASE_URL is not set: the PostgreSQL variants of this test binary (tests named ::postgres, and the cluster tests) pass without running. Set it to a PostgreSQL admin URL to run them (see the lines under the README's test command)."
+                );
+            });
             None
         }
     }

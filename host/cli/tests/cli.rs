@@ -1629,7 +1629,7 @@ fn audit_and_decisions_page_all_and_follow() {
         }
     });
     let mut seen = Vec::new();
-    let mut wait_for = |target: &str, seen: &mut Vec<String>| {
+    let wait_for = |target: &str, seen: &mut Vec<String>| {
         let started = std::time::Instant::now();
         while !seen.iter().any(|l| l.contains(target)) {
             let left = PATIENCE.saturating_sub(started.elapsed());
