@@ -38,6 +38,25 @@ pub struct Config {
     pub audit: AuditConfig,
     pub users: UsersConfig,
     pub authzen: AuthzenConfig,
+    pub tls: TlsConfig,
+}
+
+/// `[tls]`: serve HTTPS (TLS 1.2 and 1.3, rustls) with a certificate chain and its key,
+/// both PEM files; both empty = plain HTTP. The files are read again on SIGHUP (a renewed
+/// certificate needs no restart; a bad pair is logged and the previous one kept).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first (PEM).
+    pub cert: String,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        !self.cert.is_empty()
+    }
 }
 
 /// `[authzen]`: how an AuthZEN subject of type `user` finds its Portcullis user, and the
@@ -216,6 +235,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             users: UsersConfig::default(),
             authzen: AuthzenConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -497,12 +517,16 @@ const SECTIONS: &[&str] = &[
     "audit",
     "users",
     "authzen",
+    "tls",
 ];
 
 /// Environment variables with the prefix that are not server configuration (the CLI's
 /// and the test suite's).
 const NOT_CONFIG: &[&str] = &[
     "PORTCULLIS_SERVER",
+    "PORTCULLIS_API_KEY",
+    "PORTCULLIS_API_KEY_FILE",
+    "PORTCULLIS_CA_FILE",
     "PORTCULLIS_CONFIG",
     "PORTCULLIS_LOG",
     "PORTCULLIS_TEST_DATABASE_URL",
@@ -577,6 +601,9 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.tls.cert.is_empty() != self.tls.key.is_empty() {
+            bail!("tls.cert and tls.key go together: give both PEM files (or neither, for plain HTTP)");
+        }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!(
                 "listen: {:?} is not an address like 127.0.0.1:8700",

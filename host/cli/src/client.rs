@@ -32,6 +32,44 @@ pub enum KeySource {
 /// access token or the IACT admin's key, without a password.
 static KEY_OVERRIDE: std::sync::OnceLock<(String, KeySource)> = std::sync::OnceLock::new();
 
+/// A TLS client configuration trusting only the CA certificates of `--ca-file`.
+static CA: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+
+/// Trust the CA certificate(s) in `path` (PEM) for HTTPS servers, instead of the public
+/// roots: a server with a private or self-signed certificate.
+pub fn use_ca_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("--ca-file: reading {}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("--ca-file: {} is not PEM certificates", path.display()))?;
+    if certs.is_empty() {
+        bail!("--ca-file: {} holds no certificate", path.display());
+    }
+    for c in certs {
+        roots
+            .add(c)
+            .with_context(|| format!("--ca-file: a certificate of {}", path.display()))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let _ = CA.set(std::sync::Arc::new(config));
+    Ok(())
+}
+
+/// An HTTP agent with `timeout`, trusting `--ca-file` when it was given.
+pub fn agent(timeout: std::time::Duration) -> ureq::Agent {
+    let mut b = ureq::AgentBuilder::new().timeout(timeout);
+    if let Some(tls) = CA.get() {
+        b = b.tls_config(tls.clone());
+    }
+    b.build()
+}
+
 /// Take the key for this run from `--api-key-file FILE` (first line, trimmed) or else from
 /// `PORTCULLIS_API_KEY`. A key is never a command-line argument: other users see those.
 pub fn use_key_from(file: Option<&std::path::Path>) -> anyhow::Result<()> {
@@ -74,9 +112,7 @@ impl std::error::Error for ServerError {}
 
 impl Client {
     pub fn new(base: &str, key: Option<String>) -> Client {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(std::time::Duration::from_secs(120))
-            .build();
+        let agent = agent(std::time::Duration::from_secs(120));
         Client {
             base: base.trim_end_matches('/').to_string(),
             source: if key.is_some() {

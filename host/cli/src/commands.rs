@@ -56,7 +56,8 @@ pub fn login(g: &Global, args: LoginArgs) -> anyhow::Result<()> {
                     eprintln!("Your password is temporary and must be changed now.");
                 }
                 let new_password =
-                    read_new_password(args.password_stdin, &mut lines, "New password")?;
+                    read_new_password(args.password_stdin, &mut lines, "New password")
+                        .context("the password is temporary and must be changed now: with --password-stdin, write the new password on the second line")?;
                 client.post("/v1/login", &json!({ "username": args.username, "password": password, "new_password": new_password }))?
             }
             _ => return Err(e),
@@ -117,9 +118,7 @@ pub fn logout(g: &Global) -> anyhow::Result<()> {
 /// needed) when it answers within a few seconds.
 pub fn version(g: &Global) -> anyhow::Result<()> {
     let client_version = env!("CARGO_PKG_VERSION");
-    let agent = ureq::AgentBuilder::new()
-        .timeout(std::time::Duration::from_secs(5))
-        .build();
+    let agent = crate::client::agent(std::time::Duration::from_secs(5));
     let url = format!("{}/health", g.server.trim_end_matches('/'));
     let server: Result<String, String> = agent
         .get(&url)

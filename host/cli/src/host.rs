@@ -182,7 +182,11 @@ fn run_server(config: Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
         let state = portcullis_server::prepare(config).await?;
-        tracing::info!(%addr, database = %state.store.backend_name(), authorizer = %state.authorizer_name(), "portcullis listening");
+        let tls = state.config.tls.enabled();
+        if !tls && !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: passwords and keys cross the network in clear; set [tls] cert and key, or put a TLS-terminating proxy in front");
+        }
+        tracing::info!(%addr, tls, database = %state.store.backend_name(), authorizer = %state.authorizer_name(), "portcullis listening");
         portcullis_server::serve(state, listener, shutdown_signal()).await?;
         tracing::info!("portcullis stopped");
         Ok(())

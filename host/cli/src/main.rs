@@ -46,6 +46,10 @@ struct Cli {
         env = "PORTCULLIS_API_KEY_FILE"
     )]
     api_key_file: Option<std::path::PathBuf>,
+    /// Trust the CA certificate(s) in FILE (PEM) for an https:// server, instead of the
+    /// public roots (a private or self-signed certificate).
+    #[arg(long, global = true, value_name = "FILE", env = "PORTCULLIS_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -159,7 +163,12 @@ fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
-    if let Err(e) = client::use_key_from(cli.api_key_file.as_deref()) {
+    let setup =
+        client::use_key_from(cli.api_key_file.as_deref()).and_then(|()| match &cli.ca_file {
+            Some(f) => client::use_ca_file(f),
+            None => Ok(()),
+        });
+    if let Err(e) = setup {
         eprintln!(
             "error: {}",
             portcullis_core::names::printable(&format!("{e:#}"), 4096)

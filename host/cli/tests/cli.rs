@@ -1815,3 +1815,203 @@ fn users_list_by_account_and_whoami_shows_the_account_email() {
     assert!(text.contains("account email:"), "{text}");
     server.stop();
 }
+
+/// A private CA and a server certificate for 127.0.0.1 it signed (with its key), made
+/// with openssl in `dir`: (CA certificate, server certificate, server key).
+fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |f: &str| dir.join(format!("{name}-{f}"));
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca, ca_key, cert, key, csr, ext) = (
+        p("ca.pem"),
+        p("ca-key.pem"),
+        p("cert.pem"),
+        p("key.pem"),
+        p("csr.pem"),
+        p("ext.cnf"),
+    );
+    let s = |x: &PathBuf| x.to_str().unwrap().to_string();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={name} test CA"),
+        "-keyout",
+        &s(&ca_key),
+        "-out",
+        &s(&ca),
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &s(&key),
+        "-out",
+        &s(&csr),
+    ]);
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(&cert),
+    ]);
+    (ca, cert, key)
+}
+
+/// The README's first start, over HTTPS: a server with `[tls]` (a self-signed certificate
+/// made here), the CLI trusting it with --ca-file: the forced password change at first
+/// login, accounts, users, keys; plain HTTP and an untrusted certificate are refused; a
+/// renewed certificate is taken on SIGHUP without a restart.
+#[test]
+fn the_quick_start_over_https_with_a_certificate_reloaded_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (ca, cert, key) = certificates(dir.path(), "first");
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("PORTCULLIS_TLS_CERT", cert.to_str().unwrap()),
+            ("PORTCULLIS_TLS_KEY", key.to_str().unwrap()),
+        ],
+    );
+    let base = server.base.replace("http://", "https://");
+    let initial = std::fs::read_to_string(server.data.join("initial-admin-password")).unwrap();
+    let run = |ca: &Path, args: &[&str], stdin: &str| {
+        let mut cmd = clean_command(&home);
+        cmd.args(args)
+            .env("PORTCULLIS_SERVER", &base)
+            .env("PORTCULLIS_CA_FILE", ca)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // The forced change at first login, with --password-stdin: the second line is the new
+    // password (without it, the message says so).
+    let err = fails(&run(
+        &ca,
+        &["login", "admin", "--password-stdin"],
+        &format!("{}\n", initial.trim()),
+    ));
+    assert!(
+        err.contains("write the new password on the second line"),
+        "{err}"
+    );
+    let text = ok(&run(
+        &ca,
+        &["login", "admin", "--password-stdin"],
+        &format!("{}\nhttps admin passphrase 1\n", initial.trim()),
+    ));
+    assert!(
+        text.contains(&format!("logged in to {base} as admin")),
+        "{text}"
+    );
+    ok(&run(
+        &ca,
+        &["accounts", "add", "acme", "--email", "ops@acme.io"],
+        "",
+    ));
+    ok(&run(
+        &ca,
+        &[
+            "users",
+            "create",
+            "jane",
+            "--account",
+            "acme",
+            "--temp-password",
+            "--role",
+            "acme:read:*",
+            "--password-stdin",
+        ],
+        "jane temporary 1\n",
+    ));
+    let users = ok(&run(&ca, &["users", "get"], ""));
+    assert!(
+        users.contains("jane") && users.contains("acme:read:*"),
+        "{users}"
+    );
+    ok(&run(&ca, &["users", "describe", "jane"], ""));
+    let created = ok(&run(
+        &ca,
+        &["keys", "create", "ci", "--expires-in", "30d"],
+        "",
+    ));
+    assert!(created.contains("key (shown once"), "{created}");
+
+    // Plain HTTP to the TLS port, and a certificate the CLI does not trust: refused.
+    let (status, _) = (|| {
+        let r = ureq::get(&format!("{}/health", server.base)).call();
+        (r.map(|r| r.status()).unwrap_or(0), ())
+    })();
+    assert_eq!(status, 0, "plain HTTP answered on the TLS port");
+    let (other, _, _) = certificates(dir.path(), "stranger");
+    let out = run(&other, &["whoami"], "");
+    assert_eq!(out.status.code(), Some(2));
+
+    // A renewed certificate (another key and subject): SIGHUP, and new connections get it.
+    let (renewed, renewed_cert, renewed_key) = certificates(dir.path(), "renewed");
+    std::fs::copy(&renewed_cert, &cert).unwrap();
+    std::fs::copy(&renewed_key, &key).unwrap();
+    send_sigterm_like(server.child.id(), "HUP");
+    wait_until("the renewed certificate is served", || {
+        run(&renewed, &["whoami"], "").status.success()
+    });
+    let out = run(&other, &["whoami"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let log = server.stop();
+    assert!(log.contains("TLS certificate reloaded"), "{log}");
+}
+
+/// `kill -SIGNAL pid` (the workspace denies `unsafe`, so no libc).
+fn send_sigterm_like(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -{signal} {pid}");
+}

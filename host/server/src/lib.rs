@@ -9,6 +9,7 @@ pub mod error;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod tls;
 
 use portcullis_app::config::Config;
 use portcullis_plugin::Runtime;
@@ -77,6 +78,10 @@ pub async fn serve(
     let slots = Arc::new(tokio::sync::Semaphore::new(connection_slots(
         http.max_connections as u64,
     )));
+    let tls = tls::Tls::load(&state.config.tls)?;
+    if let Some(t) = &tls {
+        t.reload_on_sighup();
+    }
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -109,12 +114,37 @@ pub async fn serve(
             });
         // hyper starts its header timer whenever it waits for a request, idle or not: a
         // client that connects and sends nothing is dropped after the same time.
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            let _ = conn.await;
-            open.dec();
-            drop(permit);
-        });
+        match &tls {
+            None => {
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    open.dec();
+                    drop(permit);
+                });
+            }
+            Some(tls) => {
+                // The handshake runs in the connection's task (a slow client holds only
+                // its own slot), bounded like the headers that follow it.
+                let acceptor = tls.acceptor();
+                let watcher = graceful.watcher();
+                let builder = builder.clone();
+                let handshake = http.header_read_timeout;
+                tokio::spawn(async move {
+                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let conn = watcher
+                                .watch(builder.serve_connection(TokioIo::new(stream), service));
+                            let _ = conn.await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                    open.dec();
+                    drop(permit);
+                });
+            }
+        }
     }
     drop(listener);
     // In-flight requests finish (within SHUTDOWN_GRACE); idle connections close.
