@@ -71,6 +71,23 @@ enum HostCmd {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Check the configuration (file, PORTCULLIS_* variables, flags) without starting:
+    /// every key, the TLS certificate and key, the data directory. Prints what the server
+    /// would run with (secrets hidden); exit 2 on the first problem.
+    CheckConfig {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Write a consistent copy of the SQLite database to FILE while servers keep running
+    /// (restore: stop the server, put the file at <data_dir>/portcullis.db). PostgreSQL:
+    /// use pg_dump.
+    Backup {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Where to write the copy (must not exist).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
 }
 
 fn load_config(args: &CommonArgs) -> anyhow::Result<Config> {
@@ -120,6 +137,8 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         Some(HostCmd::RetrieveIact { common }) => retrieve_iact(&common),
         Some(HostCmd::ResetAuthorizer { common }) => reset_authorizer(&common),
         Some(HostCmd::CheckDb { common }) => check_db(&common),
+        Some(HostCmd::CheckConfig { common }) => check_config(&common),
+        Some(HostCmd::Backup { common, to }) => backup(&common, &to),
         None if args.recover_admin_user => recover_admin_user(&args.common, args.password_stdin),
         None => serve(&args.common),
     }
@@ -304,6 +323,56 @@ fn reset_authorizer(args: &CommonArgs) -> anyhow::Result<()> {
         store.close().await;
         let version = version?;
         println!("{} is the active authorizer (state version {version}); running servers switch within 2 seconds", portcullis_plugin::DEFAULT_PLUGIN);
+        Ok(())
+    })
+}
+
+fn check_config(args: &CommonArgs) -> anyhow::Result<()> {
+    let config = load_config(args)?;
+    if config.tls.enabled() {
+        portcullis_server::tls::server_config(
+            std::path::Path::new(&config.tls.cert),
+            std::path::Path::new(&config.tls.key),
+        )?;
+    }
+    if config.database_url.is_empty() && config.data_dir.exists() && !config.data_dir.is_dir() {
+        bail!("data_dir: {} is not a directory", config.data_dir.display());
+    }
+    let listen: std::net::SocketAddr = config.listen.parse()?;
+    println!("configuration ok");
+    println!(
+        "listen:      {listen} ({})",
+        if config.tls.enabled() {
+            "https"
+        } else {
+            "http"
+        }
+    );
+    println!("data_dir:    {}", config.data_dir.display());
+    println!("database:    {}", redact_url(&config.database_url()));
+    println!("authorizer:  {}", config.authorizer.plugin);
+    println!("bootstrap:   {:?}", config.bootstrap.mode);
+    println!("log_format:  {:?}", config.log_format);
+    if !config.tls.enabled() && !listen.ip().is_loopback() {
+        eprintln!("warning: plain HTTP on a non-loopback address: set [tls] cert and key, or put a TLS-terminating proxy in front");
+    }
+    Ok(())
+}
+
+fn backup(args: &CommonArgs, to: &std::path::Path) -> anyhow::Result<()> {
+    let config = load_config(args)?;
+    if to.exists() {
+        bail!(
+            "--to: {} exists already (a backup never overwrites)",
+            to.display()
+        );
+    }
+    runtime()?.block_on(async move {
+        let store = open_store(&config).await?;
+        let done = store.backup_to(to).await;
+        store.close().await;
+        done.with_context(|| format!("backing up to {}", to.display()))?;
+        println!("backed up to {}", to.display());
         Ok(())
     })
 }

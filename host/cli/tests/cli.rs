@@ -2015,3 +2015,104 @@ fn send_sigterm_like(pid: u32, signal: &str) {
         .unwrap_or(false);
     assert!(ok, "kill -{signal} {pid}");
 }
+
+/// `server check-config` says what the server would run with, or the first problem (exit
+/// 2); `server backup --to FILE` copies a live SQLite database, and a server started on
+/// the copy has the data.
+#[test]
+fn check_config_and_a_backup_restored_into_a_new_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = clean_command(dir.path())
+        .args([
+            "server",
+            "check-config",
+            "--listen",
+            "0.0.0.0:8443",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(
+        text.starts_with("configuration ok") && text.contains("0.0.0.0:8443 (http)"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plain HTTP on a non-loopback address"));
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a key").unwrap();
+    for (env, words) in [
+        (
+            vec![("PORTCULLIS_TLS_CERT", garbage.to_str().unwrap())],
+            "tls.cert and tls.key go together",
+        ),
+        (
+            vec![
+                ("PORTCULLIS_TLS_CERT", garbage.to_str().unwrap()),
+                ("PORTCULLIS_TLS_KEY", garbage.to_str().unwrap()),
+            ],
+            "tls.cert:",
+        ),
+        (
+            vec![("PORTCULLIS_HTTP_MAX_CONNECTIONS", "many")],
+            "max_connections",
+        ),
+    ] {
+        let out = clean_command(dir.path())
+            .args(["server", "check-config", "--data-dir"])
+            .arg(&data)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{env:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(words), "{env:?}: {err}");
+    }
+
+    let home = dir.path().join("home");
+    let (server, base) = configured_and_logged_in(dir.path(), &home);
+    ok(&cli(&home, &base, &["accounts", "add", "acme"], ""));
+    let copy = dir.path().join("backup.db");
+    let text = ok(&clean_command(dir.path())
+        .args([
+            "server",
+            "backup",
+            "--to",
+            copy.to_str().unwrap(),
+            "--data-dir",
+        ])
+        .arg(&server.data)
+        .output()
+        .unwrap());
+    assert!(text.contains("backed up to"), "{text}");
+    // Never over an existing file.
+    let out = clean_command(dir.path())
+        .args([
+            "server",
+            "backup",
+            "--to",
+            copy.to_str().unwrap(),
+            "--data-dir",
+        ])
+        .arg(&server.data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    server.stop();
+
+    let restored = tempfile::tempdir().unwrap();
+    let restored_data = restored.path().join("data");
+    std::fs::create_dir_all(&restored_data).unwrap();
+    std::fs::copy(&copy, restored_data.join("portcullis.db")).unwrap();
+    let second = Server::start(restored.path(), &[]);
+    let key = admin_key(&second.base, "cli admin passphrase");
+    let (status, body) = http(
+        "GET",
+        &format!("{}/v1/accounts/acme", second.base),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    second.stop();
+}

@@ -235,6 +235,27 @@ impl Store {
         }
     }
 
+    /// Write a consistent copy of an SQLite database to `path` (`VACUUM INTO`: an online
+    /// backup, taken while servers keep writing; the file must not exist yet). PostgreSQL
+    /// is backed up with its own tools (`pg_dump`), which this refuses to stand in for.
+    pub async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                let target = path.to_str().ok_or_else(|| {
+                    StoreError::State(format!("{} is not a UTF-8 path", path.display()))
+                })?;
+                sqlx::query("VACUUM INTO ?")
+                    .bind(target)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+            Backend::Postgres => Err(StoreError::State(
+                "a PostgreSQL database is backed up with pg_dump (e.g. `pg_dump -Fc -f portcullis.dump $DATABASE_URL`) and restored with pg_restore".into(),
+            )),
+        }
+    }
+
     /// The migrations applied to this database, in order.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
         let rows =
