@@ -85,10 +85,22 @@ pub fn check_attributes(attributes: &BTreeMap<String, String>) -> AppResult<()> 
 /// The fields a create or update touches that carry privileges: the authorizer sees them
 /// as the target attribute `changes` so a rule can refuse self-promotion.
 fn changes(roles: bool, attributes: bool, email: bool) -> Vec<(String, String)> {
+    changes_with(roles, attributes, email, false)
+}
+
+/// The `changes` target attribute: the comma-separated fields a write touches (`lockout`
+/// for an unlock), so a plugin can tell privilege changes from the rest.
+fn changes_with(
+    roles: bool,
+    attributes: bool,
+    email: bool,
+    lockout: bool,
+) -> Vec<(String, String)> {
     let fields: Vec<&str> = [
         ("email", email),
         ("roles", roles),
         ("attributes", attributes),
+        ("lockout", lockout),
     ]
     .into_iter()
     .filter_map(|(f, on)| on.then_some(f))
@@ -312,10 +324,11 @@ pub async fn update(
         .filter(|u| u.account != SYSTEM_ACCOUNT)
         .map(|u| u.account.clone());
     let mut t = user_target(username, account.as_deref());
-    t.attributes = changes(
+    t.attributes = changes_with(
         patch.roles.is_some(),
         patch.attributes.is_some(),
         patch.email.is_some(),
+        patch.unlock,
     );
     app.require(&caller.principal, actions::USERS_UPDATE, t)
         .await?;
@@ -323,12 +336,13 @@ pub async fn update(
         return Err(AppError::not_found(format!("user {username}")));
     }
     app.store.update_user(username, &patch).await?;
-    app.audit(Audit::success(
-        &caller.user.username,
-        AuditAction::UsersUpdate,
-        username,
-    ))
-    .await;
+    let audit = Audit::success(&caller.user.username, AuditAction::UsersUpdate, username);
+    let audit = if patch.unlock {
+        audit.detail("lockout cleared")
+    } else {
+        audit
+    };
+    app.audit(audit).await;
     app.store
         .get_user(username)
         .await?

@@ -354,6 +354,8 @@ pub enum UsersCmd {
     Describe { username: String },
     /// Delete a user and every key of it.
     Delete { username: String },
+    /// Clear a user's lockout (after too many failed logins) without resetting its password.
+    Unlock { username: String },
     /// Create a user by email (REANA); prints ID EMAIL ACCESS_TOKEN.
     CreateByEmail {
         email: String,
@@ -480,6 +482,19 @@ pub fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
         UsersCmd::Delete { username } => {
             client.request("DELETE", &format!("/v1/users/{}", enc(&username)), None)?;
             println!("user {username} deleted with all its keys");
+        }
+        UsersCmd::Unlock { username } => {
+            let v = client
+                .request(
+                    "PATCH",
+                    &format!("/v1/users/{}", enc(&username)),
+                    Some(&json!({ "unlock": true })),
+                )?
+                .unwrap_or_default();
+            match g.output {
+                Format::Json => output::json(&v),
+                Format::Table => println!("user {username} unlocked (failed logins cleared)"),
+            }
         }
         UsersCmd::CreateByEmail {
             email,

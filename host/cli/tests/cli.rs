@@ -2116,3 +2116,53 @@ fn check_config_and_a_backup_restored_into_a_new_data_directory() {
     assert_eq!(status, 200, "{body}");
     second.stop();
 }
+
+/// `users unlock` clears a lockout without resetting the password: the user logs in with
+/// the password it had.
+#[test]
+fn users_unlock_clears_a_lockout_without_a_password_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (server, base) = configured_and_logged_in(dir.path(), &home);
+    let key = admin_key(&base, "cli admin passphrase");
+    http(
+        "POST",
+        &format!("{base}/v1/accounts"),
+        Some(&key),
+        Some(json!({"name": "acme", "type": "user"})),
+    );
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/v1/accounts/acme/users"),
+        Some(&key),
+        Some(json!({"username": "jo", "password": "jo's own passphrase 1"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let login = |password: &str| {
+        http(
+            "POST",
+            &format!("{base}/v1/login"),
+            None,
+            Some(json!({"username": "jo", "password": password})),
+        )
+        .0
+    };
+    // Wrong passwords until the lock holds: then even the right one is refused.
+    for tries in 0.. {
+        let (_, v) = http("GET", &format!("{base}/v1/users/jo"), Some(&key), None);
+        if v["locked"] == true {
+            break;
+        }
+        assert!(tries < 100, "no lockout after {tries} failures");
+        assert_ne!(login("not it"), 200);
+    }
+    let (_, v) = http("GET", &format!("{base}/v1/users/jo"), Some(&key), None);
+    assert_eq!(v["locked"], true, "{v}");
+    assert_ne!(login("jo's own passphrase 1"), 200);
+    let text = ok(&cli(&home, &base, &["users", "unlock", "jo"], ""));
+    assert!(text.contains("user jo unlocked"), "{text}");
+    let (_, v) = http("GET", &format!("{base}/v1/users/jo"), Some(&key), None);
+    assert_eq!(v["locked"], false, "{v}");
+    assert_eq!(login("jo's own passphrase 1"), 200);
+    server.stop();
+}

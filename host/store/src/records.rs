@@ -60,6 +60,8 @@ pub struct UserPatch {
     pub email: Option<Option<String>>,
     pub roles: Option<Vec<String>>,
     pub attributes: Option<BTreeMap<String, String>>,
+    /// Clear a lockout (failed logins and the lock) without touching the password.
+    pub unlock: bool,
 }
 
 #[derive(Debug, Clone)]

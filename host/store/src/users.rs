@@ -183,7 +183,9 @@ impl Store {
             "UPDATE users SET
                email = CASE WHEN $1 = 1 THEN $2 ELSE email END,
                roles = COALESCE($3, roles),
-               attributes = COALESCE($4, attributes)
+               attributes = COALESCE($4, attributes),
+               failed_logins = CASE WHEN $6 = 1 THEN 0 ELSE failed_logins END,
+               locked_until = CASE WHEN $6 = 1 THEN NULL ELSE locked_until END
              WHERE username = $5",
         )
         .bind(patch.email.is_some() as i64)
@@ -191,6 +193,7 @@ impl Store {
         .bind(patch.roles.as_ref().map(|r| json_list(r)))
         .bind(patch.attributes.as_ref().map(json_map))
         .bind(username)
+        .bind(patch.unlock as i64)
         .execute(&self.pool)
         .await?;
         if r.rows_affected() == 0 {

@@ -163,6 +163,9 @@ pub struct PatchUser {
     pub roles: Option<Vec<String>>,
     #[schema(schema_with = schema::attributes_or_null)]
     pub attributes: Option<BTreeMap<String, String>>,
+    /// `true`: clear a lockout (failed logins and the lock) without touching the password.
+    #[serde(default)]
+    pub unlock: bool,
 }
 
 impl From<PatchUser> for UserPatch {
@@ -171,6 +174,7 @@ impl From<PatchUser> for UserPatch {
             email: body.email,
             roles: body.roles,
             attributes: body.attributes,
+            unlock: body.unlock,
         }
     }
 }
