@@ -14,6 +14,22 @@ use std::path::{Path, PathBuf};
 
 pub use portcullis_core::names::ADMIN_USER;
 pub const PASSWORD_FILE: &str = "initial-admin-password";
+
+/// Remove the initial admin password file once the admin has chosen its own password: the
+/// temporary one is no use any more, and a file with a password in it should not outlive
+/// its purpose. (Best effort: a file that is gone or cannot be removed is only logged.)
+pub fn forget_initial_password(config: &Config) {
+    let path = config.data_dir.join(PASSWORD_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {
+            tracing::info!(file = %path.display(), "removed the initial admin password file: the admin has its own password now")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "could not remove the initial admin password file")
+        }
+    }
+}
 pub const IACT_FILE: &str = "initial-admin-token";
 const IACT_LEN: usize = 40;
 

@@ -179,6 +179,9 @@ pub async fn login(
             .detail("changed at login"),
         )
         .await;
+        if user.username == portcullis_core::names::ADMIN_USER {
+            crate::bootstrap::forget_initial_password(&app.config);
+        }
         true
     } else if user.must_change_password {
         // The password was right: the failure streak ends, but no key is issued.

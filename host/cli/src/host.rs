@@ -293,6 +293,7 @@ fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result
         let revoked = bootstrap::recover_admin(&store, &new_password).await;
         store.close().await;
         let revoked = revoked?;
+        bootstrap::forget_initial_password(&config);
         let keys = if revoked == 1 { "key" } else { "keys" };
         println!("user admin recovered: password set, lockout cleared, {revoked} {keys} revoked");
         Ok(())

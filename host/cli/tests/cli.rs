@@ -1949,6 +1949,8 @@ fn the_quick_start_over_https_with_a_certificate_reloaded_on_sighup() {
         text.contains(&format!("logged in to {base} as admin")),
         "{text}"
     );
+    // The temporary password's file goes once the admin has its own.
+    assert!(!server.data.join("initial-admin-password").exists());
     ok(&run(
         &ca,
         &["accounts", "add", "acme", "--email", "ops@acme.io"],
