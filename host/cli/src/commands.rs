@@ -143,6 +143,27 @@ pub fn version(g: &Global) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `accounts add --type`: checked by the CLI, so a typo is told with the choices.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum AccountKind {
+    /// Administrators: may do everything (native rules).
+    Admin,
+    /// People: act inside their own account.
+    User,
+    /// Automation: may do everything (native rules).
+    Service,
+}
+
+impl AccountKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Admin => "admin",
+            AccountKind::User => "user",
+            AccountKind::Service => "service",
+        }
+    }
+}
+
 pub fn whoami(g: &Global) -> anyhow::Result<()> {
     let v = Client::logged_in(&g.server)?.get("/v1/whoami")?;
     match g.output {
@@ -221,9 +242,9 @@ pub enum AccountsCmd {
         name: String,
         #[arg(long)]
         email: Option<String>,
-        /// admin, user or service (default user).
-        #[arg(long = "type")]
-        kind: Option<String>,
+        /// What the account is for (default user).
+        #[arg(long = "type", value_enum)]
+        kind: Option<AccountKind>,
     },
     /// List accounts.
     List,
@@ -251,7 +272,7 @@ pub fn accounts(g: &Global, cmd: AccountsCmd) -> anyhow::Result<()> {
                 body["email"] = json!(e);
             }
             if let Some(k) = kind {
-                body["type"] = json!(k);
+                body["type"] = json!(k.as_str());
             }
             print(g, &client.post("/v1/accounts", &body)?, ACCOUNT_COLUMNS);
         }

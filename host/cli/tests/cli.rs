@@ -1813,6 +1813,19 @@ fn users_list_by_account_and_whoami_shows_the_account_email() {
     assert!(text.contains("ann") && text.contains("bob"), "{text}");
     let text = ok(&cli(&home, &base, &["whoami"], ""));
     assert!(text.contains("account email:"), "{text}");
+    // A typo in --type is told with the choices, before anything is sent.
+    let out = cli(
+        &home,
+        &base,
+        &["accounts", "add", "gamma", "--type", "bogus"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("possible values: admin, user, service"),
+        "{err}"
+    );
     server.stop();
 }
 

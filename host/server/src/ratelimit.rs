@@ -15,7 +15,15 @@ pub struct Limiter {
     inner: DefaultKeyedRateLimiter<IpAddr>,
     trusted: Vec<IpNet>,
     clock: DefaultClock,
+    /// Per limited address: when its last "rate limited" log line was written and how many
+    /// refusals went unlogged since (one line a minute per address, not one per request).
+    logged: std::sync::Mutex<std::collections::HashMap<IpAddr, (std::time::Instant, u64)>>,
 }
+
+/// One "rate limited" log line per address per this long.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+/// Addresses remembered for [`Limiter::log_refusal`]; past it the memory starts over.
+const MAX_LOGGED: usize = 10_000;
 
 impl Limiter {
     pub fn new(per_minute: u32, trusted: Vec<IpNet>) -> Limiter {
@@ -24,6 +32,7 @@ impl Limiter {
             inner: RateLimiter::keyed(quota),
             trusted,
             clock: DefaultClock::default(),
+            logged: Default::default(),
         }
     }
 
@@ -65,9 +74,41 @@ impl Limiter {
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
+    /// Whether a refusal of `ip` should be logged: `Some(n)` (with `n` refusals of it that
+    /// were not logged since its last line) at most once a minute per address, `None`
+    /// otherwise. A client hammering a limited endpoint costs one log line a minute.
+    pub fn log_refusal(&self, ip: IpAddr) -> Option<u64> {
+        let key = quota_key(ip);
+        let now = std::time::Instant::now();
+        let mut logged = self.logged.lock().expect("log lock");
+        if logged.len() >= MAX_LOGGED && !logged.contains_key(&key) {
+            logged.clear();
+        }
+        let entry = match logged.entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((now, 0));
+                return Some(0);
+            }
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        };
+        if now.duration_since(entry.0) >= LOG_EVERY {
+            let unlogged = entry.1;
+            *entry = (now, 0);
+            Some(unlogged)
+        } else {
+            entry.1 += 1;
+            None
+        }
+    }
+
     /// Forget addresses that have not been limited lately (keeps memory bounded).
     pub fn forget_idle(&self) {
         self.inner.retain_recent();
+        let now = std::time::Instant::now();
+        self.logged
+            .lock()
+            .expect("log lock")
+            .retain(|_, (at, _)| now.duration_since(*at) < LOG_EVERY);
     }
 }
 
@@ -84,6 +125,18 @@ fn quota_key(ip: IpAddr) -> IpAddr {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_refused_client_is_logged_once_a_minute_not_per_request() {
+        let l = super::Limiter::new(1, vec![]);
+        let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(l.log_refusal(ip), Some(0));
+        for _ in 0..1000 {
+            assert_eq!(l.log_refusal(ip), None);
+        }
+        // Another address has its own line.
+        assert_eq!(l.log_refusal("192.0.2.8".parse().unwrap()), Some(0));
+    }
+
     use super::*;
 
     fn headers(xff: &str) -> HeaderMap {

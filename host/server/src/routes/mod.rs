@@ -331,7 +331,9 @@ async fn rate_limited(
     match state.limiter.check(ip) {
         Ok(()) => next.run(req).await,
         Err(wait) => {
-            tracing::warn!(client = %ip, path = %req.uri().path(), "rate limited");
+            if let Some(unlogged) = state.limiter.log_refusal(ip) {
+                tracing::warn!(client = %ip, path = %req.uri().path(), unlogged, "rate limited (one line a minute per address; `unlogged` refusals since the last)");
+            }
             let error = ApiError::from(portcullis_app::AppError::rate_limited(wait));
             if req.uri().path().starts_with("/admin/") {
                 admin::ptfe_response(error)
