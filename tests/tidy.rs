@@ -1199,3 +1199,43 @@ fn every_schema_pattern_is_one_the_domain_states() {
         offenders,
     );
 }
+
+/// The packaging keeps its promises (issue "the operator's day"): the image runs as a
+/// non-root user with its data in a volume and a health check on `/ready`; the systemd unit
+/// runs without privileges in a read-only system. (`scripts/lint-packaging.sh` runs
+/// `systemd-analyze verify` on the unit in CI.)
+#[test]
+fn the_image_and_the_unit_run_unprivileged() {
+    let dockerfile = fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
+    let mut problems = Vec::new();
+    let last_user = dockerfile
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("USER "))
+        .last()
+        .map(str::trim);
+    if matches!(last_user, None | Some("root") | Some("0")) {
+        problems.push(format!(
+            "Dockerfile: the final USER is {last_user:?}, not an unprivileged user"
+        ));
+    }
+    for needed in ["VOLUME", "HEALTHCHECK", "/ready", "EXPOSE 8700"] {
+        if !dockerfile.contains(needed) {
+            problems.push(format!("Dockerfile: no {needed}"));
+        }
+    }
+    let unit = fs::read_to_string(root().join("examples/portcullis.service")).expect("unit");
+    for needed in [
+        "DynamicUser=yes",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "StateDirectoryMode=0700",
+        "CapabilityBoundingSet=\n",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        if !unit.contains(needed) {
+            problems.push(format!("examples/portcullis.service: no {}", needed.trim()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
