@@ -921,7 +921,7 @@ fn read_log(
             match g.output {
                 Format::Json => {
                     for item in &items {
-                        println!("{item}");
+                        output::line(item);
                     }
                 }
                 Format::Table if !items.is_empty() => {

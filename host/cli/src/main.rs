@@ -8,7 +8,7 @@ mod output;
 mod plugins;
 mod policies;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use output::Format;
 use std::process::ExitCode;
 
@@ -34,8 +34,11 @@ struct Cli {
     )]
     server: String,
     /// Output format of client commands.
-    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Table)]
-    output: Format,
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = output::OutputArg::Table)]
+    output: output::OutputArg,
+    /// Tables without their header line (for scripts).
+    #[arg(long, global = true)]
+    no_headers: bool,
     /// Read the API key (from `keys create`, an access token, the IACT admin's key) from
     /// the first line of FILE instead of using the key `portcullis login` stored. The
     /// environment variable PORTCULLIS_API_KEY does the same with the key itself.
@@ -104,7 +107,7 @@ enum Command {
     },
 }
 
-#[derive(Args)]
+/// What every client command is given: the server and the output format.
 pub struct Global {
     pub server: String,
     pub output: Format,
@@ -175,9 +178,14 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(EXIT_ERROR);
     }
+    output::set_style(output::Style {
+        yaml: cli.output == output::OutputArg::Yaml,
+        wide: cli.output == output::OutputArg::Wide,
+        no_headers: cli.no_headers,
+    });
     let global = Global {
         server: cli.server,
-        output: cli.output,
+        output: cli.output.format(),
     };
     let result = match cli.command {
         Command::Server(args) => host::run(args),

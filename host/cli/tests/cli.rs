@@ -2181,3 +2181,46 @@ fn users_unlock_clears_a_lockout_without_a_password_reset() {
     assert_eq!(login("jo's own passphrase 1"), 200);
     server.stop();
 }
+
+/// `-o yaml`, `-o wide` and `--no-headers` for scripts and people.
+#[test]
+fn output_as_yaml_wide_and_without_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (server, base) = configured_and_logged_in(dir.path(), &home);
+    ok(&cli(
+        &home,
+        &base,
+        &["accounts", "add", "acme", "--email", "ops@acme.io"],
+        "",
+    ));
+    let yaml = ok(&cli(
+        &home,
+        &base,
+        &["accounts", "get", "acme", "-o", "yaml"],
+        "",
+    ));
+    assert!(yaml.contains("\"name\": \"acme\"\n"), "{yaml}");
+    assert!(yaml.contains("\"email\": \"ops@acme.io\"\n"), "{yaml}");
+    let table = ok(&cli(&home, &base, &["accounts", "list"], ""));
+    let bare = ok(&cli(
+        &home,
+        &base,
+        &["accounts", "list", "--no-headers"],
+        "",
+    ));
+    assert_eq!(
+        bare.lines().count() + 1,
+        table.lines().count(),
+        "{table}\n{bare}"
+    );
+    assert!(!bare.contains("NAME"), "{bare}");
+    let users = ok(&cli(&home, &base, &["users", "get"], ""));
+    let wide = ok(&cli(&home, &base, &["users", "get", "-o", "wide"], ""));
+    let header = wide.lines().next().unwrap();
+    assert!(
+        header.contains("MUST_CHANGE_PASSWORD") && !users.contains("MUST_CHANGE_PASSWORD"),
+        "{header}"
+    );
+    server.stop();
+}
