@@ -1210,8 +1210,8 @@ fn the_image_and_the_unit_run_unprivileged() {
     let mut problems = Vec::new();
     let last_user = dockerfile
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("USER "))
-        .last()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("USER "))
         .map(str::trim);
     if matches!(last_user, None | Some("root") | Some("0")) {
         problems.push(format!(
