@@ -23,11 +23,18 @@ pub fn enc(s: &str) -> String {
 
 #[derive(Args)]
 pub struct LoginArgs {
-    username: String,
+    /// The user to log in as (not with --sso: the ID token names the user).
+    #[arg(required_unless_present = "sso", conflicts_with = "sso")]
+    username: Option<String>,
     /// Read the password from stdin (first line); when a change is required, the new
     /// password from the second line.
     #[arg(long)]
     password_stdin: bool,
+    /// Single sign-on: log in with an ID token from the configured identity provider
+    /// (`[oidc]`), pasted at the prompt (not echoed) or, with --password-stdin, read from
+    /// the first line of stdin. The server finds or creates the user the token names.
+    #[arg(long)]
+    sso: bool,
     /// Print {"api_key": …} instead of storing the key.
     #[arg(long)]
     raw: bool,
@@ -36,6 +43,27 @@ pub struct LoginArgs {
 pub fn login(g: &Global, args: LoginArgs) -> anyhow::Result<()> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
+    if args.sso {
+        let token = if args.password_stdin {
+            lines
+                .next()
+                .context("expected the ID token on stdin")??
+                .trim()
+                .to_string()
+        } else {
+            rpassword::prompt_password("ID token: ").context(
+                "reading the ID token from the terminal (without one, pass --password-stdin and write it on stdin)",
+            )?
+        };
+        let client = Client::new(&g.server, None);
+        let answer = client.post("/v1/login/oidc", &json!({ "id_token": token.trim() }))?;
+        let username = answer["user"]["username"]
+            .as_str()
+            .context("the server answered without a user")?
+            .to_string();
+        return store_login(&client, &username, &answer, args.raw);
+    }
+    let username = args.username.clone().unwrap_or_default();
     let password = if args.password_stdin {
         lines
             .next()
@@ -47,7 +75,7 @@ pub fn login(g: &Global, args: LoginArgs) -> anyhow::Result<()> {
             .context("reading the password from the terminal")?
     };
     let client = Client::new(&g.server, None);
-    let body = json!({ "username": args.username, "password": password });
+    let body = json!({ "username": username, "password": password });
     let answer = match client.post("/v1/login", &body) {
         Ok(v) => v,
         Err(e) => match e.downcast_ref::<ServerError>() {
@@ -58,16 +86,21 @@ pub fn login(g: &Global, args: LoginArgs) -> anyhow::Result<()> {
                 let new_password =
                     read_new_password(args.password_stdin, &mut lines, "New password")
                         .context("the password is temporary and must be changed now: with --password-stdin, write the new password on the second line")?;
-                client.post("/v1/login", &json!({ "username": args.username, "password": password, "new_password": new_password }))?
+                client.post("/v1/login", &json!({ "username": username, "password": password, "new_password": new_password }))?
             }
             _ => return Err(e),
         },
     };
+    store_login(&client, &username, &answer, args.raw)
+}
+
+/// Keep (or with `raw`, print) the key a login answered.
+fn store_login(client: &Client, username: &str, answer: &Value, raw: bool) -> anyhow::Result<()> {
     let key = answer["api_key"]
         .as_str()
         .context("the server answered without an api_key")?
         .to_string();
-    if args.raw {
+    if raw {
         println!(
             "{}",
             json!({ "api_key": key, "expires_at": answer["expires_at"] })
@@ -78,7 +111,7 @@ pub fn login(g: &Global, args: LoginArgs) -> anyhow::Result<()> {
     creds.servers.insert(
         client.base.clone(),
         Entry {
-            username: args.username.clone(),
+            username: username.to_string(),
             api_key: key,
         },
     );
@@ -86,7 +119,7 @@ pub fn login(g: &Global, args: LoginArgs) -> anyhow::Result<()> {
     println!(
         "logged in to {} as {} (key expires {})",
         client.base,
-        args.username,
+        username,
         output::cell(&answer["expires_at"])
     );
     Ok(())

@@ -2224,3 +2224,84 @@ fn output_as_yaml_wide_and_without_headers() {
     );
     server.stop();
 }
+
+/// `login --sso`: an ID token from the identity provider, pasted or on stdin, logs its
+/// user in and the key is stored like a password login's.
+#[test]
+fn login_with_an_id_token_from_single_sign_on() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = [7u8; 32];
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public);
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(
+        &jwks,
+        json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k1", "alg": "EdDSA", "use": "sig"}]}).to_string(),
+    )
+    .unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("PORTCULLIS_BOOTSTRAP_MODE", "configured"),
+            (
+                "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+                "cli admin passphrase",
+            ),
+            ("PORTCULLIS_OIDC_ISSUER", "https://idp.example.org"),
+            ("PORTCULLIS_OIDC_AUDIENCE", "portcullis"),
+            ("PORTCULLIS_OIDC_JWKS_FILE", jwks.to_str().unwrap()),
+            ("PORTCULLIS_OIDC_ACCOUNT", "sso"),
+        ],
+    );
+    let base = server.base.clone();
+    let key = admin_key(&base, "cli admin passphrase");
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/v1/accounts"),
+        Some(&key),
+        Some(json!({"name": "sso", "type": "user"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    der.extend_from_slice(&seed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some("k1".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &json!({"iss": "https://idp.example.org", "aud": "portcullis", "sub": "u-42", "email": "rae@corp.example", "email_verified": true, "iat": now, "exp": now + 600}),
+        &jsonwebtoken::EncodingKey::from_ed_der(&der),
+    )
+    .unwrap();
+    let home = dir.path().join("home");
+    let text = ok(&cli(
+        &home,
+        &base,
+        &["login", "--sso", "--password-stdin"],
+        &format!("{token}\n"),
+    ));
+    assert!(text.contains("as rae@corp.example"), "{text}");
+    let who: Value =
+        serde_json::from_str(&ok(&cli(&home, &base, &["whoami", "-o", "json"], ""))).unwrap();
+    assert_eq!(who["username"], "rae@corp.example");
+    assert_eq!(who["account"]["name"], "sso");
+    // A forged token: refused, nothing stored over the good login.
+    let err = fails(&cli(
+        &home,
+        &base,
+        &["login", "--sso", "--password-stdin"],
+        "not.a.token\n",
+    ));
+    assert!(err.contains("HTTP 401"), "{err}");
+    ok(&cli(&home, &base, &["whoami"], ""));
+    server.stop();
+}
