@@ -142,24 +142,64 @@ pub async fn ensure_builtin_accounts(
 /// built-in `admin` user `new_password` (creating it if it is gone), clear its lockout and
 /// revoke its keys. Refused when a user named `admin` exists outside the admin account.
 /// Returns how many keys were revoked.
-pub async fn recover_admin(store: &Store, new_password: &str) -> anyhow::Result<u64> {
+/// What a host-side recovery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// The administrator whose password was set.
+    pub username: String,
+    /// Whether that user was created (there was none to recover).
+    pub created: bool,
+    /// Keys of that user revoked.
+    pub revoked: u64,
+}
+
+/// Set the password of `username` (default `admin`), a user of the admin account: clears
+/// lockout and the forced change, revokes its keys. A missing `admin` is created only when
+/// the admin account has no other user, or with `create`: after an IACT bootstrap the
+/// administrator has another name, and recovery must not quietly add a second one.
+pub async fn recover_admin(
+    store: &Store,
+    new_password: &str,
+    username: Option<&str>,
+    create: bool,
+) -> anyhow::Result<Recovered> {
     if let Err(e) = password::check_policy(new_password) {
         bail!("password {e}");
     }
     ensure_builtin_accounts(store, None).await?;
+    let name = username.unwrap_or(ADMIN_USER);
     let phc = password::hash(new_password);
-    let revoked = match store.get_user(ADMIN_USER).await? {
+    let (revoked, created) = match store.get_user(name).await? {
         Some(u) if u.account == ADMIN_ACCOUNT => {
-            store.set_password(ADMIN_USER, &phc, false, None).await?
+            (store.set_password(name, &phc, false, None).await?, false)
         }
         // Made before the name was reserved: recovery must not hand the squatter a fresh
         // password (and the operator's trust).
-        Some(u) => bail!(
+        Some(u) if name == ADMIN_USER => bail!(
             "a user named {ADMIN_USER} exists in account {}, not in the admin account: it is not the administrator. \
              Delete it (portcullis users delete {ADMIN_USER}, as an administrator) and run recover-admin-user again",
             u.account
         ),
+        Some(u) => bail!(
+            "{name} is a user of account {}, not of the admin account: only administrators are recovered here",
+            u.account
+        ),
+        None if username.is_some() => {
+            bail!("there is no user {name}: name a user of the admin account, or leave --user out")
+        }
         None => {
+            let others: Vec<String> = store
+                .list_users(Some(ADMIN_ACCOUNT), None, 10)
+                .await?
+                .into_iter()
+                .map(|u| u.username)
+                .collect();
+            if !others.is_empty() && !create {
+                bail!(
+                    "there is no user {ADMIN_USER}; the admin account has {}: recover one of them with --user NAME, or add a user {ADMIN_USER} with --create",
+                    others.join(", ")
+                );
+            }
             let new = NewUser {
                 username: ADMIN_USER.into(),
                 account: ADMIN_ACCOUNT.into(),
@@ -167,14 +207,23 @@ pub async fn recover_admin(store: &Store, new_password: &str) -> anyhow::Result<
                 ..Default::default()
             };
             store.create_user(&new).await?;
-            0
+            (0, true)
         }
     };
-    Audit::by_host(AuditAction::UsersRecoverAdmin, ADMIN_USER)
-        .detail(format!("host-side recovery; {revoked} keys revoked"))
+    let detail = if created {
+        "host-side recovery; user created".to_string()
+    } else {
+        format!("host-side recovery; {revoked} keys revoked")
+    };
+    Audit::by_host(AuditAction::UsersRecoverAdmin, name)
+        .detail(detail)
         .try_append(store)
         .await?;
-    Ok(revoked)
+    Ok(Recovered {
+        username: name.to_string(),
+        created,
+        revoked,
+    })
 }
 
 async fn run_modes(store: &Store, config: &Config) -> anyhow::Result<Bootstrapped> {

@@ -54,6 +54,14 @@ enum HostCmd {
         /// Read the new password from one line of stdin instead of the terminal.
         #[arg(long)]
         password_stdin: bool,
+        /// The administrator to recover, when it is not `admin` (after an IACT bootstrap
+        /// the first administrator has the name it was given).
+        #[arg(long, value_name = "USERNAME")]
+        user: Option<String>,
+        /// Create a user `admin` when there is none, even though the admin account has
+        /// other users.
+        #[arg(long, conflicts_with = "user")]
+        create: bool,
     },
     /// Print the initial admin creation token (iact mode) and nothing else.
     RetrieveIact {
@@ -133,13 +141,17 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         Some(HostCmd::RecoverAdminUser {
             common,
             password_stdin,
-        }) => recover_admin_user(&common, password_stdin),
+            user,
+            create,
+        }) => recover_admin_user(&common, password_stdin, user.as_deref(), create),
         Some(HostCmd::RetrieveIact { common }) => retrieve_iact(&common),
         Some(HostCmd::ResetAuthorizer { common }) => reset_authorizer(&common),
         Some(HostCmd::CheckDb { common }) => check_db(&common),
         Some(HostCmd::CheckConfig { common }) => check_config(&common),
         Some(HostCmd::Backup { common, to }) => backup(&common, &to),
-        None if args.recover_admin_user => recover_admin_user(&args.common, args.password_stdin),
+        None if args.recover_admin_user => {
+            recover_admin_user(&args.common, args.password_stdin, None, false)
+        }
         None => serve(&args.common),
     }
 }
@@ -280,7 +292,12 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result<()> {
+fn recover_admin_user(
+    args: &CommonArgs,
+    password_stdin: bool,
+    user: Option<&str>,
+    create: bool,
+) -> anyhow::Result<()> {
     let config = load_config(args)?;
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
@@ -290,12 +307,22 @@ fn recover_admin_user(args: &CommonArgs, password_stdin: bool) -> anyhow::Result
     }
     runtime()?.block_on(async move {
         let store = open_store(&config).await?;
-        let revoked = bootstrap::recover_admin(&store, &new_password).await;
+        let done = bootstrap::recover_admin(&store, &new_password, user, create).await;
         store.close().await;
-        let revoked = revoked?;
+        let done = done?;
         bootstrap::forget_initial_password(&config);
-        let keys = if revoked == 1 { "key" } else { "keys" };
-        println!("user admin recovered: password set, lockout cleared, {revoked} {keys} revoked");
+        if done.created {
+            println!(
+                "user {} created in the admin account with the new password",
+                done.username
+            );
+        } else {
+            let keys = if done.revoked == 1 { "key" } else { "keys" };
+            println!(
+                "user {} recovered: password set, lockout cleared, {} {keys} revoked",
+                done.username, done.revoked
+            );
+        }
         Ok(())
     })
 }

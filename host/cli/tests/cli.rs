@@ -491,6 +491,53 @@ fn iact_mode_through_the_binary() {
     assert_eq!((status, body["status"].as_str()), (200, Some("created")));
     let api_key = body["token"].as_str().unwrap().to_string();
     fails(&retrieve());
+    // Locked out later: recovery does not quietly add a second administrator `admin`; it
+    // names the one there is.
+    let recover = |extra: &[&str]| {
+        let mut cmd = clean_command(dir.path());
+        cmd.args([
+            "server",
+            "recover-admin-user",
+            "--password-stdin",
+            "--data-dir",
+        ])
+        .arg(&server.data)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"root recovered passphrase\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let err = fails(&recover(&[]));
+    assert!(
+        err.contains("the admin account has root")
+            && err.contains("--user NAME")
+            && err.contains("--create"),
+        "{err}"
+    );
+    let text = ok(&recover(&["--user", "root"]));
+    assert!(text.contains("user root recovered"), "{text}");
+    let (status, _) = http(
+        "POST",
+        &format!("{}/v1/login", server.base),
+        None,
+        Some(json!({"username": "root", "password": "root recovered passphrase"})),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = http(
+        "POST",
+        &format!("{}/v1/login", server.base),
+        None,
+        Some(json!({"username": "admin", "password": "root recovered passphrase"})),
+    );
+    assert_ne!(status, 200, "a second administrator was created");
     let log = server.stop();
     assert!(!log.contains(&token), "the IACT appears in the log");
     assert!(!log.contains(&api_key));
