@@ -270,9 +270,11 @@ const ACCOUNT_COLUMNS: &[(&str, &str)] = &[
 
 #[derive(Subcommand)]
 pub enum AccountsCmd {
-    /// Create an account.
+    /// Create an account, e.g. `portcullis accounts add acme --email ops@acme.io`.
     Add {
+        /// The account's name (`[a-z0-9][a-z0-9._-]{0,62}`).
         name: String,
+        /// A contact address for the account.
         #[arg(long)]
         email: Option<String>,
         /// What the account is for (default user).
@@ -282,13 +284,23 @@ pub enum AccountsCmd {
     /// List accounts.
     List,
     /// Show one account.
-    Get { name: String },
+    Get {
+        /// The account.
+        name: String,
+    },
     /// Enable an account.
-    Enable { name: String },
+    Enable {
+        /// The account.
+        name: String,
+    },
     /// Disable an account: every key of its users fails until it is enabled again.
-    Disable { name: String },
+    Disable {
+        /// The account.
+        name: String,
+    },
     /// Delete a disabled account with all its users and keys.
     Delete {
+        /// The account (disable it first: `portcullis accounts disable NAME`).
         name: String,
         /// Do not ask for confirmation.
         #[arg(long)]
@@ -381,9 +393,12 @@ pub enum UsersCmd {
     /// Create a user (in the server's default user account unless --account is given;
     /// never the admin account unless named).
     Create {
+        /// The new user's name (`[a-z0-9][a-z0-9._@-]{0,62}`), e.g. `jane`.
         username: String,
+        /// The account it belongs to (default: yours, or the server's default user account).
         #[arg(long)]
         account: Option<String>,
+        /// Its email address (REANA's and SSO's identity).
         #[arg(long)]
         email: Option<String>,
         /// The password is temporary: the user must change it at first login.
@@ -399,22 +414,35 @@ pub enum UsersCmd {
     /// List the users you may see (of one account with --account), or one user.
     #[command(visible_alias = "list")]
     Get {
+        /// One user to show (default: list them).
         username: Option<String>,
         /// Only the users of this account (Anchore's `account user list --account`).
         #[arg(long, conflicts_with = "username")]
         account: Option<String>,
     },
     /// Everything about one user.
-    Describe { username: String },
+    Describe {
+        /// The user.
+        username: String,
+    },
     /// Delete a user and every key of it.
-    Delete { username: String },
+    Delete {
+        /// The user (its keys go with it).
+        username: String,
+    },
     /// Clear a user's lockout (after too many failed logins) without resetting its password.
-    Unlock { username: String },
+    Unlock {
+        /// The locked user.
+        username: String,
+    },
     /// Create a user by email (REANA); prints ID EMAIL ACCESS_TOKEN.
     CreateByEmail {
+        /// The user's email address; the username is taken from it unless --username.
         email: String,
+        /// The account it belongs to.
         #[arg(long)]
         account: Option<String>,
+        /// The username (default: taken from the email address).
         #[arg(long)]
         username: Option<String>,
         /// Grant an access token at once (printed once).
@@ -429,13 +457,17 @@ pub enum UsersCmd {
     },
     /// Import users from CSV (all-or-nothing).
     Import {
+        /// The CSV file (as `users export` writes it; header row first).
         #[arg(long)]
         file: std::path::PathBuf,
+        /// What to do with a username that exists: fail the whole import, skip the row, or
+        /// update the user.
         #[arg(long, value_parser = ["fail", "skip", "update"], default_value = "fail")]
         on_conflict: String,
     },
     /// Change your own password, or (admin) another user's.
     SetPassword {
+        /// Another user (administrators); default: yourself.
         username: Option<String>,
         /// Force the user to change it at next login.
         #[arg(long)]
@@ -692,12 +724,15 @@ const KEY_COLUMNS: &[(&str, &str)] = &[
 pub enum KeysCmd {
     /// List keys (yours unless --user).
     List {
+        /// Another user's keys (default: yours).
         #[arg(long)]
         user: Option<String>,
     },
     /// Create a personal key; it is printed once.
     Create {
+        /// A name to tell the key by, e.g. `ci`.
         name: String,
+        /// Create it for another user (administrators); default: yourself.
         #[arg(long)]
         user: Option<String>,
         /// e.g. 30d, 12h; default never.
@@ -706,7 +741,9 @@ pub enum KeysCmd {
     },
     /// Revoke a key by id.
     Revoke {
+        /// The key's id (`portcullis keys list`).
         id: String,
+        /// The key's owner, when it is not you.
         #[arg(long)]
         user: Option<String>,
     },
@@ -867,8 +904,10 @@ pub struct DecisionsArgs {
     /// Read this application policy's log instead of the management authorizer's.
     #[arg(long)]
     policy: Option<String>,
+    /// Only decisions about this user.
     #[arg(long)]
     user: Option<String>,
+    /// Only this action, e.g. `users.read`.
     #[arg(long)]
     action: Option<String>,
     /// allow, deny, timeout, trap, memory_limit, malformed, unavailable
@@ -1000,11 +1039,20 @@ fn read_log(
 #[derive(Subcommand)]
 pub enum TokensCmd {
     /// Ask for an access token (status requested).
-    Request { username: String },
+    Request {
+        /// The user the token is for (yourself, usually).
+        username: String,
+    },
     /// Grant an access token (admin); printed once; any earlier one is revoked.
-    Grant { username: String },
+    Grant {
+        /// The user whose request is granted.
+        username: String,
+    },
     /// Revoke the access token; it stops working at once.
-    Revoke { username: String },
+    Revoke {
+        /// The user whose token is revoked.
+        username: String,
+    },
 }
 
 pub fn tokens(g: &Global, cmd: TokensCmd) -> anyhow::Result<()> {
@@ -1036,8 +1084,10 @@ pub fn tokens(g: &Global, cmd: TokensCmd) -> anyhow::Result<()> {
 
 #[derive(Args)]
 pub struct AuditArgs {
+    /// Only what this user (or `host` for host-side commands) did.
     #[arg(long)]
     actor: Option<String>,
+    /// Only this action, e.g. `users.create`.
     #[arg(long)]
     action: Option<String>,
     /// Entries at or after this RFC 3339 time, e.g. 2026-11-22T00:00:00Z

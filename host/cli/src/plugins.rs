@@ -19,18 +19,25 @@ pub enum PluginsCmd {
     List,
     /// Upload a .wasm component; the server checks it implements the world.
     Upload {
+        /// The component, built for wasm32-wasip2 (`target/wasm32-wasip2/release/NAME.wasm`).
         file: PathBuf,
+        /// A name to show in listings (default: the file's).
         #[arg(long)]
         name: Option<String>,
     },
     /// Show one plugin.
-    Describe { id: String },
+    Describe {
+        /// `builtin:NAME` or a stored plugin's id.
+        id: String,
+    },
     /// Activate a plugin (enforce), or run it beside the active one (--shadow).
     Activate {
+        /// `builtin:NAME` or a stored plugin's id, e.g. `builtin:cedar`.
         id: String,
         /// Settings as JSON, or @FILE.
         #[arg(long)]
         settings: Option<String>,
+        /// Run it beside the active plugin and count disagreements, without deciding.
         #[arg(long)]
         shadow: bool,
     },

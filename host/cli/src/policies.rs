@@ -18,6 +18,7 @@ pub enum PoliciesCmd {
     /// Create or change a policy: the plugin decides for it from now on (or, with
     /// --shadow, runs beside its active plugin). Refused settings change nothing.
     Put {
+        /// The policy's name: its AuthZEN endpoints live under /policies/NAME.
         name: String,
         /// `builtin:NAME` or a stored plugin id (`portcullis plugins upload`).
         #[arg(long)]
@@ -25,13 +26,20 @@ pub enum PoliciesCmd {
         /// Settings as JSON, or @FILE.
         #[arg(long)]
         settings: Option<String>,
+        /// Run the plugin beside the policy's active one, counting disagreements.
         #[arg(long)]
         shadow: bool,
     },
     /// Show one policy: its plugins, decision counts, shadow disagreements.
-    Describe { name: String },
+    Describe {
+        /// The policy.
+        name: String,
+    },
     /// Delete a policy: its AuthZEN endpoints answer 404 from then on.
-    Delete { name: String },
+    Delete {
+        /// The policy.
+        name: String,
+    },
     /// Ask a deployed policy (NAME) every question of a case file and compare the
     /// decisions (exit 1 when one differs); or, with --engine and --policies, run Cedar or
     /// Rego policy files locally, without a server (like `opa test`). The file is
@@ -43,6 +51,7 @@ pub enum PoliciesCmd {
         /// The deployed policy to ask (not with --engine).
         #[arg(required_unless_present = "engine", conflicts_with = "engine")]
         name: Option<String>,
+        /// The case file, e.g. `plugins/native/cases.json` or an AuthZEN interop file.
         #[arg(long)]
         cases: PathBuf,
         /// Run the policy files of --policies locally with builtin:cedar or builtin:rego.
