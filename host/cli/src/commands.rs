@@ -61,7 +61,7 @@ pub fn login(g: &Global, args: LoginArgs) -> anyhow::Result<()> {
             .as_str()
             .context("the server answered without a user")?
             .to_string();
-        return store_login(&client, &username, &answer, args.raw);
+        return store_login(g.output, &client, &username, &answer, args.raw);
     }
     let username = args.username.clone().unwrap_or_default();
     let password = if args.password_stdin {
@@ -91,11 +91,17 @@ pub fn login(g: &Global, args: LoginArgs) -> anyhow::Result<()> {
             _ => return Err(e),
         },
     };
-    store_login(&client, &username, &answer, args.raw)
+    store_login(g.output, &client, &username, &answer, args.raw)
 }
 
 /// Keep (or with `raw`, print) the key a login answered.
-fn store_login(client: &Client, username: &str, answer: &Value, raw: bool) -> anyhow::Result<()> {
+fn store_login(
+    format: Format,
+    client: &Client,
+    username: &str,
+    answer: &Value,
+    raw: bool,
+) -> anyhow::Result<()> {
     let key = answer["api_key"]
         .as_str()
         .context("the server answered without an api_key")?
@@ -116,11 +122,15 @@ fn store_login(client: &Client, username: &str, answer: &Value, raw: bool) -> an
         },
     );
     creds.save()?;
-    println!(
-        "logged in to {} as {} (key expires {})",
-        client.base,
-        username,
-        output::cell(&answer["expires_at"])
+    output::done(
+        format,
+        &format!(
+            "logged in to {} as {} (key expires {})",
+            client.base,
+            username,
+            output::cell(&answer["expires_at"])
+        ),
+        &json!({"server": client.base, "username": username, "expires_at": answer["expires_at"]}),
     );
     Ok(())
 }
@@ -132,14 +142,22 @@ pub fn logout(g: &Global) -> anyhow::Result<()> {
     creds.servers.remove(&client.base);
     creds.save()?;
     match result {
-        Ok(_) => println!("logged out of {}", client.base),
+        Ok(_) => output::done(
+            g.output,
+            &format!("logged out of {}", client.base),
+            &json!({"server": client.base, "logged_out": true}),
+        ),
         Err(e)
             if e.downcast_ref::<ServerError>()
                 .is_some_and(|s| s.status == 401) =>
         {
-            println!(
-                "logged out of {} (the key was no longer valid)",
-                client.base
+            output::done(
+                g.output,
+                &format!(
+                    "logged out of {} (the key was no longer valid)",
+                    client.base
+                ),
+                &json!({"server": client.base, "logged_out": true, "key_was_valid": false}),
             )
         }
         Err(e) => return Err(e),
@@ -567,7 +585,11 @@ pub fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
         }
         UsersCmd::Delete { username } => {
             client.request("DELETE", &format!("/v1/users/{}", enc(&username)), None)?;
-            println!("user {username} deleted with all its keys");
+            output::done(
+                g.output,
+                &format!("user {username} deleted with all its keys"),
+                &json!({"deleted": username}),
+            );
         }
         UsersCmd::Unlock { username } => {
             let v = client
@@ -798,7 +820,11 @@ pub fn keys(g: &Global, cmd: KeysCmd) -> anyhow::Result<()> {
                 &format!("/v1/users/{}/keys/{}", enc(&u), enc(&id)),
                 None,
             )?;
-            println!("key {id} revoked");
+            output::done(
+                g.output,
+                &format!("key {id} revoked"),
+                &json!({"revoked": id, "user": u}),
+            );
         }
     }
     Ok(())

@@ -139,6 +139,15 @@ pub fn record(v: &Value, fields: &[(&str, &str)]) {
     }
 }
 
+/// What a command did that has no answer of its own: `text` in a table's place, the
+/// object `v` with `-o json`/`-o yaml` (so `-o json` is never ignored).
+pub fn done(format: Format, text: &str, v: &Value) {
+    match format {
+        Format::Table => println!("{text}"),
+        Format::Json => json(v),
+    }
+}
+
 /// The whole answer: pretty JSON, or YAML with `-o yaml`.
 pub fn json(v: &Value) {
     if style().yaml {

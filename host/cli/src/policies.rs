@@ -163,9 +163,11 @@ pub fn run(g: &Global, cmd: PoliciesCmd) -> anyhow::Result<()> {
         }
         PoliciesCmd::Delete { name } => {
             client.request("DELETE", &format!("/v1/policies/{}", enc(&name)), None)?;
-            if g.output == Format::Table {
-                println!("deleted policy {name}");
-            }
+            output::done(
+                g.output,
+                &format!("deleted policy {name}"),
+                &json!({"deleted": name}),
+            );
         }
         PoliciesCmd::Check { name, cases, .. } => {
             let name = name.context("name the policy to ask, or run it locally with --engine")?;

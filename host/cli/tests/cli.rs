@@ -2262,6 +2262,44 @@ fn output_as_yaml_wide_and_without_headers() {
         "{table}\n{bare}"
     );
     assert!(!bare.contains("NAME"), "{bare}");
+    // -o json is never ignored: commands without an answer of their own say what they did.
+    ok(&cli(
+        &home,
+        &base,
+        &[
+            "users",
+            "create",
+            "tmp",
+            "--account",
+            "acme",
+            "--password-stdin",
+        ],
+        "tmp user passphrase 1\n",
+    ));
+    let v: Value = serde_json::from_str(&ok(&cli(
+        &home,
+        &base,
+        &["users", "delete", "tmp", "-o", "json"],
+        "",
+    )))
+    .unwrap();
+    assert_eq!(v["deleted"], "tmp");
+    let key: Value = serde_json::from_str(&ok(&cli(
+        &home,
+        &base,
+        &["keys", "create", "k", "-o", "json"],
+        "",
+    )))
+    .unwrap();
+    let id = key["id"].as_str().unwrap();
+    let v: Value = serde_json::from_str(&ok(&cli(
+        &home,
+        &base,
+        &["keys", "revoke", id, "-o", "json"],
+        "",
+    )))
+    .unwrap();
+    assert_eq!(v["revoked"], id);
     let users = ok(&cli(&home, &base, &["users", "get"], ""));
     let wide = ok(&cli(&home, &base, &["users", "get", "-o", "wide"], ""));
     let header = wide.lines().next().unwrap();
