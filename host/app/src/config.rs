@@ -48,14 +48,14 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// The certificate chain, leaf first (PEM).
-    pub cert: String,
+    pub cert_file: String,
     /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub key: String,
+    pub key_file: String,
 }
 
 impl TlsConfig {
     pub fn enabled(&self) -> bool {
-        !self.cert.is_empty()
+        !self.cert_file.is_empty()
     }
 }
 
@@ -601,8 +601,8 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.tls.cert.is_empty() != self.tls.key.is_empty() {
-            bail!("tls.cert and tls.key go together: give both PEM files (or neither, for plain HTTP)");
+        if self.tls.cert_file.is_empty() != self.tls.key_file.is_empty() {
+            bail!("tls.cert_file and tls.key_file go together: give both PEM files (or neither, for plain HTTP)");
         }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!(

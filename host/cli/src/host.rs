@@ -215,7 +215,7 @@ fn run_server(config: Config) -> anyhow::Result<()> {
         let state = portcullis_server::prepare(config).await?;
         let tls = state.config.tls.enabled();
         if !tls && !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: passwords and keys cross the network in clear; set [tls] cert and key, or put a TLS-terminating proxy in front");
+            tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: passwords and keys cross the network in clear; set [tls] cert_file and key_file, or put a TLS-terminating proxy in front");
         }
         tracing::info!(%addr, tls, database = %state.store.backend_name(), authorizer = %state.authorizer_name(), "portcullis listening");
         portcullis_server::serve(state, listener, shutdown_signal()).await?;
@@ -359,8 +359,8 @@ fn check_config(args: &CommonArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
     if config.tls.enabled() {
         portcullis_server::tls::server_config(
-            std::path::Path::new(&config.tls.cert),
-            std::path::Path::new(&config.tls.key),
+            std::path::Path::new(&config.tls.cert_file),
+            std::path::Path::new(&config.tls.key_file),
         )?;
     }
     if config.database_url.is_empty() && config.data_dir.exists() && !config.data_dir.is_dir() {
@@ -382,7 +382,7 @@ fn check_config(args: &CommonArgs) -> anyhow::Result<()> {
     println!("bootstrap:   {:?}", config.bootstrap.mode);
     println!("log_format:  {:?}", config.log_format);
     if !config.tls.enabled() && !listen.ip().is_loopback() {
-        eprintln!("warning: plain HTTP on a non-loopback address: set [tls] cert and key, or put a TLS-terminating proxy in front");
+        eprintln!("warning: plain HTTP on a non-loopback address: set [tls] cert_file and key_file, or put a TLS-terminating proxy in front");
     }
     Ok(())
 }

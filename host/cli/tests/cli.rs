@@ -1966,8 +1966,8 @@ fn the_quick_start_over_https_with_a_certificate_reloaded_on_sighup() {
     let server = Server::start(
         dir.path(),
         &[
-            ("PORTCULLIS_TLS_CERT", cert.to_str().unwrap()),
-            ("PORTCULLIS_TLS_KEY", key.to_str().unwrap()),
+            ("PORTCULLIS_TLS_CERT_FILE", cert.to_str().unwrap()),
+            ("PORTCULLIS_TLS_KEY_FILE", key.to_str().unwrap()),
         ],
     );
     let base = server.base.replace("http://", "https://");
@@ -2106,15 +2106,15 @@ fn check_config_and_a_backup_restored_into_a_new_data_directory() {
     std::fs::write(&garbage, "not a key").unwrap();
     for (env, words) in [
         (
-            vec![("PORTCULLIS_TLS_CERT", garbage.to_str().unwrap())],
-            "tls.cert and tls.key go together",
+            vec![("PORTCULLIS_TLS_CERT_FILE", garbage.to_str().unwrap())],
+            "tls.cert_file and tls.key_file go together",
         ),
         (
             vec![
-                ("PORTCULLIS_TLS_CERT", garbage.to_str().unwrap()),
-                ("PORTCULLIS_TLS_KEY", garbage.to_str().unwrap()),
+                ("PORTCULLIS_TLS_CERT_FILE", garbage.to_str().unwrap()),
+                ("PORTCULLIS_TLS_KEY_FILE", garbage.to_str().unwrap()),
             ],
-            "tls.cert:",
+            "tls.cert_file:",
         ),
         (
             vec![("PORTCULLIS_HTTP_MAX_CONNECTIONS", "many")],

@@ -21,20 +21,20 @@ pub struct Tls {
 /// wrong with it.
 pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let certs = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("tls.cert: reading {}", cert.display()))?
+        .with_context(|| format!("tls.cert_file: reading {}", cert.display()))?
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| {
             format!(
-                "tls.cert: {} is not a PEM certificate chain",
+                "tls.cert_file: {} is not a PEM certificate chain",
                 cert.display()
             )
         })?;
     if certs.is_empty() {
-        bail!("tls.cert: {} holds no certificate", cert.display());
+        bail!("tls.cert_file: {} holds no certificate", cert.display());
     }
     let key = PrivateKeyDer::from_pem_file(key).with_context(|| {
         format!(
-            "tls.key: {} is not a PEM private key (PKCS#8, PKCS#1 or SEC1)",
+            "tls.key_file: {} is not a PEM private key (PKCS#8, PKCS#1 or SEC1)",
             key.display()
         )
     })?;
@@ -55,7 +55,10 @@ impl Tls {
         if !config.enabled() {
             return Ok(None);
         }
-        let (cert, key) = (PathBuf::from(&config.cert), PathBuf::from(&config.key));
+        let (cert, key) = (
+            PathBuf::from(&config.cert_file),
+            PathBuf::from(&config.key_file),
+        );
         let acceptor = TlsAcceptor::from(server_config(&cert, &key)?);
         Ok(Some(Arc::new(Tls {
             cert,
