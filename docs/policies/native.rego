@@ -111,7 +111,7 @@ decision := {
 } else := {
 	"allowed": false,
 	"reason": sprintf(
-		"account type user may not set roles or attributes (%s on %s/%s)",
+		"account type user may not set roles or attributes, or clear a lockout (%s on %s/%s)",
 		[input.action.name, input.resource.type, input.resource.id]
 	),
 } if {
@@ -173,7 +173,7 @@ in_own_account if target_account == input.principal.account
 
 privileged_change if {
 	some field in split(prop("changes"), ",")
-	field in {"roles", "attributes"}
+	field in {"roles", "attributes", "lockout"}
 }
 
 # A resource property native reads (`account`, `changes`, `sso`): defined when it is a

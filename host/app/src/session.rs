@@ -179,7 +179,9 @@ pub async fn login(
             .detail("changed at login"),
         )
         .await;
-        if user.username == portcullis_core::names::ADMIN_USER {
+        if user.username == portcullis_core::names::ADMIN_USER
+            && user.account == portcullis_core::names::ADMIN_ACCOUNT
+        {
             crate::bootstrap::forget_initial_password(&app.config);
         }
         true

@@ -70,6 +70,25 @@ pub fn agent(timeout: std::time::Duration) -> ureq::Agent {
     b.build()
 }
 
+/// A key is printable ASCII (what the server issues): anything else would reach the HTTP
+/// library, whose error for a bad header repeats the header — key and all — on stderr.
+fn check_key(key: &str, source: KeySource) -> anyhow::Result<()> {
+    if key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
+    let from = match source {
+        KeySource::File => "the file of --api-key-file",
+        KeySource::Environment => "PORTCULLIS_API_KEY",
+        KeySource::Login | KeySource::None => "the stored login (run `portcullis login` again)",
+    };
+    bail!("{from} holds a key with characters a key never has (a byte-order mark, a second line, spaces?); it was not sent")
+}
+
+/// Whether this run uses a key given for it (`PORTCULLIS_API_KEY`, `--api-key-file`).
+pub fn key_given() -> bool {
+    KEY_OVERRIDE.get().is_some()
+}
+
 /// Take the key for this run from `--api-key-file FILE` (first line, trimmed) or else from
 /// `PORTCULLIS_API_KEY`. A key is never a command-line argument: other users see those.
 pub fn use_key_from(file: Option<&std::path::Path>) -> anyhow::Result<()> {
@@ -91,6 +110,7 @@ pub fn use_key_from(file: Option<&std::path::Path>) -> anyhow::Result<()> {
             _ => return Ok(()),
         },
     };
+    check_key(&key, source)?;
     let _ = KEY_OVERRIDE.set((key, source));
     Ok(())
 }
@@ -141,6 +161,7 @@ impl Client {
             .ok_or_else(|| {
                 anyhow!("not logged in to {base}: run `portcullis login <username>` first, or give an API key with PORTCULLIS_API_KEY or --api-key-file")
             })?;
+        check_key(&key, KeySource::Login)?;
         Ok(Client::new(base, Some(key)))
     }
 

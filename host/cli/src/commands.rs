@@ -136,6 +136,9 @@ fn store_login(
 }
 
 pub fn logout(g: &Global) -> anyhow::Result<()> {
+    if crate::client::key_given() {
+        anyhow::bail!("logout ends the login `portcullis login` stored; unset PORTCULLIS_API_KEY (or drop --api-key-file) to run it — to revoke an API key, use `portcullis keys revoke ID`");
+    }
     let client = Client::logged_in(&g.server)?;
     let result = client.request("POST", "/v1/logout", None);
     let mut creds = Credentials::load()?;

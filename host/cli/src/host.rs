@@ -278,8 +278,26 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .with_context(|| format!("opening the database {shown}"))
 }
 
-/// A database URL with its password replaced by `***`.
+/// A database URL with its password (in the authority or a `password=` parameter)
+/// replaced by `***`.
 fn redact_url(url: &str) -> String {
+    let url = redact_authority(url);
+    match url.split_once('?') {
+        Some((base, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
+        None => url,
+    }
+}
+
+fn redact_authority(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -389,11 +407,19 @@ fn check_config(args: &CommonArgs) -> anyhow::Result<()> {
 
 fn backup(args: &CommonArgs, to: &std::path::Path) -> anyhow::Result<()> {
     let config = load_config(args)?;
-    if to.exists() {
-        bail!(
-            "--to: {} exists already (a backup never overwrites)",
-            to.display()
-        );
+    // Made here, new (no file or symbolic link may be there already) and private (0600:
+    // the copy holds password hashes and key digests); VACUUM INTO fills an empty file.
+    {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        o.open(to).with_context(|| {
+            format!(
+                "--to: creating {} (a backup never overwrites a file)",
+                to.display()
+            )
+        })?;
     }
     runtime()?.block_on(async move {
         let store = open_store(&config).await?;

@@ -1438,6 +1438,29 @@ fn the_cli_authenticates_with_an_api_key_and_says_what_to_do_when_it_is_refused(
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--api-key-file: reading /nonexistent/key")
     );
+    // A key with a byte-order mark (a file saved by an editor): refused before it is sent,
+    // and never printed (the HTTP library's header error would repeat it).
+    let bom = dir.path().join("bom-key");
+    std::fs::write(&bom, format!("\u{feff}{key}\n")).unwrap();
+    let out = clean_command(&other)
+        .args(["whoami", "--api-key-file", bom.to_str().unwrap()])
+        .env("PORTCULLIS_SERVER", &base)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("it was not sent") && !err.contains(&key),
+        "{err}"
+    );
+    // logout with a given key would revoke it and forget the stored login: refused.
+    let out = clean_command(&home)
+        .args(["logout"])
+        .env("PORTCULLIS_SERVER", &base)
+        .env("PORTCULLIS_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
     // Not logged in at all: the message names both ways in.
     let err = fails(&cli(&other, &base, &["whoami"], ""));
     assert!(
@@ -2148,6 +2171,11 @@ fn check_config_and_a_backup_restored_into_a_new_data_directory() {
         .output()
         .unwrap());
     assert!(text.contains("backed up to"), "{text}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the copy holds password hashes: {mode:o}");
+    }
     // Never over an existing file.
     let out = clean_command(dir.path())
         .args([

@@ -79,8 +79,10 @@ pub async fn serve(
         http.max_connections as u64,
     )));
     let tls = tls::Tls::load(&state.config.tls)?;
-    if let Some(t) = &tls {
-        t.reload_on_sighup();
+    match &tls {
+        Some(t) => t.reload_on_sighup(),
+        // SIGHUP must not stop a server without TLS (`systemctl reload`).
+        None => tls::ignore_sighup(),
     }
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);

@@ -10,6 +10,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio_rustls::TlsAcceptor;
 
+/// Take SIGHUP without TLS: logged, nothing else (its default would end the process).
+pub fn ignore_sighup() {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: nothing to reload (no [tls])");
+        }
+    });
+}
+
 /// The live TLS configuration; [`Tls::reload`] swaps it for connections accepted later.
 pub struct Tls {
     cert: PathBuf,

@@ -174,13 +174,15 @@ pub fn decide(i: &Input<'_>) -> Outcome {
     }
     if i.target_account == Some(i.account) {
         // Roles and attributes carry privileges: a user account may not hand them out,
-        // even inside itself.
-        let privileged = i
-            .changes
-            .is_some_and(|c| c.split(',').any(|f| f == "roles" || f == "attributes"));
+        // even inside itself; nor clear a lockout (a stolen key could then guess the
+        // password with no lockout to stop it, or unlock a fellow member silently).
+        let privileged = i.changes.is_some_and(|c| {
+            c.split(',')
+                .any(|f| f == "roles" || f == "attributes" || f == "lockout")
+        });
         if privileged && (i.action == "users.create" || i.action == "users.update") {
             return deny(format!(
-                "account type user may not set roles or attributes ({} on {}/{})",
+                "account type user may not set roles or attributes, or clear a lockout ({} on {}/{})",
                 i.action, i.kind, i.id
             ));
         }
