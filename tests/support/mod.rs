@@ -81,12 +81,33 @@ pub fn postgres_url() -> Option<String> {
                 use std::io::Write;
                 let _ = writeln!(
                     std::io::stderr().lock(),
-                    "note: PORTCULLIS_TEST_DATABASE_URL is not set: the PostgreSQL variants of this test binary (tests named ::postgres, and the cluster tests) pass without running. Set it to a PostgreSQL admin URL to run them (see the lines under the README's test command)."
+                    "note: PORTCULLIS_TEST_DATABASE_URL is not set: {} PostgreSQL tests of this binary (named ::postgres, and the cluster tests) pass without running. Set it to a PostgreSQL admin URL to run them (see the lines under the README's test command).",
+                    postgres_tests_here()
                 );
             });
             None
         }
     }
+}
+
+/// How many PostgreSQL tests this test binary has: its own `--list`, counted (the tests
+/// named `…::postgres`, and the cluster tests, which need two servers on one database).
+fn postgres_tests_here() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "the".into();
+    };
+    let Ok(out) = std::process::Command::new(exe)
+        .args(["--list", "--format", "terse"])
+        .output()
+    else {
+        return "the".into();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .filter(|name| name.ends_with("::postgres") || name.starts_with("cluster::"))
+        .count()
+        .to_string()
 }
 
 /// Run one scenario on SQLite and on PostgreSQL: `both!(async fn name() { … })` makes the
