@@ -154,6 +154,8 @@ impl Store {
 
     /// [`Store::connect`] with another connection timeout.
     pub async fn connect_with(url: &str, timeout: Duration) -> Result<Store> {
+        /// How long a start waits for the first connection in all.
+        const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -185,7 +187,20 @@ impl Store {
             options = options.max_connections(16);
             url.to_string()
         };
-        let pool = options.connect(&url).await?;
+        // The first connection may take longer than a request may wait (`timeout`): a
+        // database still starting, or a machine busy enough that opening the file takes
+        // seconds. A start keeps trying for STARTUP_PATIENCE before it gives up; refusals
+        // (a wrong URL, no server listening) still fail at once.
+        let started = std::time::Instant::now();
+        let pool = loop {
+            match options.clone().connect(&url).await {
+                Ok(pool) => break pool,
+                Err(sqlx::Error::PoolTimedOut) if started.elapsed() < STARTUP_PATIENCE => {
+                    tracing::warn!(waited = ?started.elapsed(), "the database has not answered yet; still trying");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let store = Store {
             pool,
             backend,
