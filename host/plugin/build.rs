@@ -16,6 +16,7 @@ fn main() {
         "plugins/Cargo.toml",
         "plugins/native",
         "plugins/native-rules",
+        "plugins/policy-common",
         "plugins/cedar",
         "plugins/rego",
         "plugins/rbac",

@@ -7,36 +7,12 @@ use portcullis_core::authz::{Decision, Entity, Principal, Query};
 use portcullis_core::AccountType;
 use portcullis_plugin::{Limits, LoadError, Plugin, Runtime};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where the test runtimes keep compiled built-in plugins: one folder per build profile,
-/// shared with the API and CLI tests, so each is compiled once per build.
-fn precompiled_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("xdg-cache/portcullis/precompiled")
-}
-
-fn runtime() -> &'static Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        let rt = Runtime::new().expect("runtime");
-        rt.keep_precompiled_in(precompiled_dir());
-        rt
-    })
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+#[path = "common/runtime.rs"]
+mod shared;
+use shared::{repo, runtime};
 
 /// Limits whose deadline no well-behaved call reaches, however busy the machine.
 fn patient() -> Limits {

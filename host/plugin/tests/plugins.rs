@@ -3,40 +3,15 @@
 use portcullis_core::authz::{Principal, Request, Target};
 use portcullis_core::AccountType;
 use portcullis_plugin::check::{self, CaseFile};
-use portcullis_plugin::{programs::paths, Limits, LoadError, Runtime};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use portcullis_plugin::{programs::paths, Limits, LoadError};
 use std::time::Duration;
 
 #[path = "common/plain.rs"]
 mod plain;
 
-/// Where the test runtimes keep compiled built-in plugins: one folder per build profile,
-/// shared with the API and CLI tests, so each is compiled once per build.
-fn precompiled_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("xdg-cache/portcullis/precompiled")
-}
-
-fn runtime() -> &'static Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        let rt = Runtime::new().expect("runtime");
-        rt.keep_precompiled_in(precompiled_dir());
-        rt
-    })
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+#[path = "common/runtime.rs"]
+mod shared;
+use shared::{repo, runtime};
 
 fn bytes(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))

@@ -51,14 +51,12 @@ use cedar_policy::{
     ValidationMode, Validator,
 };
 use portcullis::authorizer::types::{AccountType, Principal};
+use portcullis_policy_common::bounded;
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
-/// Reasons the host keeps (more is a malformed answer), and their length.
-const MAX_REASONS: usize = 16;
-const MAX_REASON_BYTES: usize = 1000;
 /// Candidates the host accepts from one `candidates` call.
 const MAX_CANDIDATES: usize = 10_000;
 
@@ -437,26 +435,6 @@ fn decide(state: &State, r: &Request) -> Result<Decision, String> {
         reasons: bounded(reasons),
         ttl_ms: state.ttl_ms,
     })
-}
-
-/// At most [`MAX_REASONS`] reasons of at most [`MAX_REASON_BYTES`] bytes each.
-fn bounded(mut reasons: Vec<String>) -> Vec<String> {
-    if reasons.len() > MAX_REASONS {
-        let more = reasons.len() - (MAX_REASONS - 1);
-        reasons.truncate(MAX_REASONS - 1);
-        reasons.push(format!("… and {more} more"));
-    }
-    for r in &mut reasons {
-        if r.len() > MAX_REASON_BYTES {
-            let mut cut = MAX_REASON_BYTES;
-            while !r.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            r.truncate(cut);
-            r.push('…');
-        }
-    }
-    reasons
 }
 
 struct Cedar;
