@@ -403,6 +403,8 @@ async fn a_database_outage_fails_requests_fast_and_loses_no_acknowledged_write()
         let s = TestServer::start_with(move |c| {
             configured(c);
             c.database_url = through(&c.database_url, addr);
+            // The product's fail-fast bound: what this test is about.
+            c.database_timeout = portcullis_store::DEFAULT_TIMEOUT;
         })
         .await;
         let k = s.admin_key().await;
