@@ -47,3 +47,16 @@ cleanup_on_exit() {
   CLEANUP_DIRS=("$@")
   trap 'stop_server; rm -rf "${CLEANUP_DIRS[@]}"' EXIT
 }
+
+# cedar_policy_body: the body of `PUT /v1/policies/{name}` for a builtin:cedar policy made
+# of cedar-examples' tags_n_roles use case (policies, entities, schema), on stdout.
+cedar_policy_body() {
+  python3 - tests/fixtures/cedar-examples/cedar-example-use-cases/tags_n_roles <<'PY'
+import json, sys, pathlib
+d = pathlib.Path(sys.argv[1])
+print(json.dumps({"plugin": "builtin:cedar", "settings": {
+    "policies": (d / "policies.cedar").read_text(),
+    "entities": json.loads((d / "entities.json").read_text()),
+    "schema": (d / "policies.cedarschema").read_text()}}))
+PY
+}

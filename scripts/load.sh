@@ -34,15 +34,7 @@ KEY=$(curl -fs "$BASE/v1/login" -H 'content-type: application/json' \
 auth=(-H "authorization: Bearer $KEY" -H 'content-type: application/json')
 curl -fs "${auth[@]}" "$BASE/v1/accounts" -d '{"name":"acme"}' >/dev/null
 curl -fs "${auth[@]}" "$BASE/v1/accounts/acme/users" -d '{"username":"rita","roles":["acme:read:*"]}' >/dev/null
-CEDAR_DIR=tests/fixtures/cedar-examples/cedar-example-use-cases/tags_n_roles
-python3 - "$CEDAR_DIR" >"$WORK/cedar.json" <<'PY'
-import json, sys, pathlib
-d = pathlib.Path(sys.argv[1])
-print(json.dumps({"plugin": "builtin:cedar", "settings": {
-    "policies": (d / "policies.cedar").read_text(),
-    "entities": json.loads((d / "entities.json").read_text()),
-    "schema": (d / "policies.cedarschema").read_text()}}))
-PY
+cedar_policy_body >"$WORK/cedar.json"
 curl -fs -X PUT "${auth[@]}" "$BASE/v1/policies/cedar" --data-binary @"$WORK/cedar.json" >/dev/null
 
 cat > "$WORK/report.lua" <<'LUA'

@@ -29,15 +29,7 @@ PORTCULLIS_LOG=warn start_server "$BIN" "$WORK/data" "$PORT" 2>>"$WORK/server.lo
 wait_ready "$BASE/ready"
 KEY="$(curl -fs -X POST "$BASE/v1/login" -H 'content-type: application/json' \
   -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')"
-CEDAR_DIR=tests/fixtures/cedar-examples/cedar-example-use-cases/tags_n_roles
-python3 - "$CEDAR_DIR" >"$WORK/cedar.json" <<'EOF'
-import json, sys, pathlib
-d = pathlib.Path(sys.argv[1])
-print(json.dumps({"plugin": "builtin:cedar", "settings": {
-    "policies": (d / "policies.cedar").read_text(),
-    "entities": json.loads((d / "entities.json").read_text()),
-    "schema": (d / "policies.cedarschema").read_text()}}))
-EOF
+cedar_policy_body >"$WORK/cedar.json"
 python3 - >"$WORK/rego.json" <<'EOF'
 import json, pathlib
 print(json.dumps({"plugin": "builtin:rego", "settings": {
