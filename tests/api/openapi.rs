@@ -56,7 +56,8 @@ async fn every_route_is_documented_and_every_documented_operation_is_routed() {
                 .await
                 .unwrap();
             if r.status() != 405 {
-                routed.insert((method.to_string(), template.to_string()));
+                // A catch-all `{*rest}` is the parameter `{rest}` in OpenAPI.
+                routed.insert((method.to_string(), template.replace("{*", "{")));
             }
         }
     }

@@ -39,6 +39,127 @@ pub struct Config {
     pub users: UsersConfig,
     pub authzen: AuthzenConfig,
     pub tls: TlsConfig,
+    pub forward_auth: ForwardAuthConfig,
+}
+
+/// `[forward_auth]`: `/v1/forward-auth[/{policy}]` for reverse proxies (nginx
+/// `auth_request`, Caddy `forward_auth`, Traefik `forwardAuth`, Envoy `ext_authz`; SPEC §13).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardAuthConfig {
+    /// Proxies (CIDRs) whose forwarded headers (`X-Forwarded-*`, `X-Original-*`, Envoy's
+    /// appended path) describe the original request, and the only peers the gRPC listener
+    /// serves. Anyone else's request is decided as itself. Empty = none.
+    #[serde(deserialize_with = "de_list")]
+    pub trusted_proxies: Vec<IpNet>,
+    /// The session cookie accepted beside `Authorization: Bearer`, set by `POST /v1/login`
+    /// with `"session": true`. Empty = bearer keys only.
+    pub cookie: String,
+    /// The cookie's `Domain` (`example.com`: every host below it gets the cookie). Empty =
+    /// the host that answered the login only.
+    pub cookie_domain: String,
+    /// `Secure`: the browser sends the cookie over HTTPS only. Turn off only for a trial on
+    /// plain HTTP.
+    pub cookie_secure: bool,
+    /// `strict` (default) or `lax` (a link from another site into the application arrives
+    /// signed in).
+    pub cookie_same_site: SameSite,
+    /// Request headers the policy sees, as `resource.properties.headers.<name>` (lower
+    /// case). `authorization`, `cookie` and `proxy-authorization` cannot be listed.
+    #[serde(deserialize_with = "de_list")]
+    pub headers: Vec<String>,
+    /// HTTP method (upper case) → action (`GET = "read"`); a method not listed is its
+    /// lower-case name.
+    pub actions: BTreeMap<String, String>,
+    /// Extra headers on an allow: header name → `email`, `account_type`, `decision_id` or
+    /// `attributes.<key>` of the user. (`X-Portcullis-User`, `-Account`, `-Roles` always.)
+    pub response_headers: BTreeMap<String, String>,
+    /// Envoy's gRPC `ext_authz` (`envoy.service.auth.v3.Authorization/Check`) on this
+    /// address (`127.0.0.1:9191`); serves `trusted_proxies` only. Empty = off.
+    pub grpc_listen: String,
+}
+
+/// The `SameSite` attribute of the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameSite {
+    Strict,
+    Lax,
+}
+
+impl Default for ForwardAuthConfig {
+    fn default() -> Self {
+        ForwardAuthConfig {
+            trusted_proxies: Vec::new(),
+            cookie: String::new(),
+            cookie_domain: String::new(),
+            cookie_secure: true,
+            cookie_same_site: SameSite::Strict,
+            headers: Vec::new(),
+            actions: BTreeMap::new(),
+            response_headers: BTreeMap::new(),
+            grpc_listen: String::new(),
+        }
+    }
+}
+
+impl ForwardAuthConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        };
+        if !self.cookie.is_empty() && !token(&self.cookie) {
+            bail!("forward_auth.cookie: {:?} is not a cookie name (letters, digits, - _ . and the like; at most 64)", self.cookie);
+        }
+        if !self.cookie_domain.is_empty()
+            && !self
+                .cookie_domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        {
+            bail!("forward_auth.cookie_domain: {:?} is not a domain name", self.cookie_domain);
+        }
+        if self.headers.len() > 32 {
+            bail!("forward_auth.headers: at most 32 headers");
+        }
+        for h in &self.headers {
+            if !token(h) || h.bytes().any(|b| b.is_ascii_uppercase()) {
+                bail!("forward_auth.headers: {h:?} is not a lower-case header name");
+            }
+            if ["authorization", "cookie", "proxy-authorization"].contains(&h.as_str()) {
+                bail!("forward_auth.headers: {h:?} carries credentials and is never shown to a policy");
+            }
+        }
+        for (method, action) in &self.actions {
+            if !token(method) || method.bytes().any(|b| b.is_ascii_lowercase()) {
+                bail!("forward_auth.actions: {method:?} is not an upper-case HTTP method");
+            }
+            portcullis_core::names::validate_label(action, 256)
+                .map_err(|e| anyhow::anyhow!("forward_auth.actions.{method}: {e}"))?;
+        }
+        for (header, source) in &self.response_headers {
+            if !token(header) {
+                bail!("forward_auth.response_headers: {header:?} is not a header name");
+            }
+            let known = matches!(source.as_str(), "email" | "account_type" | "decision_id")
+                || source
+                    .strip_prefix("attributes.")
+                    .is_some_and(|k| !k.is_empty());
+            if !known {
+                bail!("forward_auth.response_headers.{header}: {source:?} is not one of email, account_type, decision_id, attributes.<key>");
+            }
+        }
+        if !self.grpc_listen.is_empty() && self.grpc_listen.parse::<std::net::SocketAddr>().is_err() {
+            bail!(
+                "forward_auth.grpc_listen: {:?} is not an address like 127.0.0.1:9191",
+                self.grpc_listen
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `[tls]`: serve HTTPS (TLS 1.2 and 1.3, rustls) with a certificate chain and its key,
@@ -236,6 +357,7 @@ impl Default for Config {
             users: UsersConfig::default(),
             authzen: AuthzenConfig::default(),
             tls: TlsConfig::default(),
+            forward_auth: ForwardAuthConfig::default(),
         }
     }
 }
@@ -518,6 +640,7 @@ const SECTIONS: &[&str] = &[
     "users",
     "authzen",
     "tls",
+    "forward_auth",
 ];
 
 /// Environment variables with the prefix that are not server configuration (the CLI's
@@ -601,6 +724,7 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.forward_auth.validate()?;
         if self.tls.cert_file.is_empty() != self.tls.key_file.is_empty() {
             bail!("tls.cert_file and tls.key_file go together: give both PEM files (or neither, for plain HTTP)");
         }

@@ -347,7 +347,7 @@ pub async fn answer_zen(app: &App, pdp: &Pdp, q: ZenQuestion) -> AppResult<(Deci
 
 /// Ask `pdp` a question whose subject is resolved (`principal`: the Portcullis user of a
 /// `user` subject; `None` for other subjects).
-async fn ask_zen(
+pub(crate) async fn ask_zen(
     app: &App,
     pdp: &Pdp,
     q: ZenQuestion,

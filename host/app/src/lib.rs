@@ -17,6 +17,7 @@ pub mod caller;
 pub mod config;
 pub mod decide;
 pub mod error;
+pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hashing;

@@ -33,6 +33,14 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyOutcomeLabels {
+    /// The application policy (empty for the default, when that is the management
+    /// authorizer, and for requests that were not authenticated).
+    pub policy: String,
+    pub outcome: String,
+}
+
 fn latency() -> Histogram {
     // 10 µs … ~10 s
     Histogram::new(exponential_buckets(0.00001, 2.0, 20))
@@ -48,6 +56,8 @@ pub struct Metrics {
     pub cache_hits: Counter,
     pub shadow_disagreements: Counter,
     pub logins: Family<OutcomeLabels, Counter>,
+    /// Forward-auth checks by policy and `outcome`: `allow`, `deny`, `unauthenticated`.
+    pub forward_auth: Family<PolicyOutcomeLabels, Counter>,
     /// Key verifications by `outcome`: `memory` (no database round trip) or `store`;
     /// the two counters are taken out of the family once, not looked up per request.
     pub key_lookups_memory: Counter,
@@ -82,6 +92,7 @@ impl Default for Metrics {
             cache_hits: Counter::default(),
             shadow_disagreements: Counter::default(),
             logins: Family::default(),
+            forward_auth: Family::default(),
             key_lookups_memory: Counter::default(),
             key_lookups_store: Counter::default(),
             connections: Gauge::default(),
@@ -155,6 +166,11 @@ impl Default for Metrics {
             m.shadow_disagreements.clone(),
         );
         registry.register("logins", "Login attempts by outcome", m.logins.clone());
+        registry.register(
+            "forward_auth",
+            "Forward-auth checks (reverse proxies) by policy and outcome",
+            m.forward_auth.clone(),
+        );
         registry.register(
             "http_connections_open",
             "Connections being served now (bounded by http.max_connections)",

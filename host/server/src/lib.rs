@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod grpc;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
@@ -84,6 +85,26 @@ pub async fn serve(
         // SIGHUP must not stop a server without TLS (`systemctl reload`).
         None => tls::ignore_sighup(),
     }
+    // Envoy's gRPC ext_authz on its own listener, stopped with this one.
+    let (grpc_stop, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let grpc = match state.config.forward_auth.grpc_listen.as_str() {
+        "" => None,
+        address => {
+            let grpc_listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| anyhow::anyhow!("forward_auth.grpc_listen: binding {address}: {e}"))?;
+            let bound = grpc_listener.local_addr()?;
+            let _ = state.grpc_addr.set(bound);
+            if state.config.forward_auth.trusted_proxies.is_empty() {
+                tracing::warn!(%bound, "gRPC ext_authz listens, but [forward_auth] trusted_proxies is empty: every connection will be closed");
+            } else {
+                tracing::info!(%bound, "gRPC ext_authz listening");
+            }
+            Some(tokio::spawn(grpc::serve(state.clone(), grpc_listener, async {
+                let _ = grpc_stopped.await;
+            })))
+        }
+    };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -149,6 +170,10 @@ pub async fn serve(
         }
     }
     drop(listener);
+    let _ = grpc_stop.send(());
+    if let Some(task) = grpc {
+        let _ = task.await;
+    }
     // In-flight requests finish (within SHUTDOWN_GRACE); idle connections close.
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await

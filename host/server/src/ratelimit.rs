@@ -20,6 +20,35 @@ pub struct Limiter {
     logged: std::sync::Mutex<std::collections::HashMap<IpAddr, (std::time::Instant, u64)>>,
 }
 
+/// The client's address: the peer's, or — only when the peer is one of `trusted` — the
+/// right-most `X-Forwarded-For` entry that is not itself trusted (a garbled header: the
+/// peer's).
+pub fn client_ip(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let peer = peer.to_canonical();
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut chain: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
+        for part in text.split(',') {
+            match part.trim().parse::<IpAddr>() {
+                Ok(ip) => chain.push(ip.to_canonical()),
+                // A garbled header from a trusted proxy: fall back to the proxy itself.
+                Err(_) => return peer,
+            }
+        }
+    }
+    chain
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer)
+}
+
 /// One "rate limited" log line per address per this long.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 /// Addresses remembered for [`Limiter::log_refusal`]; past it the memory starts over.
@@ -36,34 +65,9 @@ impl Limiter {
         }
     }
 
-    fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.trusted.iter().any(|n| n.contains(&ip))
-    }
-
     /// The address the limit applies to.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        let peer = peer.to_canonical();
-        if !self.is_trusted(peer) {
-            return peer;
-        }
-        let mut chain: Vec<IpAddr> = Vec::new();
-        for value in headers.get_all("x-forwarded-for") {
-            let Ok(text) = value.to_str() else {
-                return peer;
-            };
-            for part in text.split(',') {
-                match part.trim().parse::<IpAddr>() {
-                    Ok(ip) => chain.push(ip.to_canonical()),
-                    // A garbled header from a trusted proxy: fall back to the proxy itself.
-                    Err(_) => return peer,
-                }
-            }
-        }
-        chain
-            .into_iter()
-            .rev()
-            .find(|ip| !self.is_trusted(*ip))
-            .unwrap_or(peer)
+        client_ip(&self.trusted, peer, headers)
     }
 
     /// `Err(wait)` when `ip` has used up its attempts. IPv6 clients are counted per /64

@@ -11,6 +11,9 @@ pub struct AppState {
     pub app: Arc<App>,
     /// Login attempts per client address (`rate_limit.login_per_minute`).
     pub limiter: Limiter,
+    /// Where the gRPC `ext_authz` listener is bound, once it is (`[forward_auth]
+    /// grpc_listen`; a port of 0 picks one).
+    pub grpc_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl AppState {
@@ -19,7 +22,11 @@ impl AppState {
             app.config.rate_limit.login_per_minute,
             app.config.rate_limit.trusted_proxies.clone(),
         );
-        AppState { app, limiter }
+        AppState {
+            app,
+            limiter,
+            grpc_addr: std::sync::OnceLock::new(),
+        }
     }
 }
 

@@ -17,6 +17,10 @@ pub struct LoginBody {
     /// Required when the password is temporary: the new one (8 to 1024 characters).
     #[schema(min_length = 8, max_length = 1024)]
     pub new_password: Option<String>,
+    /// `true`: the login key goes into the `[forward_auth] cookie` (`HttpOnly`) instead of
+    /// the answer — a browser session for applications behind a forward-auth proxy.
+    #[serde(default)]
+    pub session: bool,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -28,8 +32,10 @@ pub struct OidcBody {
 /// `{"api_key","expires_at","user"}`: the answer of every successful login.
 #[derive(Debug, ToSchema, Serialize)]
 pub struct LoggedIn {
-    /// A login key (shown once).
-    pub api_key: String,
+    /// A login key (shown once). Absent when the login asked for a `session`: the key is
+    /// then in the `Set-Cookie` header only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
     pub expires_at: Option<String>,
     pub user: User,
 }
@@ -37,7 +43,7 @@ pub struct LoggedIn {
 impl From<&portcullis_app::session::LoggedIn> for LoggedIn {
     fn from(done: &portcullis_app::session::LoggedIn) -> Self {
         LoggedIn {
-            api_key: done.issued.secret.clone(),
+            api_key: Some(done.issued.secret.clone()),
             expires_at: done.issued.key.expires_at.map(timestamp),
             user: User::from(&done.user),
         }

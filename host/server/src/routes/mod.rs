@@ -8,6 +8,7 @@ mod audit;
 mod authzen;
 mod csv;
 mod decide;
+mod forward;
 mod health;
 pub mod openapi;
 mod plugins;
@@ -20,7 +21,7 @@ use crate::error::ApiError;
 use crate::state::SharedState;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
 use axum::http::Request;
-use axum::routing::{get, post, put, MethodRouter};
+use axum::routing::{any, get, post, put, MethodRouter};
 use axum::Router;
 use serde::Serialize;
 use tower_http::trace::TraceLayer;
@@ -231,6 +232,9 @@ fn routes(state: &SharedState) -> Routes {
             .delete(policies::delete),
     )
     .route("/v1/decisions", get(plugins::decisions))
+    .route("/v1/forward-auth", any(forward::check_default))
+    .route("/v1/forward-auth/{policy}", any(forward::check_named))
+    .route("/v1/forward-auth/{policy}/{*rest}", any(forward::check_appended))
 }
 
 /// The path templates of every route (for the route-coverage test).

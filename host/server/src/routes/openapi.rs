@@ -14,7 +14,7 @@
 //!   may answer 422 naming the field; one with a JSON body may answer 413 and 415.
 
 use super::{
-    accounts, admin, audit, authzen, csv, decide, health, plugins, policies, session, tokens, users,
+    accounts, admin, audit, authzen, csv, decide, forward, health, plugins, policies, session, tokens, users,
 };
 use crate::api::errors::{ErrorBody, PtfeError};
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -67,6 +67,9 @@ use utoipa::{Modify, OpenApi};
         users::revoke_key,
         audit::list,
         decide::authorize,
+        forward::check_default,
+        forward::check_named,
+        forward::check_appended,
         authzen::evaluation_root,
         authzen::evaluations_root,
         authzen::search_subject_root,
@@ -100,6 +103,7 @@ use utoipa::{Modify, OpenApi};
         (name = "users", description = "Users, passwords, personal API keys, CSV export/import."),
         (name = "access-tokens", description = "REANA-style access tokens."),
         (name = "authorization", description = "Decisions for outside applications (`/v1/authorize`)."),
+        (name = "forward-auth", description = "Reverse proxies ask whether the request they hold may pass (nginx `auth_request`, Caddy `forward_auth`, Traefik `forwardAuth`, Envoy `ext_authz`): `docs/proxies.md`."),
         (name = "authzen", description = "OpenID AuthZEN 1.0 at the root (`[authorizer] default_policy`) and for each application policy at `/policies/{name}`: unknown members are ignored, malformed requests are 400."),
         (name = "policies", description = "Application policies: named, independently activated plugins."),
         (name = "plugins", description = "The plugin store, the active authorizer, the decision log."),

@@ -12,13 +12,47 @@ use portcullis_app::session;
 
 /// Every way a login can fail answers the same 401 after the same amount of hashing work;
 /// only the audit log says why.
-#[utoipa::path(post, path = "/v1/login", tag = "session", security(()), request_body = LoginBody, responses((status = 200, description = "A login key for the user", body = LoggedIn), (status = 401, description = "Invalid username or password (the same answer for every cause)", body = ErrorBody), (status = 403, description = "The password is temporary: log in again with `new_password`", body = ErrorBody), (status = 429, description = "Rate limited per client address", body = ErrorBody), (status = 503, description = "Password hashing is saturated; retry", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/login", tag = "session", security(()), request_body = LoginBody, responses((status = 200, description = "A login key for the user (with `\"session\": true`, in a `Set-Cookie` header instead)", body = LoggedIn), (status = 401, description = "Invalid username or password (the same answer for every cause)", body = ErrorBody), (status = 403, description = "The password is temporary: log in again with `new_password`", body = ErrorBody), (status = 429, description = "Rate limited per client address", body = ErrorBody), (status = 503, description = "Password hashing is saturated; retry", body = ErrorBody)))]
 pub async fn login(
     State(state): State<SharedState>,
     Json(body): Json<LoginBody>,
-) -> ApiResult<Json<LoggedIn>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let cookie = &state.config.forward_auth;
+    if body.session && cookie.cookie.is_empty() {
+        return Err(crate::error::ApiError::invalid(
+            "session",
+            "no session cookie is configured ([forward_auth] cookie)",
+        ));
+    }
     let done = session::login(&state, &body.username, body.password, body.new_password).await?;
-    Ok(Json(LoggedIn::from(&done)))
+    let mut answer = LoggedIn::from(&done);
+    if !body.session {
+        return Ok(Json(answer).into_response());
+    }
+    let secret = answer.api_key.take().unwrap_or_default();
+    let mut attributes = format!("{}={secret}; Path=/; HttpOnly", cookie.cookie);
+    if let Some(expires) = done.issued.key.expires_at {
+        let seconds = (expires - portcullis_store::now_ms()).max(0) / 1000;
+        attributes.push_str(&format!("; Max-Age={seconds}"));
+    }
+    attributes.push_str(match cookie.cookie_same_site {
+        portcullis_app::config::SameSite::Strict => "; SameSite=Strict",
+        portcullis_app::config::SameSite::Lax => "; SameSite=Lax",
+    });
+    if cookie.cookie_secure {
+        attributes.push_str("; Secure");
+    }
+    if !cookie.cookie_domain.is_empty() {
+        attributes.push_str(&format!("; Domain={}", cookie.cookie_domain));
+    }
+    let mut response = Json(answer).into_response();
+    let value = axum::http::HeaderValue::from_str(&attributes)
+        .map_err(|_| crate::error::ApiError::internal())?;
+    response
+        .headers_mut()
+        .insert(axum::http::header::SET_COOKIE, value);
+    Ok(response)
 }
 
 /// Revoke the key used for this call.

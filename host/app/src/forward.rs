@@ -1,0 +1,384 @@
+//! Forward auth (SPEC §13): a reverse proxy holds a request and asks whether it may pass.
+//! The adapters (`/v1/forward-auth` over HTTP, Envoy's gRPC `ext_authz`) read the original
+//! request from their proxy's convention into a [`Route`] with the checks here; [`decide`]
+//! authenticates the end user's key and asks the policy:
+//!
+//! - subject: the Portcullis user (type `user`, id the username; the principal filled in
+//!   from the store, as for AuthZEN);
+//! - action: the method, lower case, or `[forward_auth.actions]`'s name for it;
+//! - resource: `{type: "route", id: "<host><path>", properties: {host, path, query,
+//!   method, scheme, headers: {…}}}` with the headers `[forward_auth] headers` lists;
+//! - context: `{"client_ip": "…"}` when known.
+//!
+//! A plugin failure is a deny like any other (never a 5xx); an unauthenticated request is
+//! [`crate::AppError::unauthorized`] before any policy is looked at.
+
+use crate::decide::{self, Pdp, ZenQuestion, USER_TYPE};
+use crate::error::{AppError, AppResult};
+use crate::session::authenticate;
+use crate::App;
+use portcullis_core::authz::{self, Entity};
+use portcullis_core::names;
+use serde_json::{json, Map, Value};
+use std::net::IpAddr;
+
+/// The resource type of a forward-auth decision.
+pub const ROUTE_TYPE: &str = "route";
+/// The longest original path and query accepted (bytes each).
+pub const MAX_URI: usize = 8 * 1024;
+/// The longest value of a header shown to the policy.
+pub const MAX_HEADER_VALUE: usize = 4096;
+
+/// The request a proxy holds, checked and normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// As sent (`GET`, `POST`, …).
+    pub method: String,
+    /// `http` or `https` (and `ws`, `wss`), when known.
+    pub scheme: Option<String>,
+    /// Lower case, with the port when one was given.
+    pub host: String,
+    /// Normalised ([`normalize_path`]).
+    pub path: String,
+    /// As sent, without the `?`; empty when there is none.
+    pub query: String,
+    /// The configured headers the request carries (lower-case names).
+    pub headers: Vec<(String, String)>,
+    pub client_ip: Option<IpAddr>,
+}
+
+/// What a forward-auth check answers when the user is authenticated.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Let it pass, with these headers for the application.
+    Allowed {
+        headers: Vec<(String, String)>,
+        decision_id: String,
+    },
+    /// Refuse it (403) for these reasons.
+    Denied {
+        reasons: Vec<String>,
+        decision_id: String,
+    },
+}
+
+/// A method as sent: an HTTP token of at most 32 characters.
+pub fn check_method(field: &str, method: &str) -> AppResult<String> {
+    if method.is_empty() || method.len() > 32 || !method.bytes().all(is_tchar) {
+        return Err(AppError::invalid(
+            field,
+            format!(
+                "{:?} is not an HTTP method",
+                names::printable(method, 40)
+            ),
+        ));
+    }
+    Ok(method.to_string())
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A host (`name`, `name:port`, `[v6]:port`), lower case.
+pub fn check_host(field: &str, host: &str) -> AppResult<String> {
+    let ok = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b));
+    if !ok {
+        return Err(AppError::invalid(
+            field,
+            format!("{:?} is not a host name", names::printable(host, 64)),
+        ));
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+/// `http`, `https`, `ws` or `wss` (any case).
+pub fn check_scheme(field: &str, scheme: &str) -> AppResult<String> {
+    let lower = scheme.to_ascii_lowercase();
+    if !["http", "https", "ws", "wss"].contains(&lower.as_str()) {
+        return Err(AppError::invalid(
+            field,
+            format!(
+                "{:?} is not http or https",
+                names::printable(scheme, 40)
+            ),
+        ));
+    }
+    Ok(lower)
+}
+
+/// An origin-form request target (`/path?query`): the normalised path and the raw query.
+pub fn split_uri(field: &str, uri: &str) -> AppResult<(String, String)> {
+    let (path, query) = match uri.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (uri, ""),
+    };
+    // A fragment never reaches a server; a proxy that forwards one is cut off there.
+    let query = query.split('#').next().unwrap_or_default();
+    if query.len() > MAX_URI || !query.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AppError::invalid(
+            field,
+            format!("the query must be at most {MAX_URI} visible ASCII characters"),
+        ));
+    }
+    let path = normalize_path(path.split('#').next().unwrap_or_default())
+        .map_err(|e| AppError::invalid(field, e))?;
+    Ok((path, query.to_string()))
+}
+
+/// The path as the application will see it, so a policy's prefixes cannot be walked
+/// around: percent-encoded unreserved characters decoded (`%61dmin` → `admin`), other
+/// escapes kept with upper-case hex (`%2f` → `%2F`: an encoded slash is not a separator),
+/// empty segments merged (`//`), `.` and `..` resolved (never above `/`).
+pub fn normalize_path(raw: &str) -> Result<String, String> {
+    if !raw.starts_with('/') {
+        return Err(format!(
+            "{:?} is not a path (it must start with /)",
+            names::printable(raw, 64)
+        ));
+    }
+    if raw.len() > MAX_URI || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "the path must be at most {MAX_URI} visible ASCII characters"
+        ));
+    }
+    let bytes = raw.as_bytes();
+    let mut decoded = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = |b: u8| (b as char).to_digit(16);
+            let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) else {
+                return Err("a % in the path is not followed by two hex digits".into());
+            };
+            let c = (hi * 16 + lo) as u8;
+            if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
+                decoded.push(c as char);
+            } else {
+                decoded.push_str(&format!("%{c:02X}"));
+            }
+            i += 3;
+        } else {
+            decoded.push(bytes[i] as char);
+            i += 1;
+        }
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    let parts: Vec<&str> = decoded.split('/').collect();
+    let last = parts.len() - 1;
+    let mut trailing = false;
+    for (n, segment) in parts.iter().enumerate() {
+        match *segment {
+            "" => trailing = n == last && n > 0,
+            "." => trailing = n == last,
+            ".." => {
+                segments.pop();
+                trailing = n == last;
+            }
+            s => {
+                segments.push(s);
+                trailing = false;
+            }
+        }
+    }
+    let mut path = String::with_capacity(decoded.len());
+    for s in &segments {
+        path.push('/');
+        path.push_str(s);
+    }
+    if path.is_empty() || trailing {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+/// A header value shown to the policy: visible ASCII and spaces, at most
+/// [`MAX_HEADER_VALUE`] bytes; `None` otherwise (left out, not an error: the application
+/// may accept it, the policy just does not see it).
+pub fn header_value(value: &[u8]) -> Option<String> {
+    (value.len() <= MAX_HEADER_VALUE && value.iter().all(|b| (0x20..0x7f).contains(b)))
+        .then(|| String::from_utf8_lossy(value).into_owned())
+}
+
+/// The value of the cookie `name` in a `Cookie` header.
+pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// Authenticate `presented` (the end user's key), then ask `policy` (`None`: the default
+/// policy, as for AuthZEN) whether `route` may pass.
+pub async fn decide(
+    app: &App,
+    presented: Option<&str>,
+    policy: Option<&str>,
+    route: Route,
+) -> AppResult<Outcome> {
+    let counted = |outcome: &str, policy: &str| {
+        app.metrics
+            .forward_auth
+            .get_or_create(&crate::metrics::PolicyOutcomeLabels {
+                policy: policy.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    };
+    let caller = match authenticate(app, presented, false).await {
+        Ok(c) => c,
+        Err(e) => {
+            counted("unauthenticated", "");
+            return Err(e);
+        }
+    };
+    let pdp = Pdp::named(app, policy)?;
+    let policy_label = pdp.name().unwrap_or_default().to_string();
+    let user = &caller.verified.user;
+    if user.account == names::SYSTEM_ACCOUNT {
+        counted("deny", &policy_label);
+        return Ok(Outcome::Denied {
+            reasons: vec![format!(
+                "{} is a user of the {} account, which is not a subject of application decisions",
+                user.username, names::SYSTEM_ACCOUNT
+            )],
+            decision_id: crate::authorizer::decision_id(),
+        });
+    }
+    let config = &app.config.forward_auth;
+    let action = config
+        .actions
+        .get(&route.method.to_ascii_uppercase())
+        .cloned()
+        .unwrap_or_else(|| route.method.to_ascii_lowercase());
+    let mut properties = Map::new();
+    properties.insert("host".into(), json!(route.host));
+    properties.insert("path".into(), json!(route.path));
+    properties.insert("query".into(), json!(route.query));
+    properties.insert("method".into(), json!(route.method));
+    if let Some(scheme) = &route.scheme {
+        properties.insert("scheme".into(), json!(scheme));
+    }
+    let headers: Map<String, Value> = route
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    properties.insert("headers".into(), Value::Object(headers));
+    let mut context = Map::new();
+    if let Some(ip) = route.client_ip {
+        context.insert("client_ip".into(), json!(ip.to_string()));
+    }
+    let q = ZenQuestion {
+        subject: Entity::new(USER_TYPE, &user.username),
+        action,
+        action_properties: authz::EMPTY_OBJECT.into(),
+        resource: Entity {
+            kind: ROUTE_TYPE.into(),
+            id: format!("{}{}", route.host, route.path),
+            properties: authz::object_text(&properties),
+        },
+        context: authz::object_text(&context),
+    };
+    let (decision, decision_id) =
+        decide::ask_zen(app, &pdp, q, Some(caller.verified.principal.clone())).await;
+    if !decision.allowed {
+        counted("deny", &policy_label);
+        return Ok(Outcome::Denied {
+            reasons: decision.reasons,
+            decision_id,
+        });
+    }
+    counted("allow", &policy_label);
+    let mut headers = vec![
+        ("x-portcullis-user".to_string(), user.username.clone()),
+        ("x-portcullis-account".to_string(), user.account.clone()),
+        ("x-portcullis-roles".to_string(), user.roles.join(",")),
+    ];
+    for (name, source) in &config.response_headers {
+        let value = match source.as_str() {
+            "email" => user.email.clone(),
+            "account_type" => Some(user.account_type.to_string()),
+            "decision_id" => Some(decision_id.clone()),
+            other => other
+                .strip_prefix("attributes.")
+                .and_then(|k| user.attributes.get(k).cloned()),
+        };
+        // Always named, empty when the user has no such value: the proxy then overwrites
+        // (or removes) whatever the client sent under that name.
+        let value = value
+            .and_then(|v| header_value(v.as_bytes()))
+            .unwrap_or_default();
+        headers.push((name.to_ascii_lowercase(), value));
+    }
+    Ok(Outcome::Allowed {
+        headers,
+        decision_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised_so_prefixes_cannot_be_walked_around() {
+        for (raw, want) in [
+            ("/", "/"),
+            ("/admin", "/admin"),
+            ("/admin/", "/admin/"),
+            ("/%61dmin", "/admin"),
+            ("/public/../admin", "/admin"),
+            ("/public/%2e%2e/admin", "/admin"),
+            ("//admin//x", "/admin/x"),
+            ("/./admin/.", "/admin/"),
+            ("/../../etc", "/etc"),
+            ("/a%2fb", "/a%2Fb"),
+            ("/a%20b", "/a%20b"),
+            ("/..", "/"),
+        ] {
+            assert_eq!(normalize_path(raw).unwrap(), want, "{raw}");
+        }
+        for bad in ["admin", "", "/a%zz", "/a%4", "/a b", "/\u{e9}"] {
+            assert!(normalize_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn uris_split_into_path_and_query() {
+        assert_eq!(
+            split_uri("x", "/a/../b?x=1&y=%20").unwrap(),
+            ("/b".to_string(), "x=1&y=%20".to_string())
+        );
+        assert_eq!(
+            split_uri("x", "/a#frag").unwrap(),
+            ("/a".to_string(), String::new())
+        );
+        let e = split_uri("X-Forwarded-Uri", "no-slash").unwrap_err();
+        assert!(e.message.starts_with("X-Forwarded-Uri: "), "{}", e.message);
+    }
+
+    #[test]
+    fn methods_hosts_schemes_and_cookies() {
+        assert!(check_method("m", "GET").is_ok());
+        assert!(check_method("m", "PROPFIND").is_ok());
+        assert!(check_method("m", "GE T").is_err());
+        assert!(check_method("m", "").is_err());
+        assert_eq!(check_host("h", "App.Example.COM:8443").unwrap(), "app.example.com:8443");
+        assert!(check_host("h", "a/b").is_err());
+        assert!(check_host("h", "").is_err());
+        assert_eq!(check_scheme("s", "HTTPS").unwrap(), "https");
+        assert!(check_scheme("s", "ftp").is_err());
+        assert_eq!(cookie("a=1; pc=k3y; b=2", "pc"), Some("k3y"));
+        assert_eq!(cookie("apc=1", "pc"), None);
+        assert_eq!(header_value(b"ok value"), Some("ok value".into()));
+        assert_eq!(header_value(b"bad\nvalue"), None);
+    }
+}
