@@ -20,6 +20,7 @@ mod migrations;
 mod openapi;
 mod plugins;
 mod policies;
+mod proxies;
 mod ratelimit;
 mod reana;
 mod runtime;
