@@ -185,6 +185,29 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
         assert_eq!(status, want, "nginx {method} {uri}: {body}");
     }
 
+    // Kubernetes ingress-nginx (its auth template): X-Original-URL, X-Original-Method,
+    // X-Sent-From, X-Real-IP, X-Forwarded-For, X-Auth-Request-Redirect.
+    let ingress = |method: &'static str, bearer: &str| {
+        vec![
+            ("x-original-url", "https://app.example.com/admin/x?y=1".to_string()),
+            ("x-original-method", method.to_string()),
+            ("x-sent-from", "nginx-ingress-controller".to_string()),
+            ("x-real-ip", "203.0.113.7".to_string()),
+            ("x-forwarded-for", "203.0.113.7".to_string()),
+            ("x-auth-request-redirect", "/admin/x?y=1".to_string()),
+            ("authorization", bearer.to_string()),
+        ]
+    };
+    for (method, bearer, want) in [("POST", &rita_b, 403), ("POST", &ada_b, 200), ("GET", &rita_b, 200)] {
+        let h = ingress(method, bearer);
+        let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/app", &refs).await;
+        assert_eq!(status, want, "ingress-nginx {method}: {body}");
+        if want == 403 {
+            assert_eq!(body["error"]["reasons"][0], "post app.example.com/admin/x needs the app-admin role");
+        }
+    }
+
     // Envoy's HTTP ext_authz: the original method, the path appended to path_prefix, the
     // original Host, and its default allowed headers (Host, Method, Path, Content-Length,
     // Authorization).
@@ -276,6 +299,8 @@ async fn bad_forwarded_headers_from_a_trusted_proxy_are_400_never_an_allow() {
         (vec![auth, ("x-forwarded-method", "GET"), ("x-forwarded-uri", "/"), ("x-forwarded-uri", "/public/")], "X-Forwarded-Uri: sent more than once"),
         // Two conventions at once: a client added the other proxy's header.
         (vec![auth, ("x-forwarded-method", "GET"), ("x-forwarded-uri", "/public/"), ("x-original-method", "GET"), ("x-original-uri", "/admin")], "X-Original-URI: sent with X-Forwarded-Uri"),
+        (vec![auth, ("x-original-method", "GET"), ("x-original-url", "/admin")], "X-Original-URL: "),
+        (vec![auth, ("x-original-method", "GET"), ("x-original-url", "gopher://h/x")], "X-Original-URL: "),
     ] {
         let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/app", &headers).await;
         assert_eq!(status, 400, "{headers:?}: {body}");

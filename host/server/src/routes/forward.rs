@@ -8,6 +8,7 @@
 //! |---------|-----------------------|-------------------------------|----------------------|
 //! | Traefik, Caddy | `X-Forwarded-Method` | `X-Forwarded-Uri`     | `X-Forwarded-Host`   |
 //! | nginx   | `X-Original-Method` | `X-Original-URI` | `X-Forwarded-Host`, else `Host` |
+//! | ingress-nginx | `X-Original-Method` | `X-Original-URL` (`scheme://host/path?query`) | from the URL |
 //! | Envoy   | the request's own     | appended: `/v1/forward-auth/{policy}/…` | `Host` |
 //!
 //! A request that uses two conventions at once is refused (400): proxies pass headers they
@@ -230,12 +231,13 @@ fn credentials<'h>(state: &SharedState, headers: &'h HeaderMap) -> Option<&'h st
     })
 }
 
-const FORWARDED: [&str; 6] = [
+const FORWARDED: [&str; 7] = [
     "x-forwarded-method",
     "x-forwarded-uri",
     "x-forwarded-host",
     "x-forwarded-proto",
     "x-original-uri",
+    "x-original-url",
     "x-original-method",
 ];
 
@@ -267,6 +269,7 @@ fn name_of(lower: &str) -> &'static str {
         "x-forwarded-proto" => "X-Forwarded-Proto",
         "x-original-uri" => "X-Original-URI",
         "x-original-method" => "X-Original-Method",
+        "x-original-url" => "X-Original-URL",
         "host" => "Host",
         _ => "header",
     }
@@ -283,12 +286,14 @@ fn original(
 ) -> Result<Route, AppError> {
     let forwarded_uri = single(headers, "x-forwarded-uri")?;
     let original_uri = single(headers, "x-original-uri")?;
+    let original_url = single(headers, "x-original-url")?;
     // Exactly one convention: a client that adds the other proxy's header to its request
     // (proxies pass unknown headers on) gets a 400, never a say in the decision.
     let conventions = [
         appended.map(|_| "an appended path (Envoy)"),
         forwarded_uri.map(|_| "X-Forwarded-Uri"),
         original_uri.map(|_| "X-Original-URI"),
+        original_url.map(|_| "X-Original-URL"),
     ];
     let given: Vec<&str> = conventions.iter().flatten().copied().collect();
     if given.len() > 1 {
@@ -300,13 +305,23 @@ fn original(
             ),
         ));
     }
-    let (method, target, target_field) = if let Some(path) = appended {
+    // nginx's auth_request subrequest is always a GET: the method must be forwarded.
+    let original_method = || {
+        single(headers, "x-original-method")?.ok_or_else(|| {
+            AppError::invalid(
+                "X-Original-Method",
+                "missing (nginx: proxy_set_header X-Original-Method $request_method)",
+            )
+        })
+    };
+    // (method, request target, the field it came from, host and scheme if it names them)
+    let (method, target, target_field, url_host, url_scheme) = if let Some(path) = appended {
         // Envoy: the original method and path; the query is the request's own.
         let target = match uri.query() {
             Some(q) => format!("{path}?{q}"),
             None => path.to_string(),
         };
-        (method.as_str().to_string(), target, "path")
+        (method.as_str().to_string(), target, "path", None, None)
     } else if let Some(target) = forwarded_uri {
         let m = single(headers, "x-forwarded-method")?.ok_or_else(|| {
             AppError::invalid(
@@ -314,31 +329,49 @@ fn original(
                 "missing (a proxy that sends X-Forwarded-Uri sends the method with it)",
             )
         })?;
-        (m.to_string(), target.to_string(), "X-Forwarded-Uri")
+        (m.to_string(), target.to_string(), "X-Forwarded-Uri", None, None)
     } else if let Some(target) = original_uri {
-        // nginx's auth_request subrequest is always a GET: the method must be forwarded.
-        let m = single(headers, "x-original-method")?.ok_or_else(|| {
-            AppError::invalid(
-                "X-Original-Method",
-                "missing (nginx: proxy_set_header X-Original-Method $request_method)",
-            )
+        let m = original_method()?;
+        (m.to_string(), target.to_string(), "X-Original-URI", None, None)
+    } else if let Some(url) = original_url {
+        // Kubernetes ingress-nginx: the whole URL, `$scheme://$http_host$request_uri`.
+        let m = original_method()?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            AppError::invalid("X-Original-URL", "not an absolute URL (scheme://host/path)")
         })?;
-        (m.to_string(), target.to_string(), "X-Original-URI")
+        let scheme = forward::check_scheme("X-Original-URL", scheme)?;
+        let cut = rest.find(['/', '?']).unwrap_or(rest.len());
+        let host = forward::check_host("X-Original-URL", &rest[..cut])?;
+        let target = match &rest[cut..] {
+            "" => "/".to_string(),
+            t if t.starts_with('?') => format!("/{t}"),
+            t => t.to_string(),
+        };
+        (m.to_string(), target, "X-Original-URL", Some(host), Some(scheme))
     } else {
         return Err(AppError::invalid(
             "X-Forwarded-Uri",
-            "missing: a trusted proxy says which request it holds with X-Forwarded-Method and X-Forwarded-Uri (Traefik, Caddy), X-Original-Method and X-Original-URI (nginx), or by appending the path (Envoy: path_prefix /v1/forward-auth/<policy>)",
+            "missing: a trusted proxy says which request it holds with X-Forwarded-Method and X-Forwarded-Uri (Traefik, Caddy), X-Original-Method and X-Original-URI or X-Original-URL (nginx, ingress-nginx), or by appending the path (Envoy: path_prefix /v1/forward-auth/<policy>)",
         ));
     };
-    let method = forward::check_method("X-Forwarded-Method", &method)?;
+    let method = forward::check_method(
+        if target_field == "X-Forwarded-Uri" {
+            "X-Forwarded-Method"
+        } else {
+            "X-Original-Method"
+        },
+        &method,
+    )?;
     let (path, query) = forward::split_uri(target_field, &target)?;
-    let host = match single(headers, "x-forwarded-host")? {
-        Some(h) => forward::check_host("X-Forwarded-Host", h)?,
-        None => own_host(headers)?,
+    let host = match (url_host, single(headers, "x-forwarded-host")?) {
+        (Some(h), _) => h,
+        (None, Some(h)) => forward::check_host("X-Forwarded-Host", h)?,
+        (None, None) => own_host(headers)?,
     };
-    let scheme = match single(headers, "x-forwarded-proto")? {
-        Some(p) => Some(forward::check_scheme("X-Forwarded-Proto", p)?),
-        None => None,
+    let scheme = match (url_scheme, single(headers, "x-forwarded-proto")?) {
+        (Some(s), _) => Some(s),
+        (None, Some(p)) => Some(forward::check_scheme("X-Forwarded-Proto", p)?),
+        (None, None) => None,
     };
     Ok(Route {
         method,
