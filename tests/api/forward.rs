@@ -228,6 +228,26 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
     let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/nope", &traefik("GET", "/", &ada_b)).await;
     assert_eq!(status, 404, "{body}");
 
+    // The Cedar version of the rules in docs/proxies.md decides the same.
+    let cedar = r#"permit (principal, action == Action::"get", resource);
+permit (principal in Portcullis::Role::"app-admin", action, resource);
+permit (principal, action, resource) when { resource.path like "/public/*" };
+"#;
+    let a = s
+        .put("/v1/policies/app-cedar", &admin, json!({"plugin": "builtin:cedar", "settings": {"policies": cedar}}))
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    for (method, uri, bearer, want) in [
+        ("GET", "/admin", &rita_b, 200),
+        ("POST", "/admin", &rita_b, 403),
+        ("POST", "/admin", &ada_b, 200),
+        ("POST", "/public/form", &rita_b, 200),
+        ("POST", "/public/../admin", &rita_b, 403),
+    ] {
+        let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/app-cedar", &traefik(method, uri, bearer)).await;
+        assert_eq!(status, want, "cedar {method} {uri}: {body}");
+    }
+
     // Mapped actions and the headers the policy sees are in the decision log, with the route.
     let a = s.get("/v1/decisions?policy=app&limit=100", &admin).await;
     assert_eq!(a.status, 200, "{}", a.text);
@@ -369,6 +389,19 @@ async fn a_session_cookie_from_login_signs_the_browser_in() {
     let (status, headers, body) = ask(&s, "GET", "/v1/forward-auth/app", &h).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(header(&headers, "x-portcullis-user"), "rita");
+
+    // Logging out with the cookie revokes its key and clears it.
+    let r = s
+        .http
+        .post(format!("{}/v1/logout", s.base))
+        .header("cookie", with_cookie.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let cleared = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cleared.starts_with("portcullis_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    assert_eq!(ask(&s, "GET", "/v1/forward-auth/app", &h).await.0, 401);
 
     // Without a configured cookie, asking for a session is an error naming the field.
     let t = TestServer::configured().await;

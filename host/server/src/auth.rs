@@ -12,10 +12,6 @@ use portcullis_app::session::authenticate;
 #[derive(Debug, Clone)]
 pub struct Caller(pub portcullis_app::Caller);
 
-/// Like [`Caller`], but also accepted while the user must change its password (logout).
-#[derive(Debug, Clone)]
-pub struct AnyCaller(pub portcullis_app::Caller);
-
 impl std::ops::Deref for Caller {
     type Target = portcullis_app::Caller;
     fn deref(&self) -> &portcullis_app::Caller {
@@ -25,16 +21,14 @@ impl std::ops::Deref for Caller {
 
 /// The bearer key of a request, if it carries one.
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, key) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+    bearer_of(&parts.headers)
 }
 
-impl FromRequestParts<SharedState> for AnyCaller {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        Ok(AnyCaller(authenticate(state, bearer(parts), true).await?))
-    }
+/// The bearer key in `headers`, if there is one.
+pub fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
 }
 
 impl FromRequestParts<SharedState> for Caller {

@@ -212,12 +212,7 @@ fn unauthenticated_or(e: AppError) -> Response {
 
 /// The end user's key: `Authorization: Bearer`, else the configured session cookie.
 fn credentials<'h>(state: &SharedState, headers: &'h HeaderMap) -> Option<&'h str> {
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim());
+    let bearer = crate::auth::bearer_of(headers);
     let name = &state.config.forward_auth.cookie;
     bearer.or_else(|| {
         if name.is_empty() {

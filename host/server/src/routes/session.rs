@@ -3,7 +3,7 @@
 use super::Json;
 use crate::api::errors::ErrorBody;
 use crate::api::session::{LoggedIn, LoginBody, OidcBody, WhoAmI};
-use crate::auth::{AnyCaller, Caller};
+use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::state::SharedState;
 use axum::extract::State;
@@ -56,13 +56,40 @@ pub async fn login(
 }
 
 /// Revoke the key used for this call.
-#[utoipa::path(post, path = "/v1/logout", tag = "session", responses((status = 204, description = "The calling key is revoked")))]
+/// With no `Authorization` header, the `[forward_auth] cookie` of a browser session is the
+/// key revoked, and the cookie is cleared.
+#[utoipa::path(post, path = "/v1/logout", tag = "session", responses((status = 204, description = "The calling key (or the session cookie's) is revoked")))]
 pub async fn logout(
     State(state): State<SharedState>,
-    AnyCaller(caller): AnyCaller,
-) -> ApiResult<StatusCode> {
+    headers: axum::http::HeaderMap,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let name = &state.config.forward_auth.cookie;
+    let bearer = crate::auth::bearer_of(&headers);
+    let from_cookie = match bearer {
+        Some(_) => None,
+        None if name.is_empty() => None,
+        None => headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| portcullis_app::forward::cookie(v, name)),
+    };
+    let caller = session::authenticate(&state, bearer.or(from_cookie), true).await?;
     session::logout(&state, &caller).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if from_cookie.is_some() {
+        let mut clear = format!("{name}=; Path=/; HttpOnly; Max-Age=0");
+        if !state.config.forward_auth.cookie_domain.is_empty() {
+            clear.push_str(&format!("; Domain={}", state.config.forward_auth.cookie_domain));
+        }
+        if let Ok(v) = axum::http::HeaderValue::from_str(&clear) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::SET_COOKIE, v);
+        }
+    }
+    Ok(response)
 }
 
 #[utoipa::path(get, path = "/v1/whoami", tag = "session", responses((status = 200, description = "The caller", body = WhoAmI)))]
