@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Load test of a release server on loopback (docs/benchmarks.md): POST /v1/authorize with a
-# key, and an AuthZEN evaluation through a builtin:cedar policy (cedar-examples'
-# tags_n_roles), against GET /health (a trivial handler on the same server) at several
-# concurrency levels, then logins, then a 90 % authorize / 10 % management-write mix.
-# Prints one table.
+# key, an AuthZEN evaluation through a builtin:cedar policy (cedar-examples'
+# tags_n_roles), and a forward-auth check (Traefik's headers, a Cedar route policy), against
+# GET /health (a trivial handler on the same server) at several concurrency levels; then,
+# when nginx is installed, requests through nginx with `auth_request` to Portcullis against
+# nginx proxying the same upstream without it; then logins, then a 90 % authorize / 10 %
+# management-write mix. Prints one table.
 #
-#   scripts/load.sh [SECONDS_PER_RUN]        (needs wrk: apt-get install wrk)
+#   scripts/load.sh [SECONDS_PER_RUN]        (needs wrk, and nginx for the proxy rows:
+#                                             apt-get install wrk nginx)
 #
 # Client and server share this machine's cores, so compare the ratios within one run.
 set -euo pipefail
@@ -23,6 +26,7 @@ PASSWORD="load admin passphrase"
 
 PORTCULLIS_BOOTSTRAP_MODE=configured PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD="$PASSWORD" \
 PORTCULLIS_RATE_LIMIT_LOGIN_PER_MINUTE=100000000 PORTCULLIS_LOG=warn \
+PORTCULLIS_FORWARD_AUTH_TRUSTED_PROXIES=127.0.0.1/32 \
   start_server "$BIN" "$WORK/data" "$PORT" 2>"$WORK/server.log"
 wait_ready "$BASE/ready"
 sleep 1
@@ -36,6 +40,13 @@ curl -fs "${auth[@]}" "$BASE/v1/accounts" -d '{"name":"acme"}' >/dev/null
 curl -fs "${auth[@]}" "$BASE/v1/accounts/acme/users" -d '{"username":"rita","roles":["acme:read:*"]}' >/dev/null
 cedar_policy_body >"$WORK/cedar.json"
 curl -fs -X PUT "${auth[@]}" "$BASE/v1/policies/cedar" --data-binary @"$WORK/cedar.json" >/dev/null
+# Forward auth: docs/proxies.md's rules in Cedar, and a key of rita's.
+python3 -c 'import json; print(json.dumps({"plugin": "builtin:cedar", "settings": {"policies":
+  "permit (principal, action == Action::\"get\", resource);\n"
+  "permit (principal in Portcullis::Role::\"app-admin\", action, resource);\n"
+  "permit (principal, action, resource) when { resource.path like \"/public/*\" };\n"}}))' >"$WORK/app.json"
+curl -fs -X PUT "${auth[@]}" "$BASE/v1/policies/app" --data-binary @"$WORK/app.json" >/dev/null
+RITA=$(curl -fs "${auth[@]}" "$BASE/v1/users/rita/keys" -d '{"name":"load"}' | json "['key']")
 
 cat > "$WORK/report.lua" <<'LUA'
 done = function(summary, latency, requests)
@@ -57,6 +68,18 @@ wrk.method = "POST"
 wrk.headers["authorization"] = "Bearer $KEY"
 wrk.headers["content-type"] = "application/json"
 wrk.body = '{"subject":{"type":"User","id":"Alice"},"action":{"name":"ReadWorkspace"},"resource":{"type":"Workspace","id":"workspace-1"}}'
+LUA
+cat > "$WORK/forward.lua" <<LUA
+dofile("$WORK/report.lua")
+wrk.headers["authorization"] = "Bearer $RITA"
+wrk.headers["x-forwarded-method"] = "GET"
+wrk.headers["x-forwarded-uri"] = "/docs/42?page=2"
+wrk.headers["x-forwarded-host"] = "app.example.com"
+wrk.headers["x-forwarded-proto"] = "https"
+LUA
+cat > "$WORK/through.lua" <<LUA
+dofile("$WORK/report.lua")
+wrk.headers["authorization"] = "Bearer $RITA"
 LUA
 cat > "$WORK/health.lua" <<LUA
 dofile("$WORK/report.lua")
@@ -87,19 +110,87 @@ request = function()
 end
 LUA
 
-run() { # name script path connections
+run() { # name script path connections [base URL]
   local out
-  out=$(wrk -t"$(( $4 < 2 ? $4 : 2 ))" -c"$4" -d"${DURATION}s" --latency -s "$WORK/$2.lua" "$BASE$3" | awk '/^RESULT/ {print $2, $3, $4, $5}')
-  printf '%-22s %4s %10s %9s %9s %7s\n' "$1" "$4" $out
+  out=$(wrk -t"$(( $4 < 2 ? $4 : 2 ))" -c"$4" -d"${DURATION}s" --latency -s "$WORK/$2.lua" "${5:-$BASE}$3" | awk '/^RESULT/ {print $2, $3, $4, $5}')
+  printf '%-24s %4s %10s %9s %9s %7s\n' "$1" "$4" $out
 }
 
+# nginx in front of an upstream (an nginx server block answering 200), once with
+# auth_request to Portcullis (docs/proxies.md's configuration, with kept-alive connections
+# to Portcullis) and once without: the same upstream, the same proxy.
+NGINX="$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)"
+if [ -n "$NGINX" ]; then
+  WITH=$(free_port); WITHOUT=$(free_port); UPSTREAM=$(free_port)
+  mkdir -p "$WORK/nginx"
+  cat > "$WORK/nginx/nginx.conf" <<NGINX
+daemon off;
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body; proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi; uwsgi_temp_path $WORK/nginx/uwsgi; scgi_temp_path $WORK/nginx/scgi;
+  upstream portcullis { server 127.0.0.1:$PORT; keepalive 64; }
+  upstream app { server 127.0.0.1:$UPSTREAM; keepalive 64; }
+  server { listen 127.0.0.1:$UPSTREAM; location / { return 200 "ok\n"; } }
+  server {
+    listen 127.0.0.1:$WITH;
+    location = /_portcullis {
+      internal;
+      proxy_pass http://portcullis/v1/forward-auth/app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI \$request_uri;
+      proxy_set_header X-Original-Method \$request_method;
+      proxy_set_header X-Forwarded-Host \$host;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Uri "";
+      proxy_set_header X-Forwarded-Method "";
+    }
+    location / {
+      auth_request /_portcullis;
+      auth_request_set \$portcullis_user \$upstream_http_x_portcullis_user;
+      proxy_set_header X-Portcullis-User \$portcullis_user;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://app;
+    }
+  }
+  server {
+    listen 127.0.0.1:$WITHOUT;
+    location / { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://app; }
+  }
+}
+NGINX
+  "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" &
+  NGINX_PID=$!
+  trap 'kill $NGINX_PID 2>/dev/null; stop_server; rm -rf "${CLEANUP_DIRS[@]}"' EXIT
+  wait_ready "http://127.0.0.1:$WITHOUT/"
+  status=$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $RITA" "http://127.0.0.1:$WITH/docs/1")
+  [ "$status" = 200 ] || { echo "error: nginx with auth_request answered $status" >&2; cat "$WORK/nginx/error.log" >&2; exit 1; }
+fi
+
 echo "# portcullis load test: $(nproc) cores, ${DURATION}s per run, idle RSS $((IDLE_RSS / 1024)) MiB"
-printf '%-22s %4s %10s %9s %9s %7s\n' "run" "conn" "req/s" "p50 ms" "p99 ms" "errors"
+printf '%-24s %4s %10s %9s %9s %7s\n' "run" "conn" "req/s" "p50 ms" "p99 ms" "errors"
 for c in 1 8 32; do
   run "trivial (GET /health)" health /health "$c"
   run "POST /v1/authorize" authorize /v1/authorize "$c"
   run "AuthZEN via Cedar" cedar /policies/cedar/access/v1/evaluation "$c"
+  run "forward-auth direct" forward /v1/forward-auth/app "$c"
 done
+if [ -n "$NGINX" ]; then
+  for c in 8 32; do
+    run "nginx, no auth" through /docs/1 "$c" "http://127.0.0.1:$WITHOUT"
+    run "nginx + forward-auth" through /docs/1 "$c" "http://127.0.0.1:$WITH"
+  done
+else
+  echo "# nginx is not installed: no proxy rows (apt-get install nginx)"
+fi
 run "POST /v1/login" login /v1/login 4
 run "mixed 90/10" mixed /v1/authorize 8
 echo "# RSS after the runs: $(( $(awk '/VmRSS/ {print $2}' /proc/$SERVER_PID/status) / 1024 )) MiB, peak $(( $(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status) / 1024 )) MiB"

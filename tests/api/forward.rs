@@ -95,7 +95,11 @@ async fn ask_with(
     let status = r.status().as_u16();
     let h = r.headers().clone();
     let text = r.text().await.unwrap();
-    (status, h, serde_json::from_str(&text).unwrap_or(Value::Null))
+    (
+        status,
+        h,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
 }
 
 fn header<'h>(h: &'h HeaderMap, name: &str) -> &'h str {
@@ -119,7 +123,12 @@ fn traefik<'a>(method: &'a str, uri: &'a str, bearer: &'a str) -> Vec<(&'a str, 
 
 #[tokio::test]
 async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
-    let App { s, admin, rita, ada } = app_server(|c| {
+    let App {
+        s,
+        admin,
+        rita,
+        ada,
+    } = app_server(|c| {
         trusted_loopback(c);
         c.forward_auth.headers = vec!["x-break-glass".into()];
         c.forward_auth.actions = [("PROPFIND".to_string(), "get".to_string())].into();
@@ -131,14 +140,30 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
     let ada_b = format!("Bearer {ada}");
 
     // Traefik (and Caddy: the same headers): reading is allowed, POST /admin is not.
-    let (status, h, _) = ask(&s, "GET", "/v1/forward-auth/app", &traefik("GET", "/admin/x?y=1", &rita_b)).await;
+    let (status, h, _) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth/app",
+        &traefik("GET", "/admin/x?y=1", &rita_b),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(header(&h, "x-portcullis-user"), "rita");
     assert_eq!(header(&h, "x-portcullis-account"), "acme");
     assert_eq!(header(&h, "x-portcullis-roles"), "reader");
-    assert_eq!(header(&h, "x-portcullis-email"), "", "rita has no email: named, empty");
+    assert_eq!(
+        header(&h, "x-portcullis-email"),
+        "",
+        "rita has no email: named, empty"
+    );
     assert!(!header(&h, "x-portcullis-decision-id").is_empty());
-    let (status, h, body) = ask(&s, "GET", "/v1/forward-auth/app", &traefik("POST", "/admin/x", &rita_b)).await;
+    let (status, h, body) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth/app",
+        &traefik("POST", "/admin/x", &rita_b),
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "forbidden");
     assert_eq!(
@@ -146,18 +171,42 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
         "post app.example.com/admin/x needs the app-admin role"
     );
     assert!(!header(&h, "x-portcullis-decision-id").is_empty());
-    let (status, _, _) = ask(&s, "GET", "/v1/forward-auth/app", &traefik("POST", "/admin/x", &ada_b)).await;
+    let (status, _, _) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth/app",
+        &traefik("POST", "/admin/x", &ada_b),
+    )
+    .await;
     assert_eq!(status, 200, "ada is an app-admin");
     // A listed header reaches the policy; a mapped method is the action it names.
     let mut glass = traefik("POST", "/admin/x", &rita_b);
     glass.push(("x-break-glass", "yes"));
     assert_eq!(ask(&s, "GET", "/v1/forward-auth/app", &glass).await.0, 200);
-    let (status, _, _) = ask(&s, "GET", "/v1/forward-auth/app", &traefik("PROPFIND", "/admin/x", &rita_b)).await;
+    let (status, _, _) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth/app",
+        &traefik("PROPFIND", "/admin/x", &rita_b),
+    )
+    .await;
     assert_eq!(status, 200, "PROPFIND is `get` here");
     // Paths are normalised before the policy sees them: no walking around a prefix.
-    let (status, _, _) = ask(&s, "GET", "/v1/forward-auth/app", &traefik("POST", "/public/../admin", &rita_b)).await;
+    let (status, _, _) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth/app",
+        &traefik("POST", "/public/../admin", &rita_b),
+    )
+    .await;
     assert_eq!(status, 403);
-    let (status, _, _) = ask(&s, "GET", "/v1/forward-auth/app", &traefik("POST", "/%70ublic/form", &rita_b)).await;
+    let (status, _, _) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth/app",
+        &traefik("POST", "/%70ublic/form", &rita_b),
+    )
+    .await;
     assert_eq!(status, 200, "%70 is p: /public/form");
 
     // nginx `auth_request` (docs/proxies.md): a GET subrequest with X-Original-*.
@@ -189,7 +238,10 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
     // X-Sent-From, X-Real-IP, X-Forwarded-For, X-Auth-Request-Redirect.
     let ingress = |method: &'static str, bearer: &str| {
         vec![
-            ("x-original-url", "https://app.example.com/admin/x?y=1".to_string()),
+            (
+                "x-original-url",
+                "https://app.example.com/admin/x?y=1".to_string(),
+            ),
             ("x-original-method", method.to_string()),
             ("x-sent-from", "nginx-ingress-controller".to_string()),
             ("x-real-ip", "203.0.113.7".to_string()),
@@ -198,13 +250,20 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
             ("authorization", bearer.to_string()),
         ]
     };
-    for (method, bearer, want) in [("POST", &rita_b, 403), ("POST", &ada_b, 200), ("GET", &rita_b, 200)] {
+    for (method, bearer, want) in [
+        ("POST", &rita_b, 403),
+        ("POST", &ada_b, 200),
+        ("GET", &rita_b, 200),
+    ] {
         let h = ingress(method, bearer);
         let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/app", &refs).await;
         assert_eq!(status, want, "ingress-nginx {method}: {body}");
         if want == 403 {
-            assert_eq!(body["error"]["reasons"][0], "post app.example.com/admin/x needs the app-admin role");
+            assert_eq!(
+                body["error"]["reasons"][0],
+                "post app.example.com/admin/x needs the app-admin role"
+            );
         }
     }
 
@@ -212,12 +271,31 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
     // original Host, and its default allowed headers (Host, Method, Path, Content-Length,
     // Authorization).
     fn envoy(bearer: &str) -> Vec<(&str, &str)> {
-        vec![("host", "app.example.com"), ("content-length", "0"), ("authorization", bearer)]
+        vec![
+            ("host", "app.example.com"),
+            ("content-length", "0"),
+            ("authorization", bearer),
+        ]
     }
-    let (status, _, body) = ask(&s, "POST", "/v1/forward-auth/app/admin/users?x=1", &envoy(&rita_b)).await;
+    let (status, _, body) = ask(
+        &s,
+        "POST",
+        "/v1/forward-auth/app/admin/users?x=1",
+        &envoy(&rita_b),
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
-    assert_eq!(body["error"]["reasons"][0], "post app.example.com/admin/users needs the app-admin role");
-    let (status, h, _) = ask(&s, "POST", "/v1/forward-auth/app/admin/users", &envoy(&ada_b)).await;
+    assert_eq!(
+        body["error"]["reasons"][0],
+        "post app.example.com/admin/users needs the app-admin role"
+    );
+    let (status, h, _) = ask(
+        &s,
+        "POST",
+        "/v1/forward-auth/app/admin/users",
+        &envoy(&ada_b),
+    )
+    .await;
     assert_eq!((status, header(&h, "x-portcullis-user")), (200, "ada"));
     // `-` names the default policy (the management authorizer here: the native rules do
     // not know routes, so a deny), and /v1/forward-auth without a name is the same.
@@ -225,7 +303,13 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
     assert_eq!(status, 403);
     let (status, _, _) = ask(&s, "GET", "/v1/forward-auth", &traefik("GET", "/", &ada_b)).await;
     assert_eq!(status, 403);
-    let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/nope", &traefik("GET", "/", &ada_b)).await;
+    let (status, _, body) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth/nope",
+        &traefik("GET", "/", &ada_b),
+    )
+    .await;
     assert_eq!(status, 404, "{body}");
 
     // The Cedar version of the rules in docs/proxies.md decides the same.
@@ -234,7 +318,11 @@ permit (principal in Portcullis::Role::"app-admin", action, resource);
 permit (principal, action, resource) when { resource.path like "/public/*" };
 "#;
     let a = s
-        .put("/v1/policies/app-cedar", &admin, json!({"plugin": "builtin:cedar", "settings": {"policies": cedar}}))
+        .put(
+            "/v1/policies/app-cedar",
+            &admin,
+            json!({"plugin": "builtin:cedar", "settings": {"policies": cedar}}),
+        )
         .await;
     assert_eq!(a.status, 201, "{}", a.text);
     for (method, uri, bearer, want) in [
@@ -244,7 +332,13 @@ permit (principal, action, resource) when { resource.path like "/public/*" };
         ("POST", "/public/form", &rita_b, 200),
         ("POST", "/public/../admin", &rita_b, 403),
     ] {
-        let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/app-cedar", &traefik(method, uri, bearer)).await;
+        let (status, _, body) = ask(
+            &s,
+            "GET",
+            "/v1/forward-auth/app-cedar",
+            &traefik(method, uri, bearer),
+        )
+        .await;
         assert_eq!(status, want, "cedar {method} {uri}: {body}");
     }
 
@@ -254,7 +348,15 @@ permit (principal, action, resource) when { resource.path like "/public/*" };
     let text = a.text.clone();
     assert!(text.contains("app.example.com/admin/x"), "{text}");
     assert!(!text.contains(&rita), "no key in the decision log");
-    let metrics = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains(r#"portcullis_forward_auth_total{policy="app",outcome="allow"}"#)
             && metrics.contains(r#"portcullis_forward_auth_total{policy="app",outcome="deny"}"#),
@@ -278,28 +380,84 @@ async fn unauthenticated_requests_get_401_with_a_bearer_challenge() {
     }
     // A revoked key is refused on the next request.
     let rita_b = format!("Bearer {rita}");
-    assert_eq!(ask(&s, "GET", "/v1/forward-auth/app", &traefik("GET", "/", &rita_b)).await.0, 200);
+    assert_eq!(
+        ask(
+            &s,
+            "GET",
+            "/v1/forward-auth/app",
+            &traefik("GET", "/", &rita_b)
+        )
+        .await
+        .0,
+        200
+    );
     let keys = s.get("/v1/users/rita/keys", &admin).await;
     let listed = keys.body.get("items").unwrap_or(&keys.body).clone();
     for k in listed.as_array().unwrap() {
         let id = k["id"].as_str().unwrap();
-        assert_eq!(s.delete(&format!("/v1/users/rita/keys/{id}"), &admin).await.status, 204);
+        assert_eq!(
+            s.delete(&format!("/v1/users/rita/keys/{id}"), &admin)
+                .await
+                .status,
+            204
+        );
     }
-    assert_eq!(ask(&s, "GET", "/v1/forward-auth/app", &traefik("GET", "/", &rita_b)).await.0, 401);
+    assert_eq!(
+        ask(
+            &s,
+            "GET",
+            "/v1/forward-auth/app",
+            &traefik("GET", "/", &rita_b)
+        )
+        .await
+        .0,
+        401
+    );
     // A user whose password is temporary cannot use a key until it is changed.
     let a = s
-        .post("/v1/accounts/acme/users", &admin, json!({"username": "tim", "password": "a temporary one", "temporary_password": true}))
+        .post(
+            "/v1/accounts/acme/users",
+            &admin,
+            json!({"username": "tim", "password": "a temporary one", "temporary_password": true}),
+        )
         .await;
     assert_eq!(a.status, 201, "{}", a.text);
-    let a = s.post("/v1/users/tim/keys", &admin, json!({"name": "tim's"})).await;
+    let a = s
+        .post("/v1/users/tim/keys", &admin, json!({"name": "tim's"}))
+        .await;
     assert_eq!(a.status, 201, "{}", a.text);
-    let tim = format!("Bearer {}", a.body["key"].as_str().or(a.body["api_key"].as_str()).unwrap());
-    let (status, headers, body) = ask(&s, "GET", "/v1/forward-auth/app", &traefik("GET", "/", &tim)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("password_change_required")), "{body}");
+    let tim = format!(
+        "Bearer {}",
+        a.body["key"]
+            .as_str()
+            .or(a.body["api_key"].as_str())
+            .unwrap()
+    );
+    let (status, headers, body) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth/app",
+        &traefik("GET", "/", &tim),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("password_change_required")),
+        "{body}"
+    );
     assert!(challenge(&headers));
     // The admin is a user like any other here: the policy decides (it may read).
-    let (status, headers, _) = ask(&s, "GET", "/v1/forward-auth/app", &traefik("GET", "/", &format!("Bearer {admin}"))).await;
-    assert_eq!((status, header(&headers, "x-portcullis-account")), (200, "admin"));
+    let (status, headers, _) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth/app",
+        &traefik("GET", "/", &format!("Bearer {admin}")),
+    )
+    .await;
+    assert_eq!(
+        (status, header(&headers, "x-portcullis-account")),
+        (200, "admin")
+    );
 }
 
 #[tokio::test]
@@ -309,18 +467,92 @@ async fn bad_forwarded_headers_from_a_trusted_proxy_are_400_never_an_allow() {
     let auth = ("authorization", ada_b.as_str());
     for (headers, field) in [
         (vec![auth], "X-Forwarded-Uri: missing"),
-        (vec![auth, ("x-forwarded-uri", "/x")], "X-Forwarded-Method: missing"),
-        (vec![auth, ("x-original-uri", "/x")], "X-Original-Method: missing"),
-        (vec![auth, ("x-forwarded-method", "GET"), ("x-forwarded-uri", "admin")], "X-Forwarded-Uri: "),
-        (vec![auth, ("x-forwarded-method", "GET"), ("x-forwarded-uri", "/a%zz")], "X-Forwarded-Uri: "),
-        (vec![auth, ("x-forwarded-method", "G(ET"), ("x-forwarded-uri", "/")], "X-Forwarded-Method: "),
-        (vec![auth, ("x-forwarded-method", "GET"), ("x-forwarded-uri", "/"), ("x-forwarded-proto", "gopher")], "X-Forwarded-Proto: "),
-        (vec![auth, ("x-forwarded-method", "GET"), ("x-forwarded-uri", "/"), ("x-forwarded-host", "a/b")], "X-Forwarded-Host: "),
-        (vec![auth, ("x-forwarded-method", "GET"), ("x-forwarded-uri", "/"), ("x-forwarded-uri", "/public/")], "X-Forwarded-Uri: sent more than once"),
+        (
+            vec![auth, ("x-forwarded-uri", "/x")],
+            "X-Forwarded-Method: missing",
+        ),
+        (
+            vec![auth, ("x-original-uri", "/x")],
+            "X-Original-Method: missing",
+        ),
+        (
+            vec![
+                auth,
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "admin"),
+            ],
+            "X-Forwarded-Uri: ",
+        ),
+        (
+            vec![
+                auth,
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/a%zz"),
+            ],
+            "X-Forwarded-Uri: ",
+        ),
+        (
+            vec![
+                auth,
+                ("x-forwarded-method", "G(ET"),
+                ("x-forwarded-uri", "/"),
+            ],
+            "X-Forwarded-Method: ",
+        ),
+        (
+            vec![
+                auth,
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/"),
+                ("x-forwarded-proto", "gopher"),
+            ],
+            "X-Forwarded-Proto: ",
+        ),
+        (
+            vec![
+                auth,
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/"),
+                ("x-forwarded-host", "a/b"),
+            ],
+            "X-Forwarded-Host: ",
+        ),
+        (
+            vec![
+                auth,
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/"),
+                ("x-forwarded-uri", "/public/"),
+            ],
+            "X-Forwarded-Uri: sent more than once",
+        ),
         // Two conventions at once: a client added the other proxy's header.
-        (vec![auth, ("x-forwarded-method", "GET"), ("x-forwarded-uri", "/public/"), ("x-original-method", "GET"), ("x-original-uri", "/admin")], "X-Original-URI: sent with X-Forwarded-Uri"),
-        (vec![auth, ("x-original-method", "GET"), ("x-original-url", "/admin")], "X-Original-URL: "),
-        (vec![auth, ("x-original-method", "GET"), ("x-original-url", "gopher://h/x")], "X-Original-URL: "),
+        (
+            vec![
+                auth,
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/public/"),
+                ("x-original-method", "GET"),
+                ("x-original-uri", "/admin"),
+            ],
+            "X-Original-URI: sent with X-Forwarded-Uri",
+        ),
+        (
+            vec![
+                auth,
+                ("x-original-method", "GET"),
+                ("x-original-url", "/admin"),
+            ],
+            "X-Original-URL: ",
+        ),
+        (
+            vec![
+                auth,
+                ("x-original-method", "GET"),
+                ("x-original-url", "gopher://h/x"),
+            ],
+            "X-Original-URL: ",
+        ),
     ] {
         let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/app", &headers).await;
         assert_eq!(status, 400, "{headers:?}: {body}");
@@ -329,7 +561,13 @@ async fn bad_forwarded_headers_from_a_trusted_proxy_are_400_never_an_allow() {
         assert!(message.starts_with(field), "{headers:?}: {message}");
     }
     // Envoy's form with a forwarded header too.
-    let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/app/admin", &[auth, ("x-forwarded-uri", "/public/")]).await;
+    let (status, _, body) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth/app/admin",
+        &[auth, ("x-forwarded-uri", "/public/")],
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
 }
 
@@ -346,7 +584,10 @@ async fn forged_forwarded_headers_from_an_untrusted_client_are_ignored() {
         ("authorization", rita_b.as_str()),
     ];
     // From the trusted proxy the same headers are believed (and allowed): the test can fail.
-    assert_eq!(ask(&s, "POST", "/v1/forward-auth/app", &forged).await.0, 200);
+    assert_eq!(
+        ask(&s, "POST", "/v1/forward-auth/app", &forged).await.0,
+        200
+    );
     let attacker = reqwest::Client::builder()
         .local_address(Some("127.0.0.2".parse().unwrap()))
         .build()
@@ -354,8 +595,14 @@ async fn forged_forwarded_headers_from_an_untrusted_client_are_ignored() {
     let (status, _, body) = ask_with(&attacker, &s, "POST", "/v1/forward-auth/app", &forged).await;
     assert_eq!(status, 403, "decided as itself, not as /public/: {body}");
     let reasons = body["error"]["reasons"].to_string();
-    assert!(reasons.contains("/v1/forward-auth/app needs the app-admin role"), "{reasons}");
-    assert!(reasons.contains("127.0.0.2 is not in [forward_auth] trusted_proxies"), "{reasons}");
+    assert!(
+        reasons.contains("/v1/forward-auth/app needs the app-admin role"),
+        "{reasons}"
+    );
+    assert!(
+        reasons.contains("127.0.0.2 is not in [forward_auth] trusted_proxies"),
+        "{reasons}"
+    );
 }
 
 #[tokio::test]
@@ -376,9 +623,19 @@ async fn a_session_cookie_from_login_signs_the_browser_in() {
     assert_eq!(r.status(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     let body: Value = r.json().await.unwrap();
-    assert!(body.get("api_key").is_none(), "the key is in the cookie only: {body}");
+    assert!(
+        body.get("api_key").is_none(),
+        "the key is in the cookie only: {body}"
+    );
     assert_eq!(body["user"]["username"], "rita");
-    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/", "Domain=example.com", "Max-Age="] {
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/",
+        "Domain=example.com",
+        "Max-Age=",
+    ] {
         assert!(cookie.contains(attribute), "{attribute}: {cookie}");
     }
     let pair = cookie.split(';').next().unwrap().to_string();
@@ -400,13 +657,21 @@ async fn a_session_cookie_from_login_signs_the_browser_in() {
         .unwrap();
     assert_eq!(r.status(), 204);
     let cleared = r.headers()["set-cookie"].to_str().unwrap();
-    assert!(cleared.starts_with("portcullis_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(
+        cleared.starts_with("portcullis_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
     assert_eq!(ask(&s, "GET", "/v1/forward-auth/app", &h).await.0, 401);
 
     // Without a configured cookie, asking for a session is an error naming the field.
     let t = TestServer::configured().await;
     let a = t
-        .call("POST", "/v1/login", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD, "session": true})))
+        .call(
+            "POST",
+            "/v1/login",
+            None,
+            Some(json!({"username": "admin", "password": ADMIN_PASSWORD, "session": true})),
+        )
         .await;
     assert_eq!(a.status, 422, "{}", a.text);
     assert!(a.message().starts_with("session: "), "{}", a.text);
@@ -424,7 +689,13 @@ async fn a_plugin_that_fails_is_a_deny_never_a_5xx() {
         )
         .await;
     assert_eq!(a.status, 201, "{}", a.text);
-    let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/slow", &traefik("GET", "/", &format!("Bearer {ada}"))).await;
+    let (status, _, body) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth/slow",
+        &traefik("GET", "/", &format!("Bearer {ada}")),
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "forbidden");
 }
@@ -445,7 +716,9 @@ mod grpc {
         })
         .await;
         let addr = s.state.grpc_addr.get().unwrap();
-        AuthorizationClient::connect(format!("http://{addr}")).await.unwrap()
+        AuthorizationClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap()
     }
 
     /// A `CheckRequest` as Envoy builds it (`attribute_context.proto`).
@@ -503,32 +776,78 @@ mod grpc {
         })
         .await;
         let mut c = client(&s).await;
-        let r = c.check(check("GET", "/docs?page=2", Some(&rita), Some("app"))).await.unwrap().into_inner();
+        let r = c
+            .check(check("GET", "/docs?page=2", Some(&rita), Some("app")))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 0, "{r:?}");
         let h = headers_of(&r);
-        assert!(h.contains(&("x-portcullis-user".into(), "rita".into())), "{h:?}");
-        let r = c.check(check("POST", "/admin", Some(&rita), Some("app"))).await.unwrap().into_inner();
-        assert_eq!(r.status.as_ref().unwrap().code, 7, "PERMISSION_DENIED: {r:?}");
-        let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else { panic!("{r:?}") };
+        assert!(
+            h.contains(&("x-portcullis-user".into(), "rita".into())),
+            "{h:?}"
+        );
+        let r = c
+            .check(check("POST", "/admin", Some(&rita), Some("app")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            r.status.as_ref().unwrap().code,
+            7,
+            "PERMISSION_DENIED: {r:?}"
+        );
+        let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
+            panic!("{r:?}")
+        };
         assert_eq!(d.status.as_ref().unwrap().code, 403);
-        assert!(d.body.contains("post app.example.com/admin needs the app-admin role"), "{}", d.body);
-        let r = c.check(check("POST", "/admin", Some(&ada), Some("app"))).await.unwrap().into_inner();
+        assert!(
+            d.body
+                .contains("post app.example.com/admin needs the app-admin role"),
+            "{}",
+            d.body
+        );
+        let r = c
+            .check(check("POST", "/admin", Some(&ada), Some("app")))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 0);
         // No key: UNAUTHENTICATED with a 401 and the challenge.
-        let r = c.check(check("GET", "/", None, Some("app"))).await.unwrap().into_inner();
+        let r = c
+            .check(check("GET", "/", None, Some("app")))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 16, "{r:?}");
-        assert!(headers_of(&r).iter().any(|(k, v)| k == "www-authenticate" && v.starts_with("Bearer")));
+        assert!(headers_of(&r)
+            .iter()
+            .any(|(k, v)| k == "www-authenticate" && v.starts_with("Bearer")));
         // A garbled request: INVALID_ARGUMENT with a 400 naming the field.
-        let r = c.check(check("GET", "no-slash", Some(&ada), Some("app"))).await.unwrap().into_inner();
+        let r = c
+            .check(check("GET", "no-slash", Some(&ada), Some("app")))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 3, "{r:?}");
-        let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else { panic!("{r:?}") };
+        let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
+            panic!("{r:?}")
+        };
         assert_eq!(d.status.as_ref().unwrap().code, 400);
-        assert!(d.body.contains("attributes.request.http.path"), "{}", d.body);
+        assert!(
+            d.body.contains("attributes.request.http.path"),
+            "{}",
+            d.body
+        );
         // An empty request (no attributes at all) is a 400 too, never an allow.
         let r = c.check(CheckRequest::default()).await.unwrap().into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 3, "{r:?}");
         // No policy named: the default (the management authorizer: a deny for routes).
-        let r = c.check(check("GET", "/", Some(&ada), None)).await.unwrap().into_inner();
+        let r = c
+            .check(check("GET", "/", Some(&ada), None))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 7, "{r:?}");
     }
 
@@ -546,7 +865,10 @@ mod grpc {
         let addr = *s.state.grpc_addr.get().unwrap();
         // From 127.0.0.1 (not trusted): the connection is closed, the call fails.
         let untrusted = match AuthorizationClient::connect(format!("http://{addr}")).await {
-            Ok(mut c) => c.check(check("GET", "/", Some(&ada), Some("app"))).await.is_err(),
+            Ok(mut c) => c
+                .check(check("GET", "/", Some(&ada), Some("app")))
+                .await
+                .is_err(),
             Err(_) => true,
         };
         assert!(untrusted, "an untrusted peer was answered");

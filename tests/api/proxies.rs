@@ -201,7 +201,12 @@ http://127.0.0.1:{port} {{
 }
 
 /// Through `proxy`: (status, body).
-async fn through(proxy: &Proxy, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+async fn through(
+    proxy: &Proxy,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let http = reqwest::Client::new();
     let mut req = http.request(
         reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
@@ -218,7 +223,12 @@ async fn through(proxy: &Proxy, method: &str, path: &str, headers: &[(&str, &str
 
 /// The scenario of the issue, through one real proxy.
 async fn scenario(name: &str, app: &App, mut proxy: Proxy) {
-    let App { s, admin, rita, ada } = app;
+    let App {
+        s,
+        admin,
+        rita,
+        ada,
+    } = app;
     // Up when it answers; a proxy that exited (a bad configuration) fails at once with
     // what it printed.
     let started = std::time::Instant::now();
@@ -226,7 +236,11 @@ async fn scenario(name: &str, app: &App, mut proxy: Proxy) {
         if let Ok(Some(exit)) = proxy.child.try_wait() {
             panic!("{name} exited ({exit}): {}", proxy.log());
         }
-        assert!(started.elapsed() < PATIENCE, "{name} does not answer: {}", proxy.log());
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{name} does not answer: {}",
+            proxy.log()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let rita_b = format!("Bearer {rita}");
@@ -236,7 +250,12 @@ async fn scenario(name: &str, app: &App, mut proxy: Proxy) {
     let (status, body) = through(&proxy, "GET", "/hello", &[]).await;
     assert_eq!(status, 401, "{name}: no key: {body} {}", log());
     let (status, body) = through(&proxy, "POST", "/admin", &[("authorization", &rita_b)]).await;
-    assert_eq!(status, 403, "{name}: rita may not POST /admin: {body} {}", log());
+    assert_eq!(
+        status,
+        403,
+        "{name}: rita may not POST /admin: {body} {}",
+        log()
+    );
     let (status, body) = through(&proxy, "GET", "/hello", &[("authorization", &rita_b)]).await;
     assert_eq!(status, 200, "{name}: {body} {}", log());
     assert!(
@@ -245,28 +264,60 @@ async fn scenario(name: &str, app: &App, mut proxy: Proxy) {
     );
     let (status, body) = through(&proxy, "POST", "/admin", &[("authorization", &ada_b)]).await;
     assert_eq!(status, 200, "{name}: ada is an app-admin: {body} {}", log());
-    assert!(body.contains("POST /admin") && body.contains("user=ada"), "{name}: {body}");
+    assert!(
+        body.contains("POST /admin") && body.contains("user=ada"),
+        "{name}: {body}"
+    );
     // What the client says about the user or the request is not believed.
-    let (status, body) = through(&proxy, "GET", "/hello", &[("authorization", &rita_b), ("x-portcullis-user", "ada")]).await;
+    let (status, body) = through(
+        &proxy,
+        "GET",
+        "/hello",
+        &[("authorization", &rita_b), ("x-portcullis-user", "ada")],
+    )
+    .await;
     assert_eq!(status, 200, "{name}: {body}");
-    assert!(body.contains("user=rita"), "{name}: a forged X-Portcullis-User reached the app: {body}");
+    assert!(
+        body.contains("user=rita"),
+        "{name}: a forged X-Portcullis-User reached the app: {body}"
+    );
     let (status, body) = through(
         &proxy,
         "POST",
         "/admin",
-        &[("authorization", &rita_b), ("x-forwarded-uri", "/public/form"), ("x-forwarded-method", "GET")],
+        &[
+            ("authorization", &rita_b),
+            ("x-forwarded-uri", "/public/form"),
+            ("x-forwarded-method", "GET"),
+        ],
     )
     .await;
-    assert_eq!(status, 403, "{name}: a forged X-Forwarded-Uri was believed: {body} {}", log());
+    assert_eq!(
+        status,
+        403,
+        "{name}: a forged X-Forwarded-Uri was believed: {body} {}",
+        log()
+    );
     // Paths the proxy normalises are decided on the same path.
-    let (status, _) = through(&proxy, "POST", "/public/../admin", &[("authorization", &rita_b)]).await;
+    let (status, _) = through(
+        &proxy,
+        "POST",
+        "/public/../admin",
+        &[("authorization", &rita_b)],
+    )
+    .await;
     assert_eq!(status, 403, "{name}: /public/../admin");
     // A revoked key: 401 on the next request.
     let keys = s.get("/v1/users/rita/keys", admin).await;
     let listed = keys.body.get("items").unwrap_or(&keys.body).clone();
     for k in listed.as_array().unwrap() {
         let id = k["id"].as_str().unwrap();
-        assert_eq!(s.delete(&format!("/v1/users/rita/keys/{id}"), admin).await.status, 204);
+        assert_eq!(
+            s.delete(&format!("/v1/users/rita/keys/{id}"), admin)
+                .await
+                .status,
+            204
+        );
     }
     let (status, body) = through(&proxy, "GET", "/hello", &[("authorization", &rita_b)]).await;
     assert_eq!(status, 401, "{name}: a revoked key: {body}");

@@ -120,7 +120,10 @@ impl ForwardAuthConfig {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
         {
-            bail!("forward_auth.cookie_domain: {:?} is not a domain name", self.cookie_domain);
+            bail!(
+                "forward_auth.cookie_domain: {:?} is not a domain name",
+                self.cookie_domain
+            );
         }
         if self.headers.len() > 32 {
             bail!("forward_auth.headers: at most 32 headers");
@@ -152,7 +155,8 @@ impl ForwardAuthConfig {
                 bail!("forward_auth.response_headers.{header}: {source:?} is not one of email, account_type, decision_id, attributes.<key>");
             }
         }
-        if !self.grpc_listen.is_empty() && self.grpc_listen.parse::<std::net::SocketAddr>().is_err() {
+        if !self.grpc_listen.is_empty() && self.grpc_listen.parse::<std::net::SocketAddr>().is_err()
+        {
             bail!(
                 "forward_auth.grpc_listen: {:?} is not an address like 127.0.0.1:9191",
                 self.grpc_listen

@@ -67,10 +67,7 @@ pub fn check_method(field: &str, method: &str) -> AppResult<String> {
     if method.is_empty() || method.len() > 32 || !method.bytes().all(is_tchar) {
         return Err(AppError::invalid(
             field,
-            format!(
-                "{:?} is not an HTTP method",
-                names::printable(method, 40)
-            ),
+            format!("{:?} is not an HTTP method", names::printable(method, 40)),
         ));
     }
     Ok(method.to_string())
@@ -102,10 +99,7 @@ pub fn check_scheme(field: &str, scheme: &str) -> AppResult<String> {
     if !["http", "https", "ws", "wss"].contains(&lower.as_str()) {
         return Err(AppError::invalid(
             field,
-            format!(
-                "{:?} is not http or https",
-                names::printable(scheme, 40)
-            ),
+            format!("{:?} is not http or https", names::printable(scheme, 40)),
         ));
     }
     Ok(lower)
@@ -247,7 +241,8 @@ pub async fn decide(
         return Ok(Outcome::Denied {
             reasons: vec![format!(
                 "{} is a user of the {} account, which is not a subject of application decisions",
-                user.username, names::SYSTEM_ACCOUNT
+                user.username,
+                names::SYSTEM_ACCOUNT
             )],
             decision_id: crate::authorizer::decision_id(),
         });
@@ -371,7 +366,10 @@ mod tests {
         assert!(check_method("m", "PROPFIND").is_ok());
         assert!(check_method("m", "GE T").is_err());
         assert!(check_method("m", "").is_err());
-        assert_eq!(check_host("h", "App.Example.COM:8443").unwrap(), "app.example.com:8443");
+        assert_eq!(
+            check_host("h", "App.Example.COM:8443").unwrap(),
+            "app.example.com:8443"
+        );
         assert!(check_host("h", "a/b").is_err());
         assert!(check_host("h", "").is_err());
         assert_eq!(check_scheme("s", "HTTPS").unwrap(), "https");

@@ -14,8 +14,8 @@
 use crate::state::SharedState;
 use envoy_types::ext_authz::v3::pb::{
     Authorization, AuthorizationServer, CheckRequest, CheckResponse, DeniedHttpResponse,
-    HeaderAppendAction, HeaderValue, HeaderValueOption, HttpResponse, HttpStatus,
-    HttpStatusCode, OkHttpResponse,
+    HeaderAppendAction, HeaderValue, HeaderValueOption, HttpResponse, HttpStatus, HttpStatusCode,
+    OkHttpResponse,
 };
 use envoy_types::pb::google::rpc;
 use portcullis_app::forward::{self, Outcome, Route};
@@ -55,7 +55,11 @@ impl Authorization for ExtAuthz {
     }
 }
 
-async fn answer(state: &SharedState, peer: Option<SocketAddr>, check: CheckRequest) -> CheckResponse {
+async fn answer(
+    state: &SharedState,
+    peer: Option<SocketAddr>,
+    check: CheckRequest,
+) -> CheckResponse {
     let attributes = check.attributes.unwrap_or_default();
     let policy = attributes.context_extensions.get("policy").cloned();
     let http = attributes.request.and_then(|r| r.http).unwrap_or_default();
@@ -82,10 +86,25 @@ async fn answer(state: &SharedState, peer: Option<SocketAddr>, check: CheckReque
             }
         }
     }
-    let route = route(state, &http.method, &http.host, &http.path, &http.scheme, &headers, client_ip);
+    let route = route(
+        state,
+        &http.method,
+        &http.host,
+        &http.path,
+        &http.scheme,
+        &headers,
+        client_ip,
+    );
     let route = match route {
         Ok(r) => r,
-        Err(e) => return denied(INVALID_ARGUMENT, HttpStatusCode::BadRequest, &e.message, Vec::new()),
+        Err(e) => {
+            return denied(
+                INVALID_ARGUMENT,
+                HttpStatusCode::BadRequest,
+                &e.message,
+                Vec::new(),
+            )
+        }
     };
     let bearer = headers
         .get("authorization")
@@ -99,7 +118,10 @@ async fn answer(state: &SharedState, peer: Option<SocketAddr>, check: CheckReque
             .flatten()
     });
     match forward::decide(state, presented, policy.as_deref(), route).await {
-        Ok(Outcome::Allowed { headers, decision_id }) => {
+        Ok(Outcome::Allowed {
+            headers,
+            decision_id,
+        }) => {
             let mut ok = OkHttpResponse::default();
             for (key, value) in headers
                 .into_iter()
@@ -124,7 +146,10 @@ async fn answer(state: &SharedState, peer: Option<SocketAddr>, check: CheckReque
                 ..Default::default()
             }
         }
-        Ok(Outcome::Denied { reasons, decision_id }) => {
+        Ok(Outcome::Denied {
+            reasons,
+            decision_id,
+        }) => {
             let body = serde_json::json!({"error": {"code": "forbidden", "message": "denied by the policy", "reasons": reasons}});
             denied(
                 PERMISSION_DENIED,
@@ -142,10 +167,14 @@ async fn answer(state: &SharedState, peer: Option<SocketAddr>, check: CheckReque
                 ErrorCode::InvalidRequest => (INVALID_ARGUMENT, HttpStatusCode::BadRequest),
                 _ => (UNAVAILABLE, HttpStatusCode::ServiceUnavailable),
             };
-            let body = serde_json::json!({"error": {"code": e.code.as_str(), "message": e.message}});
+            let body =
+                serde_json::json!({"error": {"code": e.code.as_str(), "message": e.message}});
             let mut extra = Vec::new();
             if code == UNAUTHENTICATED {
-                extra.push(("www-authenticate", "Bearer realm=\"portcullis\"".to_string()));
+                extra.push((
+                    "www-authenticate",
+                    "Bearer realm=\"portcullis\"".to_string(),
+                ));
             }
             denied(code, status, &body.to_string(), extra)
         }
@@ -169,7 +198,10 @@ fn route(
     let scheme = if scheme.is_empty() {
         None
     } else {
-        Some(forward::check_scheme("attributes.request.http.scheme", scheme)?)
+        Some(forward::check_scheme(
+            "attributes.request.http.scheme",
+            scheme,
+        )?)
     };
     let shown = state
         .config
@@ -199,7 +231,9 @@ fn denied(
     headers: Vec<(&str, String)>,
 ) -> CheckResponse {
     let mut response = DeniedHttpResponse {
-        status: Some(HttpStatus { code: status as i32 }),
+        status: Some(HttpStatus {
+            code: status as i32,
+        }),
         body: body.to_string(),
         ..Default::default()
     };
@@ -266,21 +300,23 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        if !trusted.iter().any(|n| n.contains(&peer.ip().to_canonical())) {
+        if !trusted
+            .iter()
+            .any(|n| n.contains(&peer.ip().to_canonical()))
+        {
             tracing::debug!(%peer, "gRPC ext_authz connection from a peer not in [forward_auth] trusted_proxies: closed");
             continue;
         }
         let service = service.clone();
-        let hyper_service = hyper::service::service_fn(
-            move |mut req: hyper::Request<hyper::body::Incoming>| {
+        let hyper_service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut()
                     .insert(tonic::transport::server::TcpConnectInfo {
                         local_addr: None,
                         remote_addr: Some(peer),
                     });
                 tower::ServiceExt::oneshot(service.clone(), req)
-            },
-        );
+            });
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), hyper_service));
         tokio::spawn(async move {
             let _ = conn.await;

@@ -100,9 +100,13 @@ pub async fn serve(
             } else {
                 tracing::info!(%bound, "gRPC ext_authz listening");
             }
-            Some(tokio::spawn(grpc::serve(state.clone(), grpc_listener, async {
-                let _ = grpc_stopped.await;
-            })))
+            Some(tokio::spawn(grpc::serve(
+                state.clone(),
+                grpc_listener,
+                async {
+                    let _ = grpc_stopped.await;
+                },
+            )))
         }
     };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

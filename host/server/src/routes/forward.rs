@@ -104,10 +104,7 @@ pub async fn check_appended(
 ) -> Response {
     // The appended path raw, as Envoy sent it (the extracted parameter is decoded).
     let prefix = format!("/v1/forward-auth/{policy}");
-    let appended = uri
-        .path()
-        .strip_prefix(prefix.as_str())
-        .map(str::to_string);
+    let appended = uri.path().strip_prefix(prefix.as_str()).map(str::to_string);
     check(
         &state,
         peer,
@@ -142,9 +139,7 @@ async fn check(
     };
     let route = match route {
         Ok(r) => r,
-        Err(e) => {
-            return ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message).into_response()
-        }
+        Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message).into_response(),
     };
     let presented = credentials(state, headers);
     match forward::decide(state, presented, policy, route).await {
@@ -324,10 +319,22 @@ fn original(
                 "missing (a proxy that sends X-Forwarded-Uri sends the method with it)",
             )
         })?;
-        (m.to_string(), target.to_string(), "X-Forwarded-Uri", None, None)
+        (
+            m.to_string(),
+            target.to_string(),
+            "X-Forwarded-Uri",
+            None,
+            None,
+        )
     } else if let Some(target) = original_uri {
         let m = original_method()?;
-        (m.to_string(), target.to_string(), "X-Original-URI", None, None)
+        (
+            m.to_string(),
+            target.to_string(),
+            "X-Original-URI",
+            None,
+            None,
+        )
     } else if let Some(url) = original_url {
         // Kubernetes ingress-nginx: the whole URL, `$scheme://$http_host$request_uri`.
         let m = original_method()?;
@@ -342,7 +349,13 @@ fn original(
             t if t.starts_with('?') => format!("/{t}"),
             t => t.to_string(),
         };
-        (m.to_string(), target, "X-Original-URL", Some(host), Some(scheme))
+        (
+            m.to_string(),
+            target,
+            "X-Original-URL",
+            Some(host),
+            Some(scheme),
+        )
     } else {
         return Err(AppError::invalid(
             "X-Forwarded-Uri",
@@ -397,7 +410,14 @@ fn own(
     )?;
     Ok(Route {
         method: method.as_str().to_string(),
-        scheme: Some(if state.config.tls.enabled() { "https" } else { "http" }.into()),
+        scheme: Some(
+            if state.config.tls.enabled() {
+                "https"
+            } else {
+                "http"
+            }
+            .into(),
+        ),
         host: own_host(headers)?,
         path,
         query,
@@ -407,8 +427,7 @@ fn own(
 }
 
 fn own_host(headers: &HeaderMap) -> Result<String, AppError> {
-    let host = single(headers, "host")?
-        .ok_or_else(|| AppError::invalid("Host", "missing"))?;
+    let host = single(headers, "host")?.ok_or_else(|| AppError::invalid("Host", "missing"))?;
     forward::check_host("Host", host)
 }
 

@@ -234,7 +234,10 @@ fn routes(state: &SharedState) -> Routes {
     .route("/v1/decisions", get(plugins::decisions))
     .route("/v1/forward-auth", any(forward::check_default))
     .route("/v1/forward-auth/{policy}", any(forward::check_named))
-    .route("/v1/forward-auth/{policy}/{*rest}", any(forward::check_appended))
+    .route(
+        "/v1/forward-auth/{policy}/{*rest}",
+        any(forward::check_appended),
+    )
 }
 
 /// The path templates of every route (for the route-coverage test).

@@ -14,7 +14,8 @@
 //!   may answer 422 naming the field; one with a JSON body may answer 413 and 415.
 
 use super::{
-    accounts, admin, audit, authzen, csv, decide, forward, health, plugins, policies, session, tokens, users,
+    accounts, admin, audit, authzen, csv, decide, forward, health, plugins, policies, session,
+    tokens, users,
 };
 use crate::api::errors::{ErrorBody, PtfeError};
 use utoipa::openapi::path::{Operation, ParameterIn};

@@ -81,7 +81,10 @@ pub async fn logout(
     if from_cookie.is_some() {
         let mut clear = format!("{name}=; Path=/; HttpOnly; Max-Age=0");
         if !state.config.forward_auth.cookie_domain.is_empty() {
-            clear.push_str(&format!("; Domain={}", state.config.forward_auth.cookie_domain));
+            clear.push_str(&format!(
+                "; Domain={}",
+                state.config.forward_auth.cookie_domain
+            ));
         }
         if let Ok(v) = axum::http::HeaderValue::from_str(&clear) {
             response
