@@ -131,6 +131,7 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
     } = app_server(|c| {
         trusted_loopback(c);
         c.forward_auth.headers = vec!["x-break-glass".into()];
+        c.authorizer.default_policy = "app".into();
         c.forward_auth.actions = [("PROPFIND".to_string(), "get".to_string())].into();
         c.forward_auth.response_headers =
             [("X-Portcullis-Email".to_string(), "email".to_string())].into();
@@ -183,6 +184,19 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
     let mut glass = traefik("POST", "/admin/x", &rita_b);
     glass.push(("x-break-glass", "yes"));
     assert_eq!(ask(&s, "GET", "/v1/forward-auth/app", &glass).await.0, 200);
+    // A listed header that cannot be shown to the policy is a 400, never left out.
+    let padded = "no".repeat(3000);
+    let mut glass = traefik("POST", "/admin/x", &rita_b);
+    glass.push(("x-break-glass", padded.as_str()));
+    let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/app", &glass).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("x-break-glass: "),
+        "{body}"
+    );
     let (status, _, _) = ask(
         &s,
         "GET",
@@ -191,15 +205,25 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
     )
     .await;
     assert_eq!(status, 200, "PROPFIND is `get` here");
-    // Paths are normalised before the policy sees them: no walking around a prefix.
-    let (status, _, _) = ask(
-        &s,
-        "GET",
-        "/v1/forward-auth/app",
-        &traefik("POST", "/public/../admin", &rita_b),
-    )
-    .await;
-    assert_eq!(status, 403);
+    // Paths are normalised before the policy sees them, and the ambiguous ones refused: no
+    // walking around a prefix.
+    for walk in [
+        "/public/../admin",
+        "/public/%2e%2e/admin",
+        "/public/x%2F..%2F..%2Fadmin",
+        "/public/..;/admin",
+        "/public/x%5C..%5Cadmin",
+        "/public/x#/../../admin",
+    ] {
+        let (status, _, body) = ask(
+            &s,
+            "GET",
+            "/v1/forward-auth/app",
+            &traefik("POST", walk, &rita_b),
+        )
+        .await;
+        assert_eq!(status, 400, "{walk}: {body}");
+    }
     let (status, _, _) = ask(
         &s,
         "GET",
@@ -297,11 +321,28 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
     )
     .await;
     assert_eq!((status, header(&h, "x-portcullis-user")), (200, "ada"));
-    // `-` names the default policy (the management authorizer here: the native rules do
-    // not know routes, so a deny), and /v1/forward-auth without a name is the same.
-    let (status, _, _) = ask(&s, "GET", "/v1/forward-auth/-/anything", &envoy(&ada_b)).await;
+    // Envoy with the application's root: the path appended is "/".
+    let (status, h, _) = ask(&s, "POST", "/v1/forward-auth/app/", &envoy(&ada_b)).await;
+    assert_eq!((status, header(&h, "x-portcullis-user")), (200, "ada"));
+    // A client's X-Forwarded-Host is not read in Envoy's form (Envoy sends the Host).
+    let mut forged_host = envoy(&rita_b);
+    forged_host.push(("x-forwarded-host", "public.example.com"));
+    let (status, _, body) = ask(&s, "POST", "/v1/forward-auth/app/admin", &forged_host).await;
     assert_eq!(status, 403);
-    let (status, _, _) = ask(&s, "GET", "/v1/forward-auth", &traefik("GET", "/", &ada_b)).await;
+    assert_eq!(
+        body["error"]["reasons"][0],
+        "post app.example.com/admin needs the app-admin role"
+    );
+    // `-` and no name: `[authorizer] default_policy` (`app` here).
+    let (status, h, _) = ask(&s, "POST", "/v1/forward-auth/-/admin", &envoy(&ada_b)).await;
+    assert_eq!((status, header(&h, "x-portcullis-user")), (200, "ada"));
+    let (status, _, _) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth",
+        &traefik("POST", "/admin", &rita_b),
+    )
+    .await;
     assert_eq!(status, 403);
     let (status, _, body) = ask(
         &s,
@@ -330,7 +371,7 @@ permit (principal, action, resource) when { resource.path like "/public/*" };
         ("POST", "/admin", &rita_b, 403),
         ("POST", "/admin", &ada_b, 200),
         ("POST", "/public/form", &rita_b, 200),
-        ("POST", "/public/../admin", &rita_b, 403),
+        ("POST", "/public/../admin", &rita_b, 400),
     ] {
         let (status, _, body) = ask(
             &s,
@@ -560,6 +601,27 @@ async fn bad_forwarded_headers_from_a_trusted_proxy_are_400_never_an_allow() {
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.starts_with(field), "{headers:?}: {message}");
     }
+    // No policy named and no `[authorizer] default_policy`: 404, never the management
+    // authorizer (whose native rules let admins do anything).
+    let (status, _, body) = ask(
+        &s,
+        "GET",
+        "/v1/forward-auth",
+        &[
+            auth,
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-uri", "/"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("default_policy"),
+        "{body}"
+    );
     // Envoy's form with a forwarded header too.
     let (status, _, body) = ask(
         &s,
@@ -572,9 +634,10 @@ async fn bad_forwarded_headers_from_a_trusted_proxy_are_400_never_an_allow() {
 }
 
 #[tokio::test]
-async fn forged_forwarded_headers_from_an_untrusted_client_are_ignored() {
-    // The proxy is 127.0.0.1; the attacker connects from 127.0.0.2 and claims to be a
-    // proxy asking about /public/, while its real request is a POST elsewhere.
+async fn forward_auth_from_an_untrusted_peer_is_refused_whatever_it_forwards() {
+    // The proxy is 127.0.0.1. The attacker connects from 127.0.0.2 and claims to be a
+    // proxy asking about /public/ (forged headers), or sends a plain GET that would be
+    // decided as itself (a `get`, which the policy allows): neither may ever pass.
     let App { s, rita, .. } = app_server(trusted_loopback).await;
     let rita_b = format!("Bearer {rita}");
     let forged = [
@@ -592,17 +655,30 @@ async fn forged_forwarded_headers_from_an_untrusted_client_are_ignored() {
         .local_address(Some("127.0.0.2".parse().unwrap()))
         .build()
         .unwrap();
-    let (status, _, body) = ask_with(&attacker, &s, "POST", "/v1/forward-auth/app", &forged).await;
-    assert_eq!(status, 403, "decided as itself, not as /public/: {body}");
-    let reasons = body["error"]["reasons"].to_string();
-    assert!(
-        reasons.contains("/v1/forward-auth/app needs the app-admin role"),
-        "{reasons}"
-    );
-    assert!(
-        reasons.contains("127.0.0.2 is not in [forward_auth] trusted_proxies"),
-        "{reasons}"
-    );
+    for (method, path, headers) in [
+        ("POST", "/v1/forward-auth/app", &forged[..]),
+        (
+            "GET",
+            "/v1/forward-auth/app",
+            &[("authorization", rita_b.as_str())][..],
+        ),
+        (
+            "POST",
+            "/v1/forward-auth/app/public/x",
+            &[("authorization", rita_b.as_str())][..],
+        ),
+        ("GET", "/v1/forward-auth/app", &[][..]),
+    ] {
+        let (status, _, body) = ask_with(&attacker, &s, method, path, headers).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+        assert!(
+            body["error"]["reasons"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("127.0.0.2 is not in [forward_auth] trusted_proxies"),
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -639,6 +715,10 @@ async fn a_session_cookie_from_login_signs_the_browser_in() {
         assert!(cookie.contains(attribute), "{attribute}: {cookie}");
     }
     let pair = cookie.split(';').next().unwrap().to_string();
+    // The cookie's key is a session key: it works for forward auth and logout only.
+    let session_key = pair.split_once('=').unwrap().1.to_string();
+    let a = s.get("/v1/whoami", &session_key).await;
+    assert_eq!(a.status, 401, "a session key is no API key: {}", a.text);
     let mut h = traefik("GET", "/", "");
     h.retain(|(k, _)| *k != "authorization");
     let with_cookie = format!("theme=dark; {pair}");
@@ -842,13 +922,17 @@ mod grpc {
         // An empty request (no attributes at all) is a 400 too, never an allow.
         let r = c.check(CheckRequest::default()).await.unwrap().into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 3, "{r:?}");
-        // No policy named: the default (the management authorizer: a deny for routes).
+        // No policy named and no default policy: never the management authorizer; a 404.
         let r = c
             .check(check("GET", "/", Some(&ada), None))
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(r.status.as_ref().unwrap().code, 7, "{r:?}");
+        assert_eq!(r.status.as_ref().unwrap().code, 3, "{r:?}");
+        let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
+            panic!("{r:?}")
+        };
+        assert_eq!(d.status.as_ref().unwrap().code, 404);
     }
 
     #[tokio::test]

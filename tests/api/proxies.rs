@@ -56,15 +56,19 @@ async fn upstream() -> u16 {
                 }
                 let head = String::from_utf8_lossy(&buf).to_string();
                 let first = head.lines().next().unwrap_or_default().to_string();
-                let user = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("x-portcullis-user")
-                            .then(|| v.trim().to_string())
-                    })
-                    .unwrap_or_default();
-                let body = format!("upstream: {first} user={user}\n");
+                let field = |name: &str| {
+                    head.lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                        })
+                        .unwrap_or_default()
+                };
+                let body = format!(
+                    "upstream: {first} user={} roles={}\n",
+                    field("x-portcullis-user"),
+                    field("x-portcullis-roles")
+                );
                 let answer = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
@@ -136,6 +140,7 @@ http {{
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URI $request_uri;
       proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Forwarded-For $remote_addr;
       proxy_set_header X-Forwarded-Host $host;
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Forwarded-Uri "";
@@ -147,9 +152,11 @@ http {{
       auth_request_set $portcullis_user $upstream_http_x_portcullis_user;
       auth_request_set $portcullis_account $upstream_http_x_portcullis_account;
       auth_request_set $portcullis_roles $upstream_http_x_portcullis_roles;
+      auth_request_set $portcullis_decision $upstream_http_x_portcullis_decision_id;
       proxy_set_header X-Portcullis-User $portcullis_user;
       proxy_set_header X-Portcullis-Account $portcullis_account;
       proxy_set_header X-Portcullis-Roles $portcullis_roles;
+      proxy_set_header X-Portcullis-Decision-Id $portcullis_decision;
       proxy_pass http://127.0.0.1:{upstream};
     }}
   }}
@@ -178,11 +185,14 @@ fn caddy(bin: &Path, dir: &Path, portcullis: u16, upstream: u16) -> Proxy {
 }}
 
 http://127.0.0.1:{port} {{
-	forward_auth 127.0.0.1:{portcullis} {{
-		uri /v1/forward-auth/app
-		copy_headers X-Portcullis-User X-Portcullis-Account X-Portcullis-Roles
+	route {{
+		request_header -X-Portcullis-*
+		forward_auth 127.0.0.1:{portcullis} {{
+			uri /v1/forward-auth/app
+			copy_headers X-Portcullis-User X-Portcullis-Account X-Portcullis-Roles X-Portcullis-Decision-Id
+		}}
+		reverse_proxy 127.0.0.1:{upstream}
 	}}
-	reverse_proxy 127.0.0.1:{upstream}
 }}
 "#
     );
@@ -221,6 +231,17 @@ async fn through(
     }
 }
 
+/// A request written byte for byte to `proxy`; its whole answer.
+async fn raw(proxy: &Proxy, request: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port))
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// The scenario of the issue, through one real proxy.
 async fn scenario(name: &str, app: &App, mut proxy: Proxy) {
     let App {
@@ -245,6 +266,8 @@ async fn scenario(name: &str, app: &App, mut proxy: Proxy) {
     }
     let rita_b = format!("Bearer {rita}");
     let ada_b = format!("Bearer {ada}");
+    let nora = s.user(admin, "acme", "nora", "nora's password", &[]).await;
+    let nora_b = format!("Bearer {nora}");
     let log = || proxy.log();
 
     let (status, body) = through(&proxy, "GET", "/hello", &[]).await;
@@ -259,7 +282,8 @@ async fn scenario(name: &str, app: &App, mut proxy: Proxy) {
     let (status, body) = through(&proxy, "GET", "/hello", &[("authorization", &rita_b)]).await;
     assert_eq!(status, 200, "{name}: {body} {}", log());
     assert!(
-        body.starts_with("upstream: GET /hello HTTP/1.") && body.ends_with(" user=rita\n"),
+        body.starts_with("upstream: GET /hello HTTP/1.")
+            && body.ends_with(" user=rita roles=reader\n"),
         "{name}: {body}"
     );
     let (status, body) = through(&proxy, "POST", "/admin", &[("authorization", &ada_b)]).await;

@@ -11,11 +11,13 @@
 //! - context: `{"client_ip": "…"}` when known.
 //!
 //! A plugin failure is a deny like any other (never a 5xx); an unauthenticated request is
-//! [`crate::AppError::unauthorized`] before any policy is looked at.
+//! [`crate::AppError::unauthorized`] before any policy is looked at. The management
+//! authorizer is never asked (its rules are about Portcullis, not routes): without a named
+//! policy or `[authorizer] default_policy` the answer is 404.
 
 use crate::decide::{self, Pdp, ZenQuestion, USER_TYPE};
 use crate::error::{AppError, AppResult};
-use crate::session::authenticate;
+use crate::session::authenticate_session;
 use crate::App;
 use portcullis_core::authz::{self, Entity};
 use portcullis_core::names;
@@ -45,6 +47,37 @@ pub struct Route {
     /// The configured headers the request carries (lower-case names).
     pub headers: Vec<(String, String)>,
     pub client_ip: Option<IpAddr>,
+}
+
+impl Route {
+    /// The host as one name per site: a trailing dot dropped (`app.example.com.`) and the
+    /// scheme's default port (`:443` for https, `:80` for http; either when the scheme is
+    /// not known), so a host rule cannot be dodged by spelling the host another way.
+    fn canonical_host(&self) -> String {
+        let host = self.host.as_str();
+        // `name:port`, `[v6]:port`, or no port.
+        let (name, port) = match host.rfind(':') {
+            Some(i)
+                if !host[i + 1..].is_empty()
+                    && host[i + 1..].bytes().all(|b| b.is_ascii_digit())
+                    && (!host.starts_with('[') || host[..i].ends_with(']')) =>
+            {
+                (&host[..i], Some(&host[i + 1..]))
+            }
+            _ => (host, None),
+        };
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let default = match (self.scheme.as_deref(), port) {
+            (_, None) => true,
+            (Some("https" | "wss"), Some("443")) | (Some("http" | "ws"), Some("80")) => true,
+            (None, Some("443" | "80")) => true,
+            _ => false,
+        };
+        match (default, port) {
+            (false, Some(p)) => format!("{name}:{p}"),
+            _ => name.to_string(),
+        }
+    }
 }
 
 /// What a forward-auth check answers when the user is authenticated.
@@ -111,23 +144,22 @@ pub fn split_uri(field: &str, uri: &str) -> AppResult<(String, String)> {
         Some((p, q)) => (p, q),
         None => (uri, ""),
     };
-    // A fragment never reaches a server; a proxy that forwards one is cut off there.
-    let query = query.split('#').next().unwrap_or_default();
     if query.len() > MAX_URI || !query.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(AppError::invalid(
             field,
             format!("the query must be at most {MAX_URI} visible ASCII characters"),
         ));
     }
-    let path = normalize_path(path.split('#').next().unwrap_or_default())
-        .map_err(|e| AppError::invalid(field, e))?;
+    let path = normalize_path(path).map_err(|e| AppError::invalid(field, e))?;
     Ok((path, query.to_string()))
 }
 
 /// The path as the application will see it, so a policy's prefixes cannot be walked
 /// around: percent-encoded unreserved characters decoded (`%61dmin` → `admin`), other
-/// escapes kept with upper-case hex (`%2f` → `%2F`: an encoded slash is not a separator),
-/// empty segments merged (`//`), `.` and `..` resolved (never above `/`).
+/// escapes kept with upper-case hex, empty segments merged (`//`). Refused, because
+/// applications and proxies read them differently and an attacker picks the reading that
+/// suits: dot segments (`.`, `..`, also encoded and as `..;x`), encoded slashes and
+/// backslashes (`%2F`, `%5C`), a raw backslash or `#`, encoded control characters.
 pub fn normalize_path(raw: &str) -> Result<String, String> {
     if !raw.starts_with('/') {
         return Err(format!(
@@ -139,6 +171,11 @@ pub fn normalize_path(raw: &str) -> Result<String, String> {
         return Err(format!(
             "the path must be at most {MAX_URI} visible ASCII characters"
         ));
+    }
+    if raw.contains(['\\', '#']) {
+        return Err(
+            "a path with a backslash or # is refused (applications read it differently)".into(),
+        );
     }
     let bytes = raw.as_bytes();
     let mut decoded = String::with_capacity(raw.len());
@@ -155,6 +192,10 @@ pub fn normalize_path(raw: &str) -> Result<String, String> {
             let c = (hi * 16 + lo) as u8;
             if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
                 decoded.push(c as char);
+            } else if c == b'/' || c == b'\\' || c < 0x20 || c == 0x7f {
+                return Err(format!(
+                    "an encoded slash, backslash or control character (%{c:02X}) in the path is refused (applications read it differently)"
+                ));
             } else {
                 decoded.push_str(&format!("%{c:02X}"));
             }
@@ -164,49 +205,69 @@ pub fn normalize_path(raw: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    let mut segments: Vec<&str> = Vec::new();
-    let parts: Vec<&str> = decoded.split('/').collect();
-    let last = parts.len() - 1;
-    let mut trailing = false;
-    for (n, segment) in parts.iter().enumerate() {
-        match *segment {
-            "" => trailing = n == last && n > 0,
-            "." => trailing = n == last,
-            ".." => {
-                segments.pop();
-                trailing = n == last;
-            }
-            s => {
-                segments.push(s);
-                trailing = false;
-            }
-        }
-    }
     let mut path = String::with_capacity(decoded.len());
-    for s in &segments {
+    for segment in decoded.split('/').filter(|s| !s.is_empty()) {
+        // `..;jsessionid=x` is `..` to Tomcat and Jetty.
+        let name = segment.split(';').next().unwrap_or_default();
+        if name == "." || name == ".." {
+            return Err("a path with . or .. segments is refused (browsers never send one; applications resolve them differently)".into());
+        }
         path.push('/');
-        path.push_str(s);
+        path.push_str(segment);
     }
-    if path.is_empty() || trailing {
+    if path.is_empty() || decoded.ends_with('/') {
         path.push('/');
     }
     Ok(path)
 }
 
 /// A header value shown to the policy: visible ASCII and spaces, at most
-/// [`MAX_HEADER_VALUE`] bytes; `None` otherwise (left out, not an error: the application
-/// may accept it, the policy just does not see it).
-pub fn header_value(value: &[u8]) -> Option<String> {
-    (value.len() <= MAX_HEADER_VALUE && value.iter().all(|b| (0x20..0x7f).contains(b)))
-        .then(|| String::from_utf8_lossy(value).into_owned())
+/// [`MAX_HEADER_VALUE`] bytes; an error naming the header otherwise (never dropped: a
+/// policy rule about a header must not be dodged by padding it).
+pub fn header_value(name: &str, value: &[u8]) -> AppResult<String> {
+    if value.len() > MAX_HEADER_VALUE || !value.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return Err(AppError::invalid(
+            name,
+            format!("a header the policy sees must be at most {MAX_HEADER_VALUE} visible ASCII characters"),
+        ));
+    }
+    Ok(String::from_utf8_lossy(value).into_owned())
 }
 
-/// The value of the cookie `name` in a `Cookie` header.
-pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k == name).then(|| v.trim().trim_matches('"'))
-    })
+/// A value for a response header: visible ASCII and spaces as they are; `%`, anything else,
+/// and (with `comma`) `,` percent-encoded — never dropped, so a proxy always overwrites
+/// what a client sent under the name.
+pub fn header_safe(value: &str, comma: bool) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' && !(comma && b == b',') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The value of the cookie `name` in a request's `Cookie` headers; `None` when it is
+/// absent or there more than once (a sibling host can plant a second cookie of the same
+/// name for a narrower path: neither is believed).
+pub fn cookie<'a>(headers: impl IntoIterator<Item = &'a str>, name: &str) -> Option<&'a str> {
+    let mut found = None;
+    for header in headers {
+        for pair in header.split(';') {
+            let Some((k, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if k == name {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(v.trim().trim_matches('"'));
+            }
+        }
+    }
+    found
 }
 
 /// Authenticate `presented` (the end user's key), then ask `policy` (`None`: the default
@@ -226,7 +287,7 @@ pub async fn decide(
             })
             .inc();
     };
-    let caller = match authenticate(app, presented, false).await {
+    let caller = match authenticate_session(app, presented).await {
         Ok(c) => c,
         Err(e) => {
             counted("unauthenticated", "");
@@ -234,6 +295,14 @@ pub async fn decide(
         }
     };
     let pdp = Pdp::named(app, policy)?;
+    if matches!(pdp, Pdp::Management) {
+        // The management authorizer decides about Portcullis itself; its rules (admins may
+        // do anything) are no route policy.
+        return Err(AppError::new(
+            portcullis_core::ErrorCode::NotFound,
+            "no application policy: name one (/v1/forward-auth/<policy>, or Envoy's context_extensions `policy`) or set [authorizer] default_policy",
+        ));
+    }
     let policy_label = pdp.name().unwrap_or_default().to_string();
     let user = &caller.verified.user;
     if user.account == names::SYSTEM_ACCOUNT {
@@ -247,6 +316,8 @@ pub async fn decide(
             decision_id: crate::authorizer::decision_id(),
         });
     }
+    let mut route = route;
+    route.host = route.canonical_host();
     let config = &app.config.forward_auth;
     let action = config
         .actions
@@ -292,10 +363,17 @@ pub async fn decide(
         });
     }
     counted("allow", &policy_label);
+    let roles: Vec<String> = user.roles.iter().map(|r| header_safe(r, true)).collect();
     let mut headers = vec![
-        ("x-portcullis-user".to_string(), user.username.clone()),
-        ("x-portcullis-account".to_string(), user.account.clone()),
-        ("x-portcullis-roles".to_string(), user.roles.join(",")),
+        (
+            "x-portcullis-user".to_string(),
+            header_safe(&user.username, false),
+        ),
+        (
+            "x-portcullis-account".to_string(),
+            header_safe(&user.account, false),
+        ),
+        ("x-portcullis-roles".to_string(), roles.join(",")),
     ];
     for (name, source) in &config.response_headers {
         let value = match source.as_str() {
@@ -308,9 +386,7 @@ pub async fn decide(
         };
         // Always named, empty when the user has no such value: the proxy then overwrites
         // (or removes) whatever the client sent under that name.
-        let value = value
-            .and_then(|v| header_value(v.as_bytes()))
-            .unwrap_or_default();
+        let value = value.map(|v| header_safe(&v, false)).unwrap_or_default();
         headers.push((name.to_ascii_lowercase(), value));
     }
     Ok(Outcome::Allowed {
@@ -330,18 +406,39 @@ mod tests {
             ("/admin", "/admin"),
             ("/admin/", "/admin/"),
             ("/%61dmin", "/admin"),
-            ("/public/../admin", "/admin"),
-            ("/public/%2e%2e/admin", "/admin"),
             ("//admin//x", "/admin/x"),
-            ("/./admin/.", "/admin/"),
-            ("/../../etc", "/etc"),
-            ("/a%2fb", "/a%2Fb"),
             ("/a%20b", "/a%20b"),
-            ("/..", "/"),
+            ("/a%3bb", "/a%3Bb"),
+            ("/a;v=1/b", "/a;v=1/b"),
+            ("/x...", "/x..."),
         ] {
             assert_eq!(normalize_path(raw).unwrap(), want, "{raw}");
         }
-        for bad in ["admin", "", "/a%zz", "/a%4", "/a b", "/\u{e9}"] {
+        for bad in [
+            "admin",
+            "",
+            "/a%zz",
+            "/a%4",
+            "/a b",
+            "/\u{e9}",
+            "/public/../admin",
+            "/public/%2e%2e/admin",
+            "/public/%2E./admin",
+            "/./admin",
+            "/admin/.",
+            "/..",
+            "/x//../admin",
+            "/public/..;/admin",
+            "/public/.;x/admin",
+            "/public/x%2F..%2F..%2Fadmin",
+            "/public/x%2f",
+            "/public/x%5Cadmin",
+            "/public\\admin",
+            "/public/x#/../../admin",
+            "/a%00b",
+            "/a%0Ab",
+            "/a%7Fb",
+        ] {
             assert!(normalize_path(bad).is_err(), "{bad:?}");
         }
     }
@@ -349,15 +446,42 @@ mod tests {
     #[test]
     fn uris_split_into_path_and_query() {
         assert_eq!(
-            split_uri("x", "/a/../b?x=1&y=%20").unwrap(),
-            ("/b".to_string(), "x=1&y=%20".to_string())
+            split_uri("x", "/a//b?x=1&y=%20").unwrap(),
+            ("/a/b".to_string(), "x=1&y=%20".to_string())
         );
-        assert_eq!(
-            split_uri("x", "/a#frag").unwrap(),
-            ("/a".to_string(), String::new())
-        );
+        assert!(split_uri("x", "/a#frag").is_err());
         let e = split_uri("X-Forwarded-Uri", "no-slash").unwrap_err();
         assert!(e.message.starts_with("X-Forwarded-Uri: "), "{}", e.message);
+    }
+
+    #[test]
+    fn hosts_are_one_name_per_site() {
+        let route = |host: &str, scheme: Option<&str>| Route {
+            method: "GET".into(),
+            scheme: scheme.map(String::from),
+            host: host.into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            client_ip: None,
+        };
+        for (host, scheme, want) in [
+            ("app.example.com", Some("https"), "app.example.com"),
+            ("app.example.com.", Some("https"), "app.example.com"),
+            ("app.example.com:443", Some("https"), "app.example.com"),
+            ("app.example.com.:443", None, "app.example.com"),
+            ("app.example.com:80", Some("http"), "app.example.com"),
+            ("app.example.com:80", Some("https"), "app.example.com:80"),
+            ("app.example.com:8443", None, "app.example.com:8443"),
+            ("[::1]:443", Some("https"), "[::1]"),
+            ("[::1]", None, "[::1]"),
+        ] {
+            assert_eq!(
+                route(host, scheme).canonical_host(),
+                want,
+                "{host} {scheme:?}"
+            );
+        }
     }
 
     #[test]
@@ -374,9 +498,13 @@ mod tests {
         assert!(check_host("h", "").is_err());
         assert_eq!(check_scheme("s", "HTTPS").unwrap(), "https");
         assert!(check_scheme("s", "ftp").is_err());
-        assert_eq!(cookie("a=1; pc=k3y; b=2", "pc"), Some("k3y"));
-        assert_eq!(cookie("apc=1", "pc"), None);
-        assert_eq!(header_value(b"ok value"), Some("ok value".into()));
-        assert_eq!(header_value(b"bad\nvalue"), None);
+        assert_eq!(cookie(["a=1; pc=k3y; b=2"], "pc"), Some("k3y"));
+        assert_eq!(cookie(["apc=1"], "pc"), None);
+        assert_eq!(cookie(["pc=1", "pc=2"], "pc"), None, "two: neither");
+        assert_eq!(cookie(["pc=1; pc=2"], "pc"), None);
+        assert_eq!(header_value("h", b"ok value").unwrap(), "ok value");
+        assert!(header_value("h", b"bad\nvalue").is_err());
+        assert_eq!(header_safe("Zo\u{eb}, 100%", false), "Zo%C3%AB, 100%25");
+        assert_eq!(header_safe("a,b", true), "a%2Cb");
     }
 }

@@ -28,6 +28,26 @@ pub async fn authenticate(
     presented: Option<&str>,
     while_password_temporary: bool,
 ) -> AppResult<Caller> {
+    authenticate_as(app, presented, while_password_temporary, false).await
+}
+
+/// [`authenticate`] for the two places a browser session's key works: forward-auth checks
+/// and logout (a `session` key is accepted there, and only there).
+pub async fn authenticate_session(app: &App, presented: Option<&str>) -> AppResult<Caller> {
+    authenticate_as(app, presented, false, true).await
+}
+
+/// [`authenticate`] for logout: a temporary password and a session key are fine.
+pub async fn authenticate_for_logout(app: &App, presented: Option<&str>) -> AppResult<Caller> {
+    authenticate_as(app, presented, true, true).await
+}
+
+async fn authenticate_as(
+    app: &App,
+    presented: Option<&str>,
+    while_password_temporary: bool,
+    session_key_ok: bool,
+) -> AppResult<Caller> {
     let presented = presented.ok_or_else(AppError::unauthorized)?;
     // Shape and checksum first: garbage never reaches the database.
     let id = portcullis_core::keys::parse(presented).ok_or_else(AppError::unauthorized)?;
@@ -58,6 +78,9 @@ pub async fn authenticate(
     }
     let now = now_ms();
     if key.revoked_at.is_some() || key.expires_at.is_some_and(|t| t <= now) {
+        return Err(AppError::unauthorized());
+    }
+    if key.kind == KeyKind::Session && !session_key_ok {
         return Err(AppError::unauthorized());
     }
     if user.account_state != AccountState::Enabled {
@@ -92,6 +115,7 @@ pub async fn login(
     username: &str,
     password_given: String,
     new_password: Option<String>,
+    kind: KeyKind,
 ) -> AppResult<LoggedIn> {
     // A name that cannot be a username touches neither the database nor the audit log
     // under its own spelling: a client sending megabyte "usernames" must not grow either.
@@ -207,7 +231,7 @@ pub async fn login(
         .store
         .record_login_success(&user.username, rehashed.as_deref())
         .await?;
-    finish_login(app, &user.username, last_login, "").await
+    finish_login(app, &user.username, last_login, "", kind).await
 }
 
 /// Revoke the key used for this call (allowed while the password is temporary).
@@ -290,7 +314,7 @@ pub async fn login_oidc(app: &App, id_token: &str) -> AppResult<LoggedIn> {
     }
     // A password lockout is the password's business: SSO neither checks nor clears it.
     let last_login = app.store.touch_last_login(&user.username).await?;
-    finish_login(app, &user.username, last_login, "oidc").await
+    finish_login(app, &user.username, last_login, "oidc", KeyKind::Login).await
 }
 
 /// A first sign-in: create the user in `oidc.account` (a `user` account) with its link.
@@ -367,13 +391,18 @@ async fn finish_login(
     username: &str,
     last_login: i64,
     detail: &str,
+    kind: KeyKind,
 ) -> AppResult<LoggedIn> {
     let ttl = app.config.auth.login_key_ttl.as_millis() as i64;
     let issued = keys::issue(
         &app.store,
         username,
-        "login",
-        KeyKind::Login,
+        if kind == KeyKind::Session {
+            "session"
+        } else {
+            "login"
+        },
+        kind,
         Some(now_ms() + ttl),
     )
     .await?;

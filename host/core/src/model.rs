@@ -47,8 +47,9 @@ string_enum!(
 );
 
 string_enum!(
-    /// What an API key was issued for.
-    KeyKind { Login => "login", Personal => "personal", AccessToken => "access-token" }
+    /// What an API key was issued for. A `session` key (a browser's, in the forward-auth
+    /// cookie) authenticates forward-auth checks and logout only.
+    KeyKind { Login => "login", Personal => "personal", AccessToken => "access-token", Session => "session" }
 );
 
 string_enum!(

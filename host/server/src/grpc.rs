@@ -114,7 +114,7 @@ async fn answer(
     let name = &state.config.forward_auth.cookie;
     let presented = bearer.or_else(|| {
         (!name.is_empty())
-            .then(|| headers.get("cookie").and_then(|c| forward::cookie(c, name)))
+            .then(|| forward::cookie(headers.get("cookie").map(String::as_str), name))
             .flatten()
     });
     match forward::decide(state, presented, policy.as_deref(), route).await {
@@ -127,6 +127,11 @@ async fn answer(
                 .into_iter()
                 .chain([("x-portcullis-decision-id".to_string(), decision_id)])
             {
+                // Envoy drops an empty header value: remove the client's instead.
+                if value.is_empty() {
+                    ok.headers_to_remove.push(key);
+                    continue;
+                }
                 ok.headers.push(HeaderValueOption {
                     header: Some(HeaderValue {
                         key,
@@ -203,16 +208,12 @@ fn route(
             scheme,
         )?)
     };
-    let shown = state
-        .config
-        .forward_auth
-        .headers
-        .iter()
-        .filter_map(|name| {
-            let value = forward::header_value(headers.get(name)?.as_bytes())?;
-            Some((name.clone(), value))
-        })
-        .collect();
+    let mut shown = Vec::new();
+    for name in &state.config.forward_auth.headers {
+        if let Some(value) = headers.get(name) {
+            shown.push((name.clone(), forward::header_value(name, value.as_bytes())?));
+        }
+    }
     Ok(Route {
         method,
         scheme,

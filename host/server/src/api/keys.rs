@@ -13,6 +13,7 @@ pub enum KeyKind {
     Personal,
     Login,
     AccessToken,
+    Session,
 }
 
 impl From<portcullis_core::KeyKind> for KeyKind {
@@ -22,6 +23,7 @@ impl From<portcullis_core::KeyKind> for KeyKind {
             K::Personal => KeyKind::Personal,
             K::Login => KeyKind::Login,
             K::AccessToken => KeyKind::AccessToken,
+            K::Session => KeyKind::Session,
         }
     }
 }

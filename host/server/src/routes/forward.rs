@@ -1,8 +1,10 @@
 //! `/v1/forward-auth[/{policy}]` (SPEC §13): nginx `auth_request`, Caddy `forward_auth`,
 //! Traefik `forwardAuth` and Envoy's HTTP `ext_authz` ask here whether the request they hold
-//! may pass. This reads the original request from the proxy's convention — only when the
-//! peer is one of `[forward_auth] trusted_proxies`; anyone else's request is decided as
-//! itself — and `portcullis_app::forward` decides.
+//! may pass. This reads the original request from the proxy's convention and
+//! `portcullis_app::forward` decides.
+//!
+//! Only `[forward_auth] trusted_proxies` are answered (403 for anyone else, before any
+//! work): a check is a proxy's question about another request.
 //!
 //! | proxy   | method                | URI                           | host                 |
 //! |---------|-----------------------|-------------------------------|----------------------|
@@ -43,7 +45,7 @@ pub const DEFAULT_POLICY_SEGMENT: &str = "-";
         (status = 200, description = "Allowed: `X-Portcullis-User`, `X-Portcullis-Account`, `X-Portcullis-Roles` (and `[forward_auth] response_headers`) name the user"),
         (status = 400, description = "A trusted proxy's forwarded headers are missing or garbled", body = ErrorBody),
         (status = 401, description = "No valid key or session cookie (`WWW-Authenticate: Bearer`)", body = ErrorBody),
-        (status = 403, description = "The policy denies it (reasons in the body)", body = ErrorBody),
+        (status = 403, description = "The policy denies it (reasons in the body), or the peer is not in `[forward_auth] trusted_proxies`", body = ErrorBody),
         (status = 404, description = "No such policy", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
@@ -64,7 +66,7 @@ pub async fn check_default(
         (status = 200, description = "Allowed (headers as for `/v1/forward-auth`)"),
         (status = 400, description = "A trusted proxy's forwarded headers are missing or garbled", body = ErrorBody),
         (status = 401, description = "No valid key or session cookie", body = ErrorBody),
-        (status = 403, description = "The policy denies it", body = ErrorBody),
+        (status = 403, description = "The policy denies it, or the peer is not a trusted proxy", body = ErrorBody),
         (status = 404, description = "No such policy", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
@@ -90,7 +92,7 @@ pub async fn check_named(
         (status = 200, description = "Allowed (headers as for `/v1/forward-auth`)"),
         (status = 400, description = "The appended path is garbled", body = ErrorBody),
         (status = 401, description = "No valid key or session cookie", body = ErrorBody),
-        (status = 403, description = "The policy denies it", body = ErrorBody),
+        (status = 403, description = "The policy denies it, or the peer is not a trusted proxy", body = ErrorBody),
         (status = 404, description = "No such policy", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
@@ -117,6 +119,37 @@ pub async fn check_appended(
     .await
 }
 
+/// Envoy's HTTP `ext_authz` for the application's root: `/v1/forward-auth/{policy}/`.
+#[utoipa::path(method(get, post, put, patch, delete, head, options), path = "/v1/forward-auth/{policy}/", tag = "forward-auth",
+    params(("policy" = String, Path, description = "The application policy (`-`: the default)")),
+    responses(
+        (status = 200, description = "Allowed (headers as for `/v1/forward-auth`)"),
+        (status = 400, description = "A trusted proxy's forwarded headers are missing or garbled", body = ErrorBody),
+        (status = 401, description = "No valid key or session cookie", body = ErrorBody),
+        (status = 403, description = "The policy denies it, or the peer is not a trusted proxy", body = ErrorBody),
+        (status = 404, description = "No such policy", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn check_appended_root(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    super::Path(policy): super::Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    check(
+        &state,
+        peer,
+        Some(&policy),
+        Some("/"),
+        method,
+        &uri,
+        &headers,
+    )
+    .await
+}
+
 async fn check(
     state: &SharedState,
     peer: SocketAddr,
@@ -132,12 +165,20 @@ async fn check(
         .trusted_proxies
         .iter()
         .any(|n| n.contains(&peer.ip().to_canonical()));
-    let route = if trusted {
-        original(state, peer, appended, &method, uri, headers)
-    } else {
-        own(state, peer, &method, uri, headers)
-    };
-    let route = match route {
+    if !trusted {
+        // Only a proxy asks here, and a proxy's check is a GET about another request: one
+        // decided as itself would be a `get` of this path for every request the proxy
+        // holds. Refused before any work, whatever it carries.
+        return ApiError::from(AppError::forbidden(
+            "not a trusted proxy",
+            vec![format!(
+                "{} is not in [forward_auth] trusted_proxies: forward-auth checks are answered for trusted proxies only",
+                peer.ip().to_canonical()
+            )],
+        ))
+        .into_response();
+    }
+    let route = match original(state, peer, appended, &method, uri, headers) {
         Ok(r) => r,
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message).into_response(),
     };
@@ -164,13 +205,7 @@ async fn check(
             reasons,
             decision_id,
         }) => {
-            let mut e = ApiError::from(AppError::forbidden("denied by the policy", reasons));
-            if !trusted && forwarded_headers_present(headers) {
-                e.reasons.push(format!(
-                    "the forwarded headers were ignored: {} is not in [forward_auth] trusted_proxies",
-                    peer.ip()
-                ));
-            }
+            let e = ApiError::from(AppError::forbidden("denied by the policy", reasons));
             let mut response = e.into_response();
             decision_header(response.headers_mut(), &decision_id);
             response
@@ -213,26 +248,14 @@ fn credentials<'h>(state: &SharedState, headers: &'h HeaderMap) -> Option<&'h st
         if name.is_empty() {
             return None;
         }
-        headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| forward::cookie(v, name))
+        forward::cookie(
+            headers
+                .get_all(axum::http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+            name,
+        )
     })
-}
-
-const FORWARDED: [&str; 7] = [
-    "x-forwarded-method",
-    "x-forwarded-uri",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-original-uri",
-    "x-original-url",
-    "x-original-method",
-];
-
-fn forwarded_headers_present(headers: &HeaderMap) -> bool {
-    FORWARDED.iter().any(|h| headers.contains_key(*h))
 }
 
 /// One header's value as text: `Ok(None)` when absent; 400 when sent twice or not text.
@@ -371,7 +394,13 @@ fn original(
         &method,
     )?;
     let (path, query) = forward::split_uri(target_field, &target)?;
-    let host = match (url_host, single(headers, "x-forwarded-host")?) {
+    // Envoy sends the original Host and never sets X-Forwarded-Host: one there came from
+    // the client (through `allowed_headers`), so it is not read.
+    let forwarded_host = match appended {
+        Some(_) => None,
+        None => single(headers, "x-forwarded-host")?,
+    };
+    let host = match (url_host, forwarded_host) {
         (Some(h), _) => h,
         (None, Some(h)) => forward::check_host("X-Forwarded-Host", h)?,
         (None, None) => own_host(headers)?,
@@ -387,7 +416,7 @@ fn original(
         host,
         path,
         query,
-        headers: shown_headers(state, headers),
+        headers: shown_headers(state, headers)?,
         client_ip: Some(crate::ratelimit::client_ip(
             &state.config.forward_auth.trusted_proxies,
             peer.ip(),
@@ -396,55 +425,25 @@ fn original(
     })
 }
 
-/// The request itself (a peer that is not a trusted proxy).
-fn own(
-    state: &SharedState,
-    peer: SocketAddr,
-    method: &Method,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-) -> Result<Route, AppError> {
-    let (path, query) = forward::split_uri(
-        "path",
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
-    )?;
-    Ok(Route {
-        method: method.as_str().to_string(),
-        scheme: Some(
-            if state.config.tls.enabled() {
-                "https"
-            } else {
-                "http"
-            }
-            .into(),
-        ),
-        host: own_host(headers)?,
-        path,
-        query,
-        headers: shown_headers(state, headers),
-        client_ip: Some(peer.ip().to_canonical()),
-    })
-}
-
 fn own_host(headers: &HeaderMap) -> Result<String, AppError> {
     let host = single(headers, "host")?.ok_or_else(|| AppError::invalid("Host", "missing"))?;
     forward::check_host("Host", host)
 }
 
-/// The headers `[forward_auth] headers` lists, as the request carries them.
-fn shown_headers(state: &SharedState, headers: &HeaderMap) -> Vec<(String, String)> {
-    state
-        .config
-        .forward_auth
-        .headers
-        .iter()
-        .filter_map(|name| {
-            let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
-            if values.is_empty() {
-                return None;
-            }
-            let joined = values.join(&b", "[..]);
-            forward::header_value(&joined).map(|v| (name.clone(), v))
-        })
-        .collect()
+/// The headers `[forward_auth] headers` lists, as the request carries them (400 for one
+/// that cannot be shown).
+fn shown_headers(
+    state: &SharedState,
+    headers: &HeaderMap,
+) -> Result<Vec<(String, String)>, AppError> {
+    let mut shown = Vec::new();
+    for name in &state.config.forward_auth.headers {
+        let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+        if values.is_empty() {
+            continue;
+        }
+        let joined = values.join(&b", "[..]);
+        shown.push((name.clone(), forward::header_value(name, &joined)?));
+    }
+    Ok(shown)
 }

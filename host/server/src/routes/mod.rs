@@ -235,6 +235,10 @@ fn routes(state: &SharedState) -> Routes {
     .route("/v1/forward-auth", any(forward::check_default))
     .route("/v1/forward-auth/{policy}", any(forward::check_named))
     .route(
+        "/v1/forward-auth/{policy}/",
+        any(forward::check_appended_root),
+    )
+    .route(
         "/v1/forward-auth/{policy}/{*rest}",
         any(forward::check_appended),
     )

@@ -71,6 +71,7 @@ use utoipa::{Modify, OpenApi};
         forward::check_default,
         forward::check_named,
         forward::check_appended,
+        forward::check_appended_root,
         authzen::evaluation_root,
         authzen::evaluations_root,
         authzen::search_subject_root,

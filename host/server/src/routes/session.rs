@@ -25,7 +25,19 @@ pub async fn login(
             "no session cookie is configured ([forward_auth] cookie)",
         ));
     }
-    let done = session::login(&state, &body.username, body.password, body.new_password).await?;
+    let kind = if body.session {
+        portcullis_core::KeyKind::Session
+    } else {
+        portcullis_core::KeyKind::Login
+    };
+    let done = session::login(
+        &state,
+        &body.username,
+        body.password,
+        body.new_password,
+        kind,
+    )
+    .await?;
     let mut answer = LoggedIn::from(&done);
     if !body.session {
         return Ok(Json(answer).into_response());
@@ -69,17 +81,22 @@ pub async fn logout(
     let from_cookie = match bearer {
         Some(_) => None,
         None if name.is_empty() => None,
-        None => headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| portcullis_app::forward::cookie(v, name)),
+        None => portcullis_app::forward::cookie(
+            headers
+                .get_all(axum::http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+            name,
+        ),
     };
-    let caller = session::authenticate(&state, bearer.or(from_cookie), true).await?;
+    let caller = session::authenticate_for_logout(&state, bearer.or(from_cookie)).await?;
     session::logout(&state, &caller).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if from_cookie.is_some() {
         let mut clear = format!("{name}=; Path=/; HttpOnly; Max-Age=0");
+        if state.config.forward_auth.cookie_secure {
+            clear.push_str("; Secure");
+        }
         if !state.config.forward_auth.cookie_domain.is_empty() {
             clear.push_str(&format!(
                 "; Domain={}",
