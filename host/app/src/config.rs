@@ -49,7 +49,7 @@ pub struct Config {
 pub struct ForwardAuthConfig {
     /// Proxies (CIDRs) whose forwarded headers (`X-Forwarded-*`, `X-Original-*`, Envoy's
     /// appended path) describe the original request, and the only peers the gRPC listener
-    /// serves. Anyone else's request is decided as itself. Empty = none.
+    /// serves. Anyone else's check is refused (403). Empty = none.
     #[serde(deserialize_with = "de_list")]
     pub trusted_proxies: Vec<IpNet>,
     /// The session cookie accepted beside `Authorization: Bearer`, set by `POST /v1/login`
