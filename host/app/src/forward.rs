@@ -294,6 +294,9 @@ pub async fn decide(
             return Err(e);
         }
     };
+    if let Some(name) = policy {
+        names::validate_account_name(name).map_err(|e| AppError::invalid("policy", e))?;
+    }
     let pdp = Pdp::named(app, policy)?;
     if matches!(pdp, Pdp::Management) {
         // The management authorizer decides about Portcullis itself; its rules (admins may

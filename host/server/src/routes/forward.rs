@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 pub const DEFAULT_POLICY_SEGMENT: &str = "-";
 
 /// Forward auth with the default policy.
-#[utoipa::path(method(get, post, put, patch, delete, head, options), path = "/v1/forward-auth", tag = "forward-auth",
+#[utoipa::path(method(get, post, put, patch, delete, head, options), path = "/v1/forward-auth", tag = "forward-auth", security((), ("bearer" = [])),
     params(
         ("X-Forwarded-Method" = Option<String>, Header, description = "The original method (Traefik, Caddy); believed from `trusted_proxies` only"),
         ("X-Forwarded-Uri" = Option<String>, Header, description = "The original path and query (Traefik, Caddy)"),
@@ -60,8 +60,8 @@ pub async fn check_default(
 }
 
 /// Forward auth with a named policy (`-`: the default).
-#[utoipa::path(method(get, post, put, patch, delete, head, options), path = "/v1/forward-auth/{policy}", tag = "forward-auth",
-    params(("policy" = String, Path, description = "The application policy (`-`: the default)")),
+#[utoipa::path(method(get, post, put, patch, delete, head, options), path = "/v1/forward-auth/{policy}", tag = "forward-auth", security((), ("bearer" = [])),
+    params(("policy" = String, Path, pattern = r"^(-|[a-z0-9][a-z0-9._-]{0,62})$", description = "The application policy (`-`: the default)")),
     responses(
         (status = 200, description = "Allowed (headers as for `/v1/forward-auth`)"),
         (status = 400, description = "A trusted proxy's forwarded headers are missing or garbled", body = ErrorBody),
@@ -83,9 +83,9 @@ pub async fn check_named(
 
 /// Envoy's HTTP `ext_authz`: the original path appended to `path_prefix`
 /// (`/v1/forward-auth/{policy}`), the original method and headers as they were.
-#[utoipa::path(method(get, post, put, patch, delete, head, options), path = "/v1/forward-auth/{policy}/{rest}", tag = "forward-auth",
+#[utoipa::path(method(get, post, put, patch, delete, head, options), path = "/v1/forward-auth/{policy}/{rest}", tag = "forward-auth", security((), ("bearer" = [])),
     params(
-        ("policy" = String, Path, description = "The application policy (`-`: the default)"),
+        ("policy" = String, Path, pattern = r"^(-|[a-z0-9][a-z0-9._-]{0,62})$", description = "The application policy (`-`: the default)"),
         ("rest" = String, Path, description = "The original path (Envoy appends it); believed from `trusted_proxies` only"),
     ),
     responses(
@@ -120,8 +120,8 @@ pub async fn check_appended(
 }
 
 /// Envoy's HTTP `ext_authz` for the application's root: `/v1/forward-auth/{policy}/`.
-#[utoipa::path(method(get, post, put, patch, delete, head, options), path = "/v1/forward-auth/{policy}/", tag = "forward-auth",
-    params(("policy" = String, Path, description = "The application policy (`-`: the default)")),
+#[utoipa::path(method(get, post, put, patch, delete, head, options), path = "/v1/forward-auth/{policy}/", tag = "forward-auth", security((), ("bearer" = [])),
+    params(("policy" = String, Path, pattern = r"^(-|[a-z0-9][a-z0-9._-]{0,62})$", description = "The application policy (`-`: the default)")),
     responses(
         (status = 200, description = "Allowed (headers as for `/v1/forward-auth`)"),
         (status = 400, description = "A trusted proxy's forwarded headers are missing or garbled", body = ErrorBody),

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::state::SharedState;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
 use axum::http::Request;
-use axum::routing::{any, get, post, put, MethodRouter};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use serde::Serialize;
 use tower_http::trace::TraceLayer;
@@ -232,15 +232,38 @@ fn routes(state: &SharedState) -> Routes {
             .delete(policies::delete),
     )
     .route("/v1/decisions", get(plugins::decisions))
-    .route("/v1/forward-auth", any(forward::check_default))
-    .route("/v1/forward-auth/{policy}", any(forward::check_named))
+    .route("/v1/forward-auth", forward_methods(forward::check_default))
+    .route(
+        "/v1/forward-auth/{policy}",
+        forward_methods(forward::check_named),
+    )
     .route(
         "/v1/forward-auth/{policy}/",
-        any(forward::check_appended_root),
+        forward_methods(forward::check_appended_root),
     )
     .route(
         "/v1/forward-auth/{policy}/{*rest}",
-        any(forward::check_appended),
+        forward_methods(forward::check_appended),
+    )
+}
+
+/// Forward auth answers the methods an application is asked with (Envoy passes the
+/// original method on): GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS; 405 for the others.
+fn forward_methods<H, T>(handler: H) -> MethodRouter<SharedState>
+where
+    H: axum::handler::Handler<T, SharedState>,
+    T: 'static,
+{
+    use axum::routing::{on, MethodFilter};
+    on(
+        MethodFilter::GET
+            .or(MethodFilter::HEAD)
+            .or(MethodFilter::POST)
+            .or(MethodFilter::PUT)
+            .or(MethodFilter::PATCH)
+            .or(MethodFilter::DELETE)
+            .or(MethodFilter::OPTIONS),
+        handler,
     )
 }
 

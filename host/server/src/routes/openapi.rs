@@ -200,6 +200,8 @@ impl Modify for Conventions {
                 &mut item.post,
                 &mut item.delete,
                 &mut item.patch,
+                &mut item.head,
+                &mut item.options,
             ]
             .into_iter()
             .flatten()
@@ -212,13 +214,30 @@ impl Modify for Conventions {
 
 /// `zen`: an AuthZEN operation, whose malformed requests are 400 (never 415 or 422).
 fn conventions(op: &mut Operation, ptfe: bool, zen: bool) {
-    // `security(())` in an annotation marks a public operation: no requirement at all.
+    // `security(())` in an annotation marks a public operation: no requirement at all;
+    // `security((), ("bearer" = []))` one where the key is optional (forward auth: a
+    // session cookie instead, and a proxy's check is answered 403 or 400 before the key
+    // is looked at).
+    let anonymous = |s: &Vec<SecurityRequirement>| {
+        s.iter()
+            .filter(|r| **r == SecurityRequirement::default())
+            .count()
+    };
     let public = op
         .security
         .as_ref()
-        .is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default()));
+        .is_some_and(|s| anonymous(s) == s.len());
+    let optional = op
+        .security
+        .as_ref()
+        .is_some_and(|s| anonymous(s) > 0 && anonymous(s) < s.len());
     if public {
         op.security = Some(Vec::new());
+    } else if optional {
+        op.security = Some(vec![
+            SecurityRequirement::default(),
+            SecurityRequirement::new::<_, _, &str>(BEARER, []),
+        ]);
     } else {
         op.security = Some(vec![SecurityRequirement::new::<_, _, &str>(BEARER, [])]);
     }
