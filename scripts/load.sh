@@ -46,6 +46,10 @@ python3 -c 'import json; print(json.dumps({"plugin": "builtin:cedar", "settings"
   "permit (principal in Portcullis::Role::\"app-admin\", action, resource);\n"
   "permit (principal, action, resource) when { resource.path like \"/public/*\" };\n"}}))' >"$WORK/app.json"
 curl -fs -X PUT "${auth[@]}" "$BASE/v1/policies/app" --data-binary @"$WORK/app.json" >/dev/null
+# The same rules with decisions cached for 5 s (`ttl_ms`): the key is still verified on
+# every request; identical questions skip the plugin.
+python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); b["settings"]["ttl_ms"]=5000; print(json.dumps(b))' "$WORK/app.json" >"$WORK/app-cached.json"
+curl -fs -X PUT "${auth[@]}" "$BASE/v1/policies/app-cached" --data-binary @"$WORK/app-cached.json" >/dev/null
 RITA=$(curl -fs "${auth[@]}" "$BASE/v1/users/rita/keys" -d '{"name":"load"}' | json "['key']")
 
 cat > "$WORK/report.lua" <<'LUA'
@@ -121,7 +125,7 @@ run() { # name script path connections [base URL]
 # to Portcullis) and once without: the same upstream, the same proxy.
 NGINX="$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)"
 if [ -n "$NGINX" ]; then
-  WITH=$(free_port); WITHOUT=$(free_port); UPSTREAM=$(free_port)
+  WITH=$(free_port); CACHED=$(free_port); WITHOUT=$(free_port); UPSTREAM=$(free_port)
   mkdir -p "$WORK/nginx"
   cat > "$WORK/nginx/nginx.conf" <<NGINX
 daemon off;
@@ -141,6 +145,31 @@ http {
     location = /_portcullis {
       internal;
       proxy_pass http://portcullis/v1/forward-auth/app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI \$request_uri;
+      proxy_set_header X-Original-Method \$request_method;
+      proxy_set_header X-Forwarded-Host \$host;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Uri "";
+      proxy_set_header X-Forwarded-Method "";
+    }
+    location / {
+      auth_request /_portcullis;
+      auth_request_set \$portcullis_user \$upstream_http_x_portcullis_user;
+      proxy_set_header X-Portcullis-User \$portcullis_user;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://app;
+    }
+  }
+  server {
+    listen 127.0.0.1:$CACHED;
+    location = /_portcullis {
+      internal;
+      proxy_pass http://portcullis/v1/forward-auth/app-cached;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_pass_request_body off;
@@ -182,11 +211,13 @@ for c in 1 8 32; do
   run "POST /v1/authorize" authorize /v1/authorize "$c"
   run "AuthZEN via Cedar" cedar /policies/cedar/access/v1/evaluation "$c"
   run "forward-auth direct" forward /v1/forward-auth/app "$c"
+  run "forward-auth, ttl 5 s" forward /v1/forward-auth/app-cached "$c"
 done
 if [ -n "$NGINX" ]; then
   for c in 8 32; do
     run "nginx, no auth" through /docs/1 "$c" "http://127.0.0.1:$WITHOUT"
     run "nginx + forward-auth" through /docs/1 "$c" "http://127.0.0.1:$WITH"
+    run "nginx + f-a, ttl 5 s" through /docs/1 "$c" "http://127.0.0.1:$CACHED"
   done
 else
   echo "# nginx is not installed: no proxy rows (apt-get install nginx)"
