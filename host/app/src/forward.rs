@@ -67,12 +67,13 @@ impl Route {
             _ => (host, None),
         };
         let name = name.strip_suffix('.').unwrap_or(name);
-        let default = match (self.scheme.as_deref(), port) {
-            (_, None) => true,
-            (Some("https" | "wss"), Some("443")) | (Some("http" | "ws"), Some("80")) => true,
-            (None, Some("443" | "80")) => true,
-            _ => false,
-        };
+        let default = matches!(
+            (self.scheme.as_deref(), port),
+            (_, None)
+                | (Some("https" | "wss"), Some("443"))
+                | (Some("http" | "ws"), Some("80"))
+                | (None, Some("443" | "80"))
+        );
         match (default, port) {
             (false, Some(p)) => format!("{name}:{p}"),
             _ => name.to_string(),
