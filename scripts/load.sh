@@ -127,6 +127,37 @@ NGINX="$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)"
 if [ -n "$NGINX" ]; then
   WITH=$(free_port); CACHED=$(free_port); WITHOUT=$(free_port); UPSTREAM=$(free_port)
   mkdir -p "$WORK/nginx"
+  # auth_server PORT POLICY: a server block that asks POLICY about every request.
+  auth_server() {
+    cat <<BLOCK
+  server {
+    listen 127.0.0.1:$1;
+    location = /_portcullis {
+      internal;
+      proxy_pass http://portcullis/v1/forward-auth/$2;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI \$request_uri;
+      proxy_set_header X-Original-Method \$request_method;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Host \$host;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Uri "";
+      proxy_set_header X-Forwarded-Method "";
+    }
+    location / {
+      auth_request /_portcullis;
+      auth_request_set \$portcullis_user \$upstream_http_x_portcullis_user;
+      proxy_set_header X-Portcullis-User \$portcullis_user;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://app;
+    }
+  }
+BLOCK
+  }
   cat > "$WORK/nginx/nginx.conf" <<NGINX
 daemon off;
 worker_processes 1;
@@ -140,56 +171,8 @@ http {
   upstream portcullis { server 127.0.0.1:$PORT; keepalive 64; }
   upstream app { server 127.0.0.1:$UPSTREAM; keepalive 64; }
   server { listen 127.0.0.1:$UPSTREAM; location / { return 200 "ok\n"; } }
-  server {
-    listen 127.0.0.1:$WITH;
-    location = /_portcullis {
-      internal;
-      proxy_pass http://portcullis/v1/forward-auth/app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI \$request_uri;
-      proxy_set_header X-Original-Method \$request_method;
-      proxy_set_header X-Forwarded-Host \$host;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-      proxy_set_header X-Forwarded-Uri "";
-      proxy_set_header X-Forwarded-Method "";
-    }
-    location / {
-      auth_request /_portcullis;
-      auth_request_set \$portcullis_user \$upstream_http_x_portcullis_user;
-      proxy_set_header X-Portcullis-User \$portcullis_user;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass http://app;
-    }
-  }
-  server {
-    listen 127.0.0.1:$CACHED;
-    location = /_portcullis {
-      internal;
-      proxy_pass http://portcullis/v1/forward-auth/app-cached;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI \$request_uri;
-      proxy_set_header X-Original-Method \$request_method;
-      proxy_set_header X-Forwarded-Host \$host;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-      proxy_set_header X-Forwarded-Uri "";
-      proxy_set_header X-Forwarded-Method "";
-    }
-    location / {
-      auth_request /_portcullis;
-      auth_request_set \$portcullis_user \$upstream_http_x_portcullis_user;
-      proxy_set_header X-Portcullis-User \$portcullis_user;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass http://app;
-    }
-  }
+$(auth_server "$WITH" app)
+$(auth_server "$CACHED" app-cached)
   server {
     listen 127.0.0.1:$WITHOUT;
     location / { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://app; }

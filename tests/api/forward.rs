@@ -63,6 +63,33 @@ pub async fn app_server(tweak: impl FnOnce(&mut portcullis_app::config::Config))
     }
 }
 
+/// rita logs in with `"session": true`: the `Set-Cookie` header and the body.
+async fn session_login(s: &TestServer) -> (String, Value) {
+    let r = s
+        .http
+        .post(format!("{}/v1/login", s.base))
+        .json(&json!({"username": "rita", "password": "rita's password", "session": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    (cookie, r.json().await.unwrap())
+}
+
+/// Revoke every key of `username` (as the admin).
+pub async fn revoke_all_keys(s: &TestServer, admin: &str, username: &str) {
+    let keys = s.get(&format!("/v1/users/{username}/keys"), admin).await;
+    let listed = keys.body.get("items").unwrap_or(&keys.body).clone();
+    for k in listed.as_array().unwrap() {
+        let id = k["id"].as_str().unwrap();
+        let a = s
+            .delete(&format!("/v1/users/{username}/keys/{id}"), admin)
+            .await;
+        assert_eq!(a.status, 204, "{}", a.text);
+    }
+}
+
 fn trusted_loopback(c: &mut portcullis_app::config::Config) {
     c.forward_auth.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
 }
@@ -422,15 +449,7 @@ async fn a_leaked_session_cookie_is_no_api_key() {
         c.forward_auth.cookie = "portcullis_session".into();
     })
     .await;
-    let r = s
-        .http
-        .post(format!("{}/v1/login", s.base))
-        .json(&json!({"username": "rita", "password": "rita's password", "session": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let (cookie, _) = session_login(&s).await;
     let key = cookie
         .split(';')
         .next()
@@ -482,17 +501,7 @@ async fn unauthenticated_requests_get_401_with_a_bearer_challenge() {
         .0,
         200
     );
-    let keys = s.get("/v1/users/rita/keys", &admin).await;
-    let listed = keys.body.get("items").unwrap_or(&keys.body).clone();
-    for k in listed.as_array().unwrap() {
-        let id = k["id"].as_str().unwrap();
-        assert_eq!(
-            s.delete(&format!("/v1/users/rita/keys/{id}"), &admin)
-                .await
-                .status,
-            204
-        );
-    }
+    revoke_all_keys(&s, &admin, "rita").await;
     assert_eq!(
         ask(
             &s,
@@ -739,16 +748,7 @@ async fn a_session_cookie_from_login_signs_the_browser_in() {
         c.forward_auth.cookie_domain = "example.com".into();
     })
     .await;
-    let r = s
-        .http
-        .post(format!("{}/v1/login", s.base))
-        .json(&json!({"username": "rita", "password": "rita's password", "session": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    let body: Value = r.json().await.unwrap();
+    let (cookie, body) = session_login(&s).await;
     assert!(
         body.get("api_key").is_none(),
         "the key is in the cookie only: {body}"

@@ -3,7 +3,7 @@
 //! binaries the tests say so and pass, unless `PORTCULLIS_TEST_PROXIES=required` (set by
 //! `.ci/run`, which installs both): then a missing proxy is a failure.
 
-use super::forward::{app_server, App};
+use super::forward::{app_server, revoke_all_keys, App};
 use portcullis_tests::{TestServer, PATIENCE};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -359,17 +359,7 @@ async fn scenario(name: &str, app: &App, mut proxy: Proxy) {
         );
     }
     // A revoked key: 401 on the next request.
-    let keys = s.get("/v1/users/rita/keys", admin).await;
-    let listed = keys.body.get("items").unwrap_or(&keys.body).clone();
-    for k in listed.as_array().unwrap() {
-        let id = k["id"].as_str().unwrap();
-        assert_eq!(
-            s.delete(&format!("/v1/users/rita/keys/{id}"), admin)
-                .await
-                .status,
-            204
-        );
-    }
+    revoke_all_keys(s, admin, "rita").await;
     let (status, body) = through(&proxy, "GET", "/hello", &[("authorization", &rita_b)]).await;
     assert_eq!(status, 401, "{name}: a revoked key: {body}");
 }

@@ -235,6 +235,24 @@ pub fn header_value(name: &str, value: &[u8]) -> AppResult<String> {
     Ok(String::from_utf8_lossy(value).into_owned())
 }
 
+/// The headers `names` (`[forward_auth] headers`) lists that the request carries, as `get`
+/// finds them (several values of one header joined with `, `); 400 for one that cannot be
+/// shown ([`header_value`]).
+pub fn shown_headers<'h>(
+    names: &[String],
+    get: impl Fn(&str) -> Vec<&'h [u8]>,
+) -> AppResult<Vec<(String, String)>> {
+    let mut shown = Vec::new();
+    for name in names {
+        let values = get(name);
+        if values.is_empty() {
+            continue;
+        }
+        shown.push((name.clone(), header_value(name, &values.join(&b", "[..]))?));
+    }
+    Ok(shown)
+}
+
 /// A value for a response header: visible ASCII and spaces as they are; `%`, anything else,
 /// and (with `comma`) `,` percent-encoded — never dropped, so a proxy always overwrites
 /// what a client sent under the name.

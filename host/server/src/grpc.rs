@@ -208,12 +208,13 @@ fn route(
             scheme,
         )?)
     };
-    let mut shown = Vec::new();
-    for name in &state.config.forward_auth.headers {
-        if let Some(value) = headers.get(name) {
-            shown.push((name.clone(), forward::header_value(name, value.as_bytes())?));
-        }
-    }
+    let shown = forward::shown_headers(&state.config.forward_auth.headers, |name| {
+        headers
+            .get(name)
+            .map(|v| v.as_bytes())
+            .into_iter()
+            .collect()
+    })?;
     Ok(Route {
         method,
         scheme,
@@ -286,20 +287,10 @@ pub async fn serve(
         .max_header_list_size(64 * 1024);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-            _ = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting a gRPC connection failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
+        let Some((permit, stream, peer)) =
+            crate::accept(&listener, &slots, shutdown.as_mut()).await
+        else {
+            break;
         };
         if !trusted
             .iter()

@@ -112,23 +112,9 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        // A free slot first, then a connection: past the cap, clients wait in the backlog
-        // instead of costing the server memory and file descriptors.
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-            _ = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little, don't spin.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
+        let Some((permit, stream, peer)) = accept(&listener, &slots, shutdown.as_mut()).await
+        else {
+            break;
         };
         let open = state.metrics.connections.clone();
         open.inc();
@@ -187,6 +173,37 @@ pub async fn serve(
     }
     state.store.close().await;
     Ok(())
+}
+
+/// The next connection, once a slot is free; `None` when `shutdown` resolves first. A free
+/// slot comes first: past the cap, clients wait in the kernel's backlog instead of costing
+/// the server memory and file descriptors. A failed accept (out of file descriptors and
+/// the like) is logged and retried after a pause, never spun on.
+pub(crate) async fn accept(
+    listener: &tokio::net::TcpListener,
+    slots: &Arc<tokio::sync::Semaphore>,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Option<(
+    tokio::sync::OwnedSemaphorePermit,
+    tokio::net::TcpStream,
+    std::net::SocketAddr,
+)> {
+    let permit = tokio::select! {
+        p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        _ = shutdown.as_mut() => return None,
+    };
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => return Some((permit, stream, peer)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            _ = shutdown.as_mut() => return None,
+        }
+    }
 }
 
 /// How long requests in flight may take to finish at shutdown.

@@ -430,20 +430,12 @@ fn own_host(headers: &HeaderMap) -> Result<String, AppError> {
     forward::check_host("Host", host)
 }
 
-/// The headers `[forward_auth] headers` lists, as the request carries them (400 for one
-/// that cannot be shown).
+/// The headers `[forward_auth] headers` lists, as the request carries them.
 fn shown_headers(
     state: &SharedState,
     headers: &HeaderMap,
 ) -> Result<Vec<(String, String)>, AppError> {
-    let mut shown = Vec::new();
-    for name in &state.config.forward_auth.headers {
-        let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
-        if values.is_empty() {
-            continue;
-        }
-        let joined = values.join(&b", "[..]);
-        shown.push((name.clone(), forward::header_value(name, &joined)?));
-    }
-    Ok(shown)
+    forward::shown_headers(&state.config.forward_auth.headers, |name| {
+        headers.get_all(name).iter().map(|v| v.as_bytes()).collect()
+    })
 }
