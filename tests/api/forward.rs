@@ -133,6 +133,22 @@ fn header<'h>(h: &'h HeaderMap, name: &str) -> &'h str {
     h.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
 }
 
+/// `/v1/forward-auth/app` asked with Traefik's headers for `method uri`.
+async fn traefik_check(
+    s: &TestServer,
+    method: &str,
+    uri: &str,
+    bearer: &str,
+) -> (u16, HeaderMap, Value) {
+    ask(
+        s,
+        "GET",
+        "/v1/forward-auth/app",
+        &traefik(method, uri, bearer),
+    )
+    .await
+}
+
 /// Traefik's `forwardAuth` request (its docs): a GET carrying the original request's
 /// headers and `X-Forwarded-Method`, `-Proto`, `-Host`, `-Uri`, `-For`.
 fn traefik<'a>(method: &'a str, uri: &'a str, bearer: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -168,13 +184,7 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
     let ada_b = format!("Bearer {ada}");
 
     // Traefik (and Caddy: the same headers): reading is allowed, POST /admin is not.
-    let (status, h, _) = ask(
-        &s,
-        "GET",
-        "/v1/forward-auth/app",
-        &traefik("GET", "/admin/x?y=1", &rita_b),
-    )
-    .await;
+    let (status, h, _) = traefik_check(&s, "GET", "/admin/x?y=1", &rita_b).await;
     assert_eq!(status, 200);
     assert_eq!(header(&h, "x-portcullis-user"), "rita");
     assert_eq!(header(&h, "x-portcullis-account"), "acme");
@@ -185,13 +195,7 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
         "rita has no email: named, empty"
     );
     assert!(!header(&h, "x-portcullis-decision-id").is_empty());
-    let (status, h, body) = ask(
-        &s,
-        "GET",
-        "/v1/forward-auth/app",
-        &traefik("POST", "/admin/x", &rita_b),
-    )
-    .await;
+    let (status, h, body) = traefik_check(&s, "POST", "/admin/x", &rita_b).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "forbidden");
     assert_eq!(
@@ -199,13 +203,7 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
         "post app.example.com/admin/x needs the app-admin role"
     );
     assert!(!header(&h, "x-portcullis-decision-id").is_empty());
-    let (status, _, _) = ask(
-        &s,
-        "GET",
-        "/v1/forward-auth/app",
-        &traefik("POST", "/admin/x", &ada_b),
-    )
-    .await;
+    let (status, _, _) = traefik_check(&s, "POST", "/admin/x", &ada_b).await;
     assert_eq!(status, 200, "ada is an app-admin");
     // A listed header reaches the policy; a mapped method is the action it names.
     let mut glass = traefik("POST", "/admin/x", &rita_b);
@@ -224,22 +222,10 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
             .starts_with("x-break-glass: "),
         "{body}"
     );
-    let (status, _, _) = ask(
-        &s,
-        "GET",
-        "/v1/forward-auth/app",
-        &traefik("PROPFIND", "/admin/x", &rita_b),
-    )
-    .await;
+    let (status, _, _) = traefik_check(&s, "PROPFIND", "/admin/x", &rita_b).await;
     assert_eq!(status, 200, "PROPFIND is `get` here");
     // Paths are normalised before the policy sees them.
-    let (status, _, _) = ask(
-        &s,
-        "GET",
-        "/v1/forward-auth/app",
-        &traefik("POST", "/%70ublic/form", &rita_b),
-    )
-    .await;
+    let (status, _, _) = traefik_check(&s, "POST", "/%70ublic/form", &rita_b).await;
     assert_eq!(status, 200, "%70 is p: /public/form");
 
     // nginx `auth_request` (docs/proxies.md): a GET subrequest with X-Original-*.
@@ -429,13 +415,7 @@ async fn path_tricks_that_walk_around_a_prefix_rule_are_refused() {
         "/public/x%5C..%5Cadmin",
         "/public/x#/../../admin",
     ] {
-        let (status, _, body) = ask(
-            &s,
-            "GET",
-            "/v1/forward-auth/app",
-            &traefik("POST", walk, &rita_b),
-        )
-        .await;
+        let (status, _, body) = traefik_check(&s, "POST", walk, &rita_b).await;
         assert_eq!(status, 400, "{walk}: {body}");
     }
 }
@@ -490,29 +470,9 @@ async fn unauthenticated_requests_get_401_with_a_bearer_challenge() {
     }
     // A revoked key is refused on the next request.
     let rita_b = format!("Bearer {rita}");
-    assert_eq!(
-        ask(
-            &s,
-            "GET",
-            "/v1/forward-auth/app",
-            &traefik("GET", "/", &rita_b)
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(traefik_check(&s, "GET", "/", &rita_b).await.0, 200);
     revoke_all_keys(&s, &admin, "rita").await;
-    assert_eq!(
-        ask(
-            &s,
-            "GET",
-            "/v1/forward-auth/app",
-            &traefik("GET", "/", &rita_b)
-        )
-        .await
-        .0,
-        401
-    );
+    assert_eq!(traefik_check(&s, "GET", "/", &rita_b).await.0, 401);
     // A user whose password is temporary cannot use a key until it is changed.
     let a = s
         .post(
@@ -533,13 +493,7 @@ async fn unauthenticated_requests_get_401_with_a_bearer_challenge() {
             .or(a.body["api_key"].as_str())
             .unwrap()
     );
-    let (status, headers, body) = ask(
-        &s,
-        "GET",
-        "/v1/forward-auth/app",
-        &traefik("GET", "/", &tim),
-    )
-    .await;
+    let (status, headers, body) = traefik_check(&s, "GET", "/", &tim).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (401, Some("password_change_required")),
