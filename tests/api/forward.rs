@@ -253,14 +253,16 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
         assert_eq!(status, want, "nginx {method} {uri}: {body}");
     }
 
-    // Kubernetes ingress-nginx (its auth template): X-Original-URL, X-Original-Method,
-    // X-Sent-From, X-Real-IP, X-Forwarded-For, X-Auth-Request-Redirect.
+    // Kubernetes ingress-nginx (its auth template, with `auth-method: GET`): X-Original-URL,
+    // X-Original-URI (the same request), X-Original-Method, X-Sent-From, X-Real-IP,
+    // X-Forwarded-For, X-Auth-Request-Redirect.
     let ingress = |method: &'static str, bearer: &str| {
         vec![
             (
                 "x-original-url",
                 "https://app.example.com/admin/x?y=1".to_string(),
             ),
+            ("x-original-uri", "/admin/x?y=1".to_string()),
             ("x-original-method", method.to_string()),
             ("x-sent-from", "nginx-ingress-controller".to_string()),
             ("x-real-ip", "203.0.113.7".to_string()),
@@ -285,6 +287,22 @@ async fn forward_auth_reads_each_proxys_convention_and_answers_with_the_user() {
             );
         }
     }
+    // An X-Original-URI that is another request than X-Original-URL: two descriptions.
+    let mut h = ingress("POST", &rita_b);
+    h[1].1 = "/public/form".into();
+    let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/app", &refs).await;
+    assert_eq!(status, 400, "{body}");
+    // A port is no other site: `admin.example.com:1` is decided as `admin.example.com`.
+    let mut ported = traefik("POST", "/admin/x", &rita_b);
+    ported.retain(|(k, _)| *k != "x-forwarded-host");
+    ported.push(("x-forwarded-host", "app.example.com:0443"));
+    let (status, _, body) = ask(&s, "GET", "/v1/forward-auth/app", &ported).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["error"]["reasons"][0],
+        "post app.example.com/admin/x needs the app-admin role"
+    );
 
     // Envoy's HTTP ext_authz: the original method, the path appended to path_prefix, the
     // original Host, and its default allowed headers (Host, Method, Path, Content-Length,
@@ -853,9 +871,52 @@ mod grpc {
         let App { s, rita, ada, .. } = app_server(|c| {
             trusted_loopback(c);
             c.forward_auth.grpc_listen = "127.0.0.1:0".into();
+            c.forward_auth.headers = vec!["x-break-glass".into()];
         })
         .await;
         let mut c = client(&s).await;
+        // `encode_raw_headers: true`: one entry per header line. A second `x-break-glass`
+        // line does not replace the first: the policy sees both ("no, yes") and denies.
+        let mut raw = check("POST", "/admin", Some(&rita), Some("app"));
+        let http = raw
+            .attributes
+            .as_mut()
+            .unwrap()
+            .request
+            .as_mut()
+            .unwrap()
+            .http
+            .as_mut()
+            .unwrap();
+        let line = |key: &str, value: &str| envoy_types::pb::envoy::config::core::v3::HeaderValue {
+            key: key.into(),
+            raw_value: value.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        http.header_map = Some(envoy_types::pb::envoy::config::core::v3::HeaderMap {
+            headers: vec![
+                line("authorization", &format!("Bearer {rita}")),
+                line("x-break-glass", "no"),
+                line("x-break-glass", "yes"),
+            ],
+        });
+        http.headers.clear();
+        let r = c.check(raw.clone()).await.unwrap().into_inner();
+        assert_eq!(r.status.as_ref().unwrap().code, 7, "{r:?}");
+        // (the same with one line is an allow: the test can fail)
+        let http = raw
+            .attributes
+            .as_mut()
+            .unwrap()
+            .request
+            .as_mut()
+            .unwrap()
+            .http
+            .as_mut()
+            .unwrap();
+        http.header_map.as_mut().unwrap().headers.remove(1);
+        let r = c.check(raw).await.unwrap().into_inner();
+        assert_eq!(r.status.as_ref().unwrap().code, 0, "{r:?}");
         let r = c
             .check(check("GET", "/docs?page=2", Some(&rita), Some("app")))
             .await
@@ -922,6 +983,16 @@ mod grpc {
         // An empty request (no attributes at all) is a 400 too, never an allow.
         let r = c.check(CheckRequest::default()).await.unwrap().into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 3, "{r:?}");
+        // `-` names the default policy, as in the HTTP path: none is set here, so 404.
+        let r = c
+            .check(check("GET", "/", Some(&ada), Some("-")))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
+            panic!("{r:?}")
+        };
+        assert_eq!(d.status.as_ref().unwrap().code, 404, "{r:?}");
         // No policy named and no default policy: never the management authorizer; a 404.
         let r = c
             .check(check("GET", "/", Some(&ada), None))

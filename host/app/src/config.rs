@@ -74,6 +74,10 @@ pub struct ForwardAuthConfig {
     /// Extra headers on an allow: header name → `email`, `account_type`, `decision_id` or
     /// `attributes.<key>` of the user. (`X-Portcullis-User`, `-Account`, `-Roles` always.)
     pub response_headers: BTreeMap<String, String>,
+    /// Accept `%2F` (an encoded slash) in paths, kept as it is (RabbitMQ's `/api/queues/%2F/q`,
+    /// GitLab's `group%2Fproject`); refused by default, since applications that decode it
+    /// see other segments than the policy. Dot segments stay refused either way.
+    pub encoded_slash: bool,
     /// Envoy's gRPC `ext_authz` (`envoy.service.auth.v3.Authorization/Check`) on this
     /// address (`127.0.0.1:9191`); serves `trusted_proxies` only. Empty = off.
     pub grpc_listen: String,
@@ -98,6 +102,7 @@ impl Default for ForwardAuthConfig {
             headers: Vec::new(),
             actions: BTreeMap::new(),
             response_headers: BTreeMap::new(),
+            encoded_slash: false,
             grpc_listen: String::new(),
         }
     }
@@ -143,9 +148,36 @@ impl ForwardAuthConfig {
             portcullis_core::names::validate_label(action, 256)
                 .map_err(|e| anyhow::anyhow!("forward_auth.actions.{method}: {e}"))?;
         }
+        let mut seen = std::collections::BTreeSet::new();
         for (header, source) in &self.response_headers {
             if !token(header) {
                 bail!("forward_auth.response_headers: {header:?} is not a header name");
+            }
+            let lower = header.to_ascii_lowercase();
+            let reserved = lower.starts_with("x-portcullis-")
+                || lower.starts_with("proxy-")
+                || [
+                    "host",
+                    "cookie",
+                    "set-cookie",
+                    "authorization",
+                    "www-authenticate",
+                    "content-length",
+                    "content-type",
+                    "transfer-encoding",
+                    "connection",
+                    "keep-alive",
+                    "te",
+                    "trailer",
+                    "upgrade",
+                    "location",
+                ]
+                .contains(&lower.as_str());
+            if reserved {
+                bail!("forward_auth.response_headers: {header:?} is reserved (X-Portcullis-*, hop-by-hop, framing and credential headers cannot be set)");
+            }
+            if !seen.insert(lower) {
+                bail!("forward_auth.response_headers: {header:?} is named twice (header names ignore case)");
             }
             let known = matches!(source.as_str(), "email" | "account_type" | "decision_id")
                 || source
@@ -1038,6 +1070,29 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("12345678901"));
+    }
+
+    #[test]
+    fn forward_auth_response_headers_cannot_replace_ours_or_framing() {
+        for name in [
+            "X-Portcullis-User",
+            "x-portcullis-roles",
+            "Host",
+            "Content-Length",
+            "Set-Cookie",
+            "Transfer-Encoding",
+        ] {
+            let text = format!("[forward_auth.response_headers]\n\"{name}\" = \"attributes.x\"\n");
+            let e =
+                Config::from_text(Some((&text, Path::new("t.toml"))), vec![], vec![]).unwrap_err();
+            assert!(e.to_string().contains("is reserved"), "{name}: {e}");
+        }
+        let text =
+            "[forward_auth.response_headers]\nX-Team = \"attributes.team\"\nx-team = \"email\"\n";
+        let e = Config::from_text(Some((text, Path::new("t.toml"))), vec![], vec![]).unwrap_err();
+        assert!(e.to_string().contains("named twice"), "{e}");
+        let text = "[forward_auth.response_headers]\nX-Team = \"attributes.team\"\n";
+        assert!(Config::from_text(Some((text, Path::new("t.toml"))), vec![], vec![]).is_ok());
     }
 
     #[test]

@@ -50,10 +50,12 @@ pub struct Route {
 }
 
 impl Route {
-    /// The host as one name per site: a trailing dot dropped (`app.example.com.`) and the
-    /// scheme's default port (`:443` for https, `:80` for http; either when the scheme is
-    /// not known), so a host rule cannot be dodged by spelling the host another way.
-    fn canonical_host(&self) -> String {
+    /// The host as one name per site and the port apart: a trailing dot dropped
+    /// (`app.example.com.`), the port split off (proxies route by name whatever the port
+    /// says, so `admin.example.com:1` is the admin site) and kept only when it is not the
+    /// scheme's default (`:443` for https, `:80` for http; either when the scheme is not
+    /// known). A host rule cannot be dodged by spelling the host another way.
+    fn site(&self) -> (String, Option<String>) {
         let host = self.host.as_str();
         // `name:port`, `[v6]:port`, or no port.
         let (name, port) = match host.rfind(':') {
@@ -67,6 +69,10 @@ impl Route {
             _ => (host, None),
         };
         let name = name.strip_suffix('.').unwrap_or(name);
+        // `0443` is 443.
+        let port = port
+            .map(|p| p.trim_start_matches('0'))
+            .map(|p| if p.is_empty() { "0" } else { p });
         let default = matches!(
             (self.scheme.as_deref(), port),
             (_, None)
@@ -74,10 +80,10 @@ impl Route {
                 | (Some("http" | "ws"), Some("80"))
                 | (None, Some("443" | "80"))
         );
-        match (default, port) {
-            (false, Some(p)) => format!("{name}:{p}"),
-            _ => name.to_string(),
-        }
+        (
+            name.to_string(),
+            port.filter(|_| !default).map(str::to_string),
+        )
     }
 }
 
@@ -140,7 +146,7 @@ pub fn check_scheme(field: &str, scheme: &str) -> AppResult<String> {
 }
 
 /// An origin-form request target (`/path?query`): the normalised path and the raw query.
-pub fn split_uri(field: &str, uri: &str) -> AppResult<(String, String)> {
+pub fn split_uri(field: &str, uri: &str, encoded_slash_ok: bool) -> AppResult<(String, String)> {
     let (path, query) = match uri.split_once('?') {
         Some((p, q)) => (p, q),
         None => (uri, ""),
@@ -151,7 +157,7 @@ pub fn split_uri(field: &str, uri: &str) -> AppResult<(String, String)> {
             format!("the query must be at most {MAX_URI} visible ASCII characters"),
         ));
     }
-    let path = normalize_path(path).map_err(|e| AppError::invalid(field, e))?;
+    let path = normalize_path(path, encoded_slash_ok).map_err(|e| AppError::invalid(field, e))?;
     Ok((path, query.to_string()))
 }
 
@@ -161,7 +167,7 @@ pub fn split_uri(field: &str, uri: &str) -> AppResult<(String, String)> {
 /// applications and proxies read them differently and an attacker picks the reading that
 /// suits: dot segments (`.`, `..`, also encoded and as `..;x`), encoded slashes and
 /// backslashes (`%2F`, `%5C`), a raw backslash or `#`, encoded control characters.
-pub fn normalize_path(raw: &str) -> Result<String, String> {
+pub fn normalize_path(raw: &str, encoded_slash_ok: bool) -> Result<String, String> {
     if !raw.starts_with('/') {
         return Err(format!(
             "{:?} is not a path (it must start with /)",
@@ -180,6 +186,9 @@ pub fn normalize_path(raw: &str) -> Result<String, String> {
     }
     let bytes = raw.as_bytes();
     let mut decoded = String::with_capacity(raw.len());
+    // Every escape decoded, to refuse sequences that are not UTF-8 (an overlong `%C0%AE`
+    // is a dot to some decoders).
+    let mut all = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
@@ -191,8 +200,11 @@ pub fn normalize_path(raw: &str) -> Result<String, String> {
                 return Err("a % in the path is not followed by two hex digits".into());
             };
             let c = (hi * 16 + lo) as u8;
+            all.push(c);
             if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
                 decoded.push(c as char);
+            } else if c == b'/' && encoded_slash_ok {
+                decoded.push_str("%2F");
             } else if c == b'/' || c == b'\\' || c < 0x20 || c == 0x7f {
                 return Err(format!(
                     "an encoded slash, backslash or control character (%{c:02X}) in the path is refused (applications read it differently)"
@@ -203,14 +215,26 @@ pub fn normalize_path(raw: &str) -> Result<String, String> {
             i += 3;
         } else {
             decoded.push(bytes[i] as char);
+            all.push(bytes[i]);
             i += 1;
         }
     }
+    if std::str::from_utf8(&all).is_err() {
+        return Err("percent-escapes in the path that are not UTF-8 are refused".into());
+    }
     let mut path = String::with_capacity(decoded.len());
     for segment in decoded.split('/').filter(|s| !s.is_empty()) {
-        // `..;jsessionid=x` is `..` to Tomcat and Jetty.
-        let name = segment.split(';').next().unwrap_or_default();
-        if name == "." || name == ".." {
+        // `..;jsessionid=x` (also `..%3Bx`) is `..` to Tomcat and Jetty; with
+        // `encoded_slash`, what lies between `%2F`s is a segment to those that decode it.
+        let dotted = segment.split("%2F").any(|part| {
+            let name = part
+                .split(';')
+                .next()
+                .and_then(|n| n.split("%3B").next())
+                .unwrap_or_default();
+            name == "." || name == ".."
+        });
+        if dotted {
             return Err("a path with . or .. segments is refused (browsers never send one; applications resolve them differently)".into());
         }
         path.push('/');
@@ -339,7 +363,8 @@ pub async fn decide(
         });
     }
     let mut route = route;
-    route.host = route.canonical_host();
+    let (host, port) = route.site();
+    route.host = host;
     let config = &app.config.forward_auth;
     let action = config
         .actions
@@ -348,6 +373,9 @@ pub async fn decide(
         .unwrap_or_else(|| route.method.to_ascii_lowercase());
     let mut properties = Map::new();
     properties.insert("host".into(), json!(route.host));
+    if let Some(port) = port {
+        properties.insert("port".into(), json!(port));
+    }
     properties.insert("path".into(), json!(route.path));
     properties.insert("query".into(), json!(route.query));
     properties.insert("method".into(), json!(route.method));
@@ -433,8 +461,11 @@ mod tests {
             ("/a%3bb", "/a%3Bb"),
             ("/a;v=1/b", "/a;v=1/b"),
             ("/x...", "/x..."),
+            ("/caf%C3%A9", "/caf%C3%A9"),
+            ("/100%25", "/100%25"),
+            ("/a+b", "/a+b"),
         ] {
-            assert_eq!(normalize_path(raw).unwrap(), want, "{raw}");
+            assert_eq!(normalize_path(raw, false).unwrap(), want, "{raw}");
         }
         for bad in [
             "admin",
@@ -460,19 +491,30 @@ mod tests {
             "/a%00b",
             "/a%0Ab",
             "/a%7Fb",
+            "/public/..%3B/admin",
+            "/public/%2e%2e%3bx/admin",
+            "/%C0%AE%C0%AE/admin",
+            "/a%FF",
         ] {
-            assert!(normalize_path(bad).is_err(), "{bad:?}");
+            assert!(normalize_path(bad, false).is_err(), "{bad:?}");
         }
+        // `[forward_auth] encoded_slash`: %2F kept opaque, dots still refused.
+        assert_eq!(
+            normalize_path("/api/queues/%2f/q", true).unwrap(),
+            "/api/queues/%2F/q"
+        );
+        assert!(normalize_path("/public/x%2F..%2F..%2Fadmin", true).is_err());
+        assert!(normalize_path("/public/%2F../admin", true).is_err());
     }
 
     #[test]
     fn uris_split_into_path_and_query() {
         assert_eq!(
-            split_uri("x", "/a//b?x=1&y=%20").unwrap(),
+            split_uri("x", "/a//b?x=1&y=%20", false).unwrap(),
             ("/a/b".to_string(), "x=1&y=%20".to_string())
         );
-        assert!(split_uri("x", "/a#frag").is_err());
-        let e = split_uri("X-Forwarded-Uri", "no-slash").unwrap_err();
+        assert!(split_uri("x", "/a#frag", false).is_err());
+        let e = split_uri("X-Forwarded-Uri", "no-slash", false).unwrap_err();
         assert!(e.message.starts_with("X-Forwarded-Uri: "), "{}", e.message);
     }
 
@@ -487,20 +529,42 @@ mod tests {
             headers: Vec::new(),
             client_ip: None,
         };
-        for (host, scheme, want) in [
-            ("app.example.com", Some("https"), "app.example.com"),
-            ("app.example.com.", Some("https"), "app.example.com"),
-            ("app.example.com:443", Some("https"), "app.example.com"),
-            ("app.example.com.:443", None, "app.example.com"),
-            ("app.example.com:80", Some("http"), "app.example.com"),
-            ("app.example.com:80", Some("https"), "app.example.com:80"),
-            ("app.example.com:8443", None, "app.example.com:8443"),
-            ("[::1]:443", Some("https"), "[::1]"),
-            ("[::1]", None, "[::1]"),
+        for (host, scheme, want, port) in [
+            ("app.example.com", Some("https"), "app.example.com", None),
+            ("app.example.com.", Some("https"), "app.example.com", None),
+            (
+                "app.example.com:443",
+                Some("https"),
+                "app.example.com",
+                None,
+            ),
+            (
+                "app.example.com:0443",
+                Some("https"),
+                "app.example.com",
+                None,
+            ),
+            ("app.example.com.:443", None, "app.example.com", None),
+            ("app.example.com:80", Some("http"), "app.example.com", None),
+            (
+                "app.example.com:80",
+                Some("https"),
+                "app.example.com",
+                Some("80"),
+            ),
+            ("admin.example.com:1", None, "admin.example.com", Some("1")),
+            (
+                "app.example.com:8443",
+                None,
+                "app.example.com",
+                Some("8443"),
+            ),
+            ("[::1]:443", Some("https"), "[::1]", None),
+            ("[::1]", None, "[::1]", None),
         ] {
             assert_eq!(
-                route(host, scheme).canonical_host(),
-                want,
+                route(host, scheme).site(),
+                (want.to_string(), port.map(String::from)),
                 "{host} {scheme:?}"
             );
         }

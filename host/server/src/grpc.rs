@@ -61,7 +61,12 @@ async fn answer(
     check: CheckRequest,
 ) -> CheckResponse {
     let attributes = check.attributes.unwrap_or_default();
-    let policy = attributes.context_extensions.get("policy").cloned();
+    // `-` or empty: the default policy, as in `/v1/forward-auth/-`.
+    let policy = attributes
+        .context_extensions
+        .get("policy")
+        .filter(|p| !p.is_empty() && p.as_str() != "-")
+        .cloned();
     let http = attributes.request.and_then(|r| r.http).unwrap_or_default();
     let client_ip = attributes
         .source
@@ -72,7 +77,9 @@ async fn answer(
             _ => None,
         })
         .or(peer.map(|p| p.ip()));
-    // `encode_raw_headers: true` sends the headers in `header_map` instead.
+    // `encode_raw_headers: true` sends the headers in `header_map` instead, one entry per
+    // header line: several lines of one name are joined as Envoy's map form joins them
+    // (`; ` for cookies), so a second `X-Tenant` or cookie cannot replace the first.
     let mut headers: HashMap<String, String> = http.headers;
     if headers.is_empty() {
         if let Some(map) = http.header_map {
@@ -82,7 +89,15 @@ async fn answer(
                 } else {
                     h.value
                 };
-                headers.insert(h.key.to_ascii_lowercase(), value);
+                let name = h.key.to_ascii_lowercase();
+                let separator = if name == "cookie" { "; " } else { ", " };
+                headers
+                    .entry(name)
+                    .and_modify(|v| {
+                        v.push_str(separator);
+                        v.push_str(&value);
+                    })
+                    .or_insert(value);
             }
         }
     }
@@ -127,7 +142,8 @@ async fn answer(
                 .into_iter()
                 .chain([("x-portcullis-decision-id".to_string(), decision_id)])
             {
-                // Envoy drops an empty header value: remove the client's instead.
+                // An empty value: remove the client's header of that name rather than
+                // rely on how the proxy treats an empty one.
                 if value.is_empty() {
                     ok.headers_to_remove.push(key);
                     continue;
@@ -199,7 +215,11 @@ fn route(
 ) -> Result<Route, AppError> {
     let method = forward::check_method("attributes.request.http.method", method)?;
     let host = forward::check_host("attributes.request.http.host", host)?;
-    let (path, query) = forward::split_uri("attributes.request.http.path", path)?;
+    let (path, query) = forward::split_uri(
+        "attributes.request.http.path",
+        path,
+        state.config.forward_auth.encoded_slash,
+    )?;
     let scheme = if scheme.is_empty() {
         None
     } else {

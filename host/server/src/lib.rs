@@ -161,14 +161,18 @@ pub async fn serve(
     }
     drop(listener);
     let _ = grpc_stop.send(());
-    if let Some(task) = grpc {
-        let _ = task.await;
-    }
-    // In-flight requests finish (within SHUTDOWN_GRACE); idle connections close.
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    // In-flight requests on both listeners finish within one SHUTDOWN_GRACE, drained
+    // together; idle connections close.
+    let grpc_done = async {
+        if let Some(task) = grpc {
+            let _ = task.await;
+        }
+    };
+    let (http, _) = tokio::join!(
+        tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()),
+        grpc_done
+    );
+    if http.is_err() {
         tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open at shutdown; closing them");
     }
     state.store.close().await;

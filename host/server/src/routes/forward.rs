@@ -298,8 +298,18 @@ fn original(
     headers: &HeaderMap,
 ) -> Result<Route, AppError> {
     let forwarded_uri = single(headers, "x-forwarded-uri")?;
-    let original_uri = single(headers, "x-original-uri")?;
+    let mut original_uri = single(headers, "x-original-uri")?;
     let original_url = single(headers, "x-original-url")?;
+    // ingress-nginx sends X-Original-URI beside X-Original-URL (with `auth-method`): the
+    // same request when it is the URL's path and query, a second description otherwise.
+    if let (Some(uri), Some(url)) = (original_uri, original_url) {
+        let target = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find(['/', '?']).map(|i| &rest[i..]));
+        if target == Some(uri) {
+            original_uri = None;
+        }
+    }
     // Exactly one convention: a client that adds the other proxy's header to its request
     // (proxies pass unknown headers on) gets a 400, never a say in the decision.
     let conventions = [
@@ -393,7 +403,11 @@ fn original(
         },
         &method,
     )?;
-    let (path, query) = forward::split_uri(target_field, &target)?;
+    let (path, query) = forward::split_uri(
+        target_field,
+        &target,
+        state.config.forward_auth.encoded_slash,
+    )?;
     // Envoy sends the original Host and never sets X-Forwarded-Host: one there came from
     // the client (through `allowed_headers`), so it is not read.
     let forwarded_host = match appended {

@@ -247,24 +247,14 @@ fn routes(state: &SharedState) -> Routes {
     )
 }
 
-/// Forward auth answers the methods an application is asked with (Envoy passes the
-/// original method on): GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS; 405 for the others.
+/// Forward auth answers every method: the method is data there (Envoy passes the original
+/// one on, WebDAV's PROPFIND and REPORT included). OpenAPI documents the usual seven.
 fn forward_methods<H, T>(handler: H) -> MethodRouter<SharedState>
 where
     H: axum::handler::Handler<T, SharedState>,
     T: 'static,
 {
-    use axum::routing::{on, MethodFilter};
-    on(
-        MethodFilter::GET
-            .or(MethodFilter::HEAD)
-            .or(MethodFilter::POST)
-            .or(MethodFilter::PUT)
-            .or(MethodFilter::PATCH)
-            .or(MethodFilter::DELETE)
-            .or(MethodFilter::OPTIONS),
-        handler,
-    )
+    axum::routing::any(handler)
 }
 
 /// The path templates of every route (for the route-coverage test).
