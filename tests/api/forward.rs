@@ -854,6 +854,26 @@ mod grpc {
         }
     }
 
+    /// The HTTP request inside a `CheckRequest` built by [`check`].
+    fn http_of(check: &mut CheckRequest) -> &mut HttpRequest {
+        check
+            .attributes
+            .as_mut()
+            .and_then(|a| a.request.as_mut())
+            .and_then(|r| r.http.as_mut())
+            .expect("a CheckRequest with an HTTP request")
+    }
+
+    /// The HTTP answer of a refused check.
+    fn denied(
+        r: &envoy_types::ext_authz::v3::pb::CheckResponse,
+    ) -> &envoy_types::ext_authz::v3::pb::DeniedHttpResponse {
+        match &r.http_response {
+            Some(HttpResponse::DeniedResponse(d)) => d,
+            _ => panic!("not a denied response: {r:?}"),
+        }
+    }
+
     fn headers_of(r: &envoy_types::ext_authz::v3::pb::CheckResponse) -> Vec<(String, String)> {
         let list = match &r.http_response {
             Some(HttpResponse::OkResponse(ok)) => &ok.headers,
@@ -878,16 +898,7 @@ mod grpc {
         // `encode_raw_headers: true`: one entry per header line. A second `x-break-glass`
         // line does not replace the first: the policy sees both ("no, yes") and denies.
         let mut raw = check("POST", "/admin", Some(&rita), Some("app"));
-        let http = raw
-            .attributes
-            .as_mut()
-            .unwrap()
-            .request
-            .as_mut()
-            .unwrap()
-            .http
-            .as_mut()
-            .unwrap();
+        let http = http_of(&mut raw);
         let line = |key: &str, value: &str| envoy_types::pb::envoy::config::core::v3::HeaderValue {
             key: key.into(),
             raw_value: value.as_bytes().to_vec(),
@@ -904,16 +915,7 @@ mod grpc {
         let r = c.check(raw.clone()).await.unwrap().into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 7, "{r:?}");
         // (the same with one line is an allow: the test can fail)
-        let http = raw
-            .attributes
-            .as_mut()
-            .unwrap()
-            .request
-            .as_mut()
-            .unwrap()
-            .http
-            .as_mut()
-            .unwrap();
+        let http = http_of(&mut raw);
         http.header_map.as_mut().unwrap().headers.remove(1);
         let r = c.check(raw).await.unwrap().into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 0, "{r:?}");
@@ -938,9 +940,7 @@ mod grpc {
             7,
             "PERMISSION_DENIED: {r:?}"
         );
-        let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
-            panic!("{r:?}")
-        };
+        let d = denied(&r);
         assert_eq!(d.status.as_ref().unwrap().code, 403);
         assert!(
             d.body
@@ -971,9 +971,7 @@ mod grpc {
             .unwrap()
             .into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 3, "{r:?}");
-        let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
-            panic!("{r:?}")
-        };
+        let d = denied(&r);
         assert_eq!(d.status.as_ref().unwrap().code, 400);
         assert!(
             d.body.contains("attributes.request.http.path"),
@@ -989,9 +987,7 @@ mod grpc {
             .await
             .unwrap()
             .into_inner();
-        let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
-            panic!("{r:?}")
-        };
+        let d = denied(&r);
         assert_eq!(d.status.as_ref().unwrap().code, 404, "{r:?}");
         // No policy named and no default policy: never the management authorizer; a 404.
         let r = c
@@ -1000,9 +996,7 @@ mod grpc {
             .unwrap()
             .into_inner();
         assert_eq!(r.status.as_ref().unwrap().code, 3, "{r:?}");
-        let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
-            panic!("{r:?}")
-        };
+        let d = denied(&r);
         assert_eq!(d.status.as_ref().unwrap().code, 404);
     }
 

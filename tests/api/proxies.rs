@@ -4,7 +4,7 @@
 //! `.ci/run`, which installs both): then a missing proxy is a failure.
 
 use super::forward::{app_server, revoke_all_keys, App};
-use portcullis_tests::{TestServer, PATIENCE};
+use portcullis_tests::{wait_until, TestServer, PATIENCE};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -83,15 +83,17 @@ async fn upstream() -> u16 {
 
 /// A proxy process, stopped when dropped.
 struct Proxy {
-    child: Child,
+    /// Behind a lock so the readiness poll can ask whether it exited.
+    child: std::sync::Mutex<Child>,
     port: u16,
     log: PathBuf,
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -109,7 +111,11 @@ fn start(mut command: Command, port: u16, log: PathBuf) -> Proxy {
         .stderr(out)
         .spawn()
         .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
-    Proxy { child, port, log }
+    Proxy {
+        child: std::sync::Mutex::new(child),
+        port,
+        log,
+    }
 }
 
 fn nginx(bin: &Path, dir: &Path, portcullis: u16, upstream: u16) -> Proxy {
@@ -243,7 +249,7 @@ async fn raw(proxy: &Proxy, request: &str) -> String {
 }
 
 /// The scenario of the issue, through one real proxy.
-async fn scenario(name: &str, app: &App, mut proxy: Proxy) {
+async fn scenario(name: &str, app: &App, proxy: Proxy) {
     let App {
         s,
         admin,
@@ -252,18 +258,13 @@ async fn scenario(name: &str, app: &App, mut proxy: Proxy) {
     } = app;
     // Up when it answers; a proxy that exited (a bad configuration) fails at once with
     // what it printed.
-    let started = std::time::Instant::now();
-    while through(&proxy, "GET", "/hello", &[]).await.0 == 0 {
-        if let Ok(Some(exit)) = proxy.child.try_wait() {
+    wait_until(&format!("{name} answers"), PATIENCE, || async {
+        if let Ok(Some(exit)) = proxy.child.lock().unwrap().try_wait() {
             panic!("{name} exited ({exit}): {}", proxy.log());
         }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "{name} does not answer: {}",
-            proxy.log()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        through(&proxy, "GET", "/hello", &[]).await.0 != 0
+    })
+    .await;
     let rita_b = format!("Bearer {rita}");
     let ada_b = format!("Bearer {ada}");
     let nora = s.user(admin, "acme", "nora", "nora's password", &[]).await;

@@ -292,6 +292,20 @@ pub fn header_safe(value: &str, comma: bool) -> String {
     out
 }
 
+/// The end user's key: an `Authorization: Bearer` value, else (when `cookie_name` is
+/// configured) the session cookie of that name.
+pub fn presented_key<'a>(
+    authorization: Option<&'a str>,
+    cookies: impl IntoIterator<Item = &'a str>,
+    cookie_name: &str,
+) -> Option<&'a str> {
+    authorization.and_then(crate::session::bearer).or_else(|| {
+        (!cookie_name.is_empty())
+            .then(|| cookie(cookies, cookie_name))
+            .flatten()
+    })
+}
+
 /// The value of the cookie `name` in a request's `Cookie` headers; `None` when it is
 /// absent or there more than once (a sibling host can plant a second cookie of the same
 /// name for a narrower path: neither is believed).

@@ -20,6 +20,12 @@ pub const INVALID_USERNAME: &str = "<invalid username>";
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
+/// The key in an `Authorization` header value, when its scheme is `Bearer` (any case).
+pub fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, key) = authorization.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+}
+
 /// Who presented `presented` (the bearer key): its user, if the key is well formed, known,
 /// live, and its account enabled. A user whose password is temporary is accepted only
 /// where `while_password_temporary` (logout); elsewhere the answer says to change it.

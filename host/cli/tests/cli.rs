@@ -186,6 +186,11 @@ fn fails(out: &Output) -> String {
     stderr
 }
 
+/// `POST url` with `key` and a JSON body.
+fn post(url: &str, key: &str, body: Value) -> (u16, Value) {
+    http("POST", url, Some(key), Some(body))
+}
+
 fn http(method: &str, url: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
     let mut req = ureq::request(method, url);
     if let Some(k) = key {
@@ -1625,11 +1630,10 @@ fn audit_and_decisions_page_all_and_follow() {
     let (server, base) = configured_and_logged_in(dir.path(), &home);
     let key = admin_key(&base, "cli admin passphrase");
     for i in 0..5 {
-        let (status, _) = http(
-            "POST",
+        let (status, _) = post(
             &format!("{base}/v1/accounts"),
-            Some(&key),
-            Some(json!({"name": format!("team{i}"), "type": "user"})),
+            &key,
+            json!({"name": format!("team{i}"), "type": "user"}),
         );
         assert_eq!(status, 201);
     }
@@ -1710,11 +1714,10 @@ fn audit_and_decisions_page_all_and_follow() {
         }
     };
     wait_for("\"team4\"", &mut seen);
-    let (status, _) = http(
-        "POST",
+    let (status, _) = post(
         &format!("{base}/v1/accounts"),
-        Some(&key),
-        Some(json!({"name": "late", "type": "user"})),
+        &key,
+        json!({"name": "late", "type": "user"}),
     );
     assert_eq!(status, 201);
     wait_for("\"late\"", &mut seen);
@@ -1855,20 +1858,16 @@ fn users_list_by_account_and_whoami_shows_the_account_email() {
     let (server, base) = configured_and_logged_in(dir.path(), &home);
     let key = admin_key(&base, "cli admin passphrase");
     for (account, user) in [("acme", "ann"), ("beta", "bob")] {
-        let (status, _) = http(
-            "POST",
+        let (status, _) = post(
             &format!("{base}/v1/accounts"),
-            Some(&key),
-            Some(
-                json!({"name": account, "type": "user", "email": format!("ops@{account}.example")}),
-            ),
+            &key,
+            json!({"name": account, "type": "user", "email": format!("ops@{account}.example")}),
         );
         assert_eq!(status, 201);
-        let (status, body) = http(
-            "POST",
+        let (status, body) = post(
             &format!("{base}/v1/accounts/{account}/users"),
-            Some(&key),
-            Some(json!({"username": user})),
+            &key,
+            json!({"username": user}),
         );
         assert_eq!(status, 201, "{body}");
     }
@@ -2215,17 +2214,15 @@ fn users_unlock_clears_a_lockout_without_a_password_reset() {
     let home = dir.path().join("home");
     let (server, base) = configured_and_logged_in(dir.path(), &home);
     let key = admin_key(&base, "cli admin passphrase");
-    http(
-        "POST",
+    post(
         &format!("{base}/v1/accounts"),
-        Some(&key),
-        Some(json!({"name": "acme", "type": "user"})),
+        &key,
+        json!({"name": "acme", "type": "user"}),
     );
-    let (status, body) = http(
-        "POST",
+    let (status, body) = post(
         &format!("{base}/v1/accounts/acme/users"),
-        Some(&key),
-        Some(json!({"username": "jo", "password": "jo's own passphrase 1"})),
+        &key,
+        json!({"username": "jo", "password": "jo's own passphrase 1"}),
     );
     assert_eq!(status, 201, "{body}");
     let login = |password: &str| {
@@ -2371,11 +2368,10 @@ fn login_with_an_id_token_from_single_sign_on() {
     );
     let base = server.base.clone();
     let key = admin_key(&base, "cli admin passphrase");
-    let (status, body) = http(
-        "POST",
+    let (status, body) = post(
         &format!("{base}/v1/accounts"),
-        Some(&key),
-        Some(json!({"name": "sso", "type": "user"})),
+        &key,
+        json!({"name": "sso", "type": "user"}),
     );
     assert_eq!(status, 201, "{body}");
     let mut der = vec![

@@ -26,9 +26,7 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 
 /// The bearer key in `headers`, if there is one.
 pub fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, key) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+    portcullis_app::session::bearer(headers.get(AUTHORIZATION)?.to_str().ok()?)
 }
 
 impl FromRequestParts<SharedState> for Caller {

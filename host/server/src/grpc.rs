@@ -121,17 +121,11 @@ async fn answer(
             )
         }
     };
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim());
-    let name = &state.config.forward_auth.cookie;
-    let presented = bearer.or_else(|| {
-        (!name.is_empty())
-            .then(|| forward::cookie(headers.get("cookie").map(String::as_str), name))
-            .flatten()
-    });
+    let presented = forward::presented_key(
+        headers.get("authorization").map(String::as_str),
+        headers.get("cookie").map(String::as_str),
+        &state.config.forward_auth.cookie,
+    );
     match forward::decide(state, presented, policy.as_deref(), route).await {
         Ok(Outcome::Allowed {
             headers,

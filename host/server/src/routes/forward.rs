@@ -242,20 +242,16 @@ fn unauthenticated_or(e: AppError) -> Response {
 
 /// The end user's key: `Authorization: Bearer`, else the configured session cookie.
 fn credentials<'h>(state: &SharedState, headers: &'h HeaderMap) -> Option<&'h str> {
-    let bearer = crate::auth::bearer_of(headers);
-    let name = &state.config.forward_auth.cookie;
-    bearer.or_else(|| {
-        if name.is_empty() {
-            return None;
-        }
-        forward::cookie(
-            headers
-                .get_all(axum::http::header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-            name,
-        )
-    })
+    forward::presented_key(
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+        headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        &state.config.forward_auth.cookie,
+    )
 }
 
 /// One header's value as text: `Ok(None)` when absent; 400 when sent twice or not text.
@@ -302,11 +298,9 @@ fn original(
     let original_url = single(headers, "x-original-url")?;
     // ingress-nginx sends X-Original-URI beside X-Original-URL (with `auth-method`): the
     // same request when it is the URL's path and query, a second description otherwise.
-    if let (Some(uri), Some(url)) = (original_uri, original_url) {
-        let target = url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.find(['/', '?']).map(|i| &rest[i..]));
-        if target == Some(uri) {
+    let url_parts = original_url.and_then(split_url);
+    if let (Some(uri), Some((_, _, target))) = (original_uri, url_parts) {
+        if !target.is_empty() && target == uri {
             original_uri = None;
         }
     }
@@ -368,16 +362,15 @@ fn original(
             None,
             None,
         )
-    } else if let Some(url) = original_url {
+    } else if original_url.is_some() {
         // Kubernetes ingress-nginx: the whole URL, `$scheme://$http_host$request_uri`.
         let m = original_method()?;
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        let (scheme, authority, target) = url_parts.ok_or_else(|| {
             AppError::invalid("X-Original-URL", "not an absolute URL (scheme://host/path)")
         })?;
         let scheme = forward::check_scheme("X-Original-URL", scheme)?;
-        let cut = rest.find(['/', '?']).unwrap_or(rest.len());
-        let host = forward::check_host("X-Original-URL", &rest[..cut])?;
-        let target = match &rest[cut..] {
+        let host = forward::check_host("X-Original-URL", authority)?;
+        let target = match target {
             "" => "/".to_string(),
             t if t.starts_with('?') => format!("/{t}"),
             t => t.to_string(),
@@ -437,6 +430,13 @@ fn original(
             headers,
         )),
     })
+}
+
+/// An absolute URL as (scheme, authority, path and query as written — empty when none).
+fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let cut = rest.find(['/', '?']).unwrap_or(rest.len());
+    Some((scheme, &rest[..cut], &rest[cut..]))
 }
 
 fn own_host(headers: &HeaderMap) -> Result<String, AppError> {
