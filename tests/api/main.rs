@@ -12,6 +12,7 @@ mod bootstrap;
 mod cedar;
 mod cluster;
 mod decide;
+mod examples;
 mod forward;
 mod input;
 mod keycache;

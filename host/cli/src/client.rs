@@ -231,7 +231,13 @@ impl Client {
     }
 
     /// POST raw bytes (a plugin upload).
-    pub fn post_bytes(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
+    /// POST a component. With `progress`, stderr shows how much has been sent and then,
+    /// every two seconds, how long the server has been compiling it (a 20 MB component
+    /// built by componentize-js or componentize-py takes seconds).
+    pub fn post_bytes(&self, path: &str, bytes: Vec<u8>, progress: bool) -> anyhow::Result<Value> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{mpsc, Arc};
+        use std::time::{Duration, Instant};
         let url = format!("{}{path}", self.base);
         let mut req = self
             .agent
@@ -240,18 +246,42 @@ impl Client {
         if let Some(k) = &self.key {
             req = req.set("Authorization", &format!("Bearer {k}"));
         }
-        match req.send_bytes(&bytes) {
-            Ok(resp) => Ok(serde_json::from_str(&resp.into_string()?)?),
-            Err(ureq::Error::Status(status, resp)) => {
-                let v: Value = serde_json::from_str(&resp.into_string().unwrap_or_default())
-                    .unwrap_or(Value::Null);
-                Err(ServerError {
-                    status,
-                    code: v["error"]["code"].as_str().unwrap_or("error").into(),
-                    message: v["error"]["message"].as_str().unwrap_or("").into(),
+        let uploaded = Arc::new(AtomicBool::new(false));
+        let reader = Progress {
+            total: bytes.len(),
+            inner: std::io::Cursor::new(bytes),
+            sent: 0,
+            shown: 0,
+            enabled: progress,
+            finished: Some(uploaded.clone()),
+        };
+        let (stop, stopped) = mpsc::channel::<()>();
+        let ticker = progress.then(|| {
+            std::thread::spawn(move || {
+                let mut since: Option<Instant> = None;
+                let mut shown = 0;
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Duration::from_millis(250))
+                {
+                    if !uploaded.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let secs = since.get_or_insert_with(Instant::now).elapsed().as_secs();
+                    if secs >= shown + 2 {
+                        shown = secs - secs % 2;
+                        eprintln!("  the server is checking and compiling it… {shown} s");
+                    }
                 }
-                .into())
-            }
+            })
+        });
+        let result = req.send(reader);
+        drop(stop);
+        if let Some(t) = ticker {
+            let _ = t.join();
+        }
+        match result {
+            Ok(resp) => Ok(serde_json::from_str(&resp.into_string()?)?),
+            Err(ureq::Error::Status(status, resp)) => Err(error_of(status, resp)),
             Err(ureq::Error::Transport(t)) => bail!("cannot reach {}: {t}", self.base),
         }
     }
@@ -285,6 +315,7 @@ impl Client {
             total,
             shown: 0,
             enabled: progress,
+            finished: None,
         };
         match req.send(reader) {
             Ok(resp) => {
@@ -337,12 +368,19 @@ struct Progress {
     total: usize,
     shown: usize,
     enabled: bool,
+    /// Set once everything has been read (the body is sent).
+    finished: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl std::io::Read for Progress {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.sent += n;
+        if n == 0 && !buf.is_empty() {
+            if let Some(f) = &self.finished {
+                f.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         if self.enabled && self.total > 0 {
             let pct = self.sent * 100 / self.total;
             if pct >= self.shown + 10 || (n == 0 && self.shown < 100) {

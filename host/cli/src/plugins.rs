@@ -71,6 +71,14 @@ pub struct CheckArgs {
     /// Memory cap of one instance, as the server's authorizer.memory_limit_mib.
     #[arg(long, default_value_t = 64)]
     memory_limit_mib: u64,
+    /// Print the plugin's log lines (its `host.log` calls) under the case, or the
+    /// `configure` call, that wrote them.
+    #[arg(long)]
+    show_logs: bool,
+    /// Ask each case this many times and show the median time (the verdict is the last
+    /// answer's; every answer must agree).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    repeat: u32,
 }
 
 /// A check that ran but did not pass: exit non-zero without an `error:` line (the report
@@ -120,17 +128,22 @@ pub fn run(g: &Global, cmd: PluginsCmd) -> anyhow::Result<()> {
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_else(|| "plugin".into())
             });
-            if g.output == Format::Table {
-                eprintln!(
-                    "uploading {} ({} bytes); the server compiles and checks it…",
-                    file.display(),
-                    bytes.len()
-                );
+            let progress = g.output == Format::Table;
+            if progress {
+                eprintln!("uploading {} ({} bytes)…", file.display(), bytes.len());
             }
+            let started = std::time::Instant::now();
             let v = Client::logged_in(&g.server)?.post_bytes(
                 &format!("/v1/plugins?name={}", crate::commands::enc(&name)),
                 bytes,
+                progress,
             )?;
+            if progress {
+                eprintln!(
+                    "stored, checked and compiled in {}",
+                    human_duration(started.elapsed())
+                );
+            }
             match g.output {
                 Format::Json => output::json(&v),
                 Format::Table => output::table(std::slice::from_ref(&v), PLUGIN_COLUMNS),
@@ -231,7 +244,127 @@ fn check_cmd(g: &Global, args: CheckArgs) -> anyhow::Result<()> {
         memory_bytes: (args.memory_limit_mib as usize) * 1024 * 1024,
         ..Limits::default()
     };
-    run_local(g, &args.file, &bytes, &settings, table.as_ref(), limits)
+    let options = CheckOptions {
+        show_logs: args.show_logs,
+        repeat: args.repeat,
+    };
+    run_local(
+        g,
+        &args.file,
+        &bytes,
+        &settings,
+        table.as_ref(),
+        limits,
+        options,
+    )
+}
+
+/// How `run_local` reports.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    /// Print the plugin's log lines.
+    pub show_logs: bool,
+    /// Ask each case this many times (the median time is shown).
+    pub repeat: u32,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            show_logs: false,
+            repeat: 1,
+        }
+    }
+}
+
+/// The plugin's log lines (the tracing target `plugin`, where the sandbox writes what a
+/// plugin passes to `host.log`), collected so `--show-logs` can print them under the call
+/// that wrote them.
+#[derive(Clone, Default)]
+struct PluginLogs(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl PluginLogs {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("log lines"))
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PluginLogs {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        if event.metadata().target() != "plugin" {
+            return;
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        let level = event.metadata().level().as_str().to_lowercase();
+        self.0
+            .lock()
+            .expect("log lines")
+            .push(format!("{level}: {}", message.0));
+    }
+}
+
+/// A duration as a person reads it: `850 ns`, `12 µs`, `3.4 ms`, `1.20 s`.
+pub fn human_duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    match ns {
+        0..=999 => format!("{ns} ns"),
+        1_000..=99_999 => format!("{:.1} µs", ns as f64 / 1e3),
+        100_000..=999_999 => format!("{} µs", ns / 1_000),
+        1_000_000..=999_999_999 => format!("{:.1} ms", ns as f64 / 1e6),
+        _ => format!("{:.2} s", d.as_secs_f64()),
+    }
+}
+
+/// Ask case `i` `repeat` times: the last outcome, with the median duration (an answer
+/// that differs from the first is a failure of the case: plugins must be deterministic).
+async fn repeated(
+    plugin: &portcullis_plugin::Plugin,
+    table: &Table,
+    i: usize,
+    repeat: u32,
+) -> check::Outcome {
+    let mut first = table.run_case(plugin, i).await;
+    if repeat <= 1 {
+        return first;
+    }
+    let mut times = vec![first.duration];
+    for _ in 1..repeat {
+        let o = table.run_case(plugin, i).await;
+        times.push(o.duration);
+        if first.problem.is_none()
+            && (o.decision.allowed != first.decision.allowed
+                || o.decision.reasons != first.decision.reasons)
+        {
+            first.problem = Some(format!(
+                "answers differ between calls: {} ({}) then {} ({})",
+                if first.decision.allowed {
+                    "allow"
+                } else {
+                    "deny"
+                },
+                first.decision.reasons.join("; "),
+                if o.decision.allowed { "allow" } else { "deny" },
+                o.decision.reasons.join("; ")
+            ));
+            first.passed = false;
+        }
+    }
+    times.sort();
+    first.duration = times[times.len() / 2];
+    first
 }
 
 /// A case file of either kind (`check::Table`), with its path in the error.
@@ -263,10 +396,18 @@ pub fn run_local(
     settings: &serde_json::Value,
     table: Option<&Table>,
     limits: Limits,
+    options: CheckOptions,
 ) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // The plugin's calls run on this thread (a current-thread runtime): a thread-local
+    // subscriber sees every line it logs.
+    let logs = PluginLogs::default();
+    let _logging = options.show_logs.then(|| {
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(logs.clone()))
+    });
     rt.block_on(async move {
         let runtime = Runtime::new().map_err(|e| anyhow::anyhow!(e))?;
         if let Some(dir) = precompiled_dir() {
@@ -275,15 +416,26 @@ pub fn run_local(
         if g.output == Format::Table {
             eprintln!("compiling {label} ({} bytes)…", bytes.len());
         }
+        let started = std::time::Instant::now();
         let plugin = runtime
             .load(label, bytes, &settings.to_string(), limits)
             .await?;
-        let outcomes = match table {
-            Some(t) => check::run_table(&plugin, t).await,
-            None => Vec::new(),
-        };
+        let loaded = started.elapsed();
+        let configure_logs = logs.take();
+        let mut outcomes = Vec::new();
+        let mut case_logs = Vec::new();
+        if let Some(t) = table {
+            for i in 0..t.len() {
+                outcomes.push(repeated(&plugin, t, i, options.repeat).await);
+                case_logs.push(logs.take());
+            }
+        }
         let passed = outcomes.iter().filter(|o| o.passed).count();
         let failed = outcomes.len() - passed;
+        let mut times: Vec<Duration> = outcomes.iter().map(|o| o.duration).collect();
+        times.sort();
+        let median = times.get(times.len() / 2).copied().unwrap_or_default();
+        let slowest = outcomes.iter().max_by_key(|o| o.duration);
         match g.output {
             Format::Json => output::json(&json!({
                 "plugin": label,
@@ -291,32 +443,62 @@ pub fn run_local(
                 "size": plugin.size(),
                 "world_version": plugin.world_version(),
                 "configure": "ok",
+                "load_ms": loaded.as_secs_f64() * 1e3,
+                "configure_logs": options.show_logs.then_some(&configure_logs),
                 "passed": passed,
                 "failed": failed,
-                "cases": outcomes.iter().map(|o| json!({
+                "median_us": median.as_secs_f64() * 1e6,
+                "repeat": options.repeat,
+                "cases": outcomes.iter().zip(&case_logs).map(|(o, lines)| json!({
                     "name": o.name,
                     "expected": if o.expected == Expect::Allow { "allow" } else { "deny" },
                     "decision": if o.decision.allowed { "allow" } else { "deny" },
                     "reasons": o.decision.reasons,
                     "passed": o.passed,
                     "problem": o.problem,
+                    "duration_us": o.duration.as_secs_f64() * 1e6,
+                    "logs": options.show_logs.then_some(lines),
                 })).collect::<Vec<_>>(),
             })),
             Format::Table => {
+                let show = |lines: &[String]| {
+                    for line in lines {
+                        println!("      log {line}");
+                    }
+                };
                 println!("plugin:    {label}");
                 println!("digest:    sha256:{}", plugin.digest());
                 println!("world:     {}", plugin.world_version());
-                println!("configure: ok ({settings})");
-                for o in &outcomes {
+                println!(
+                    "configure: ok ({settings}); compiled and configured in {}",
+                    human_duration(loaded)
+                );
+                show(&configure_logs);
+                for (o, lines) in outcomes.iter().zip(&case_logs) {
                     let verdict = if o.decision.allowed { "allow" } else { "deny" };
                     let why = o.decision.reasons.join("; ");
+                    let took = human_duration(o.duration);
                     match &o.problem {
-                        None => println!("PASS  {}  → {verdict} ({why})", o.name),
-                        Some(p) => println!("FAIL  {}  → {p}; reasons: {why}", o.name),
+                        None => println!("PASS  {}  → {verdict} ({why})  [{took}]", o.name),
+                        Some(p) => println!("FAIL  {}  → {p}; reasons: {why}  [{took}]", o.name),
                     }
+                    show(lines);
                 }
-                if table.is_some() {
-                    println!("{passed} passed, {failed} failed");
+                if table.is_some_and(Table::is_empty) {
+                    println!("0 passed, 0 failed: the case table is empty");
+                }
+                if let Some(slowest) = slowest {
+                    let per = if options.repeat > 1 {
+                        format!(" (median of {} calls per case)", options.repeat)
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "{passed} passed, {failed} failed; decisions: median {}, slowest {} ({}){per}",
+                        human_duration(median),
+                        human_duration(slowest.duration),
+                        slowest.name
+                    );
                 }
             }
         }

@@ -214,7 +214,15 @@ fn check_locally(
         configure_timeout: timeout,
         ..portcullis_plugin::Limits::default()
     };
-    crate::plugins::run_local(g, engine.plugin(), &bytes, &settings, Some(&table), limits)
+    crate::plugins::run_local(
+        g,
+        engine.plugin(),
+        &bytes,
+        &settings,
+        Some(&table),
+        limits,
+        Default::default(),
+    )
 }
 
 fn check(g: &Global, client: &Client, name: &str, path: &PathBuf) -> anyhow::Result<()> {

@@ -611,8 +611,9 @@ fn plugins_check_reports_each_case_and_fails_on_a_mismatch() {
         text.contains("PASS  admin accounts may do everything"),
         "{text}"
     );
+    let summary = text.lines().last().unwrap();
     assert!(
-        text.lines().last().unwrap().ends_with(" passed, 0 failed"),
+        summary.contains(" passed, 0 failed; decisions: median "),
         "{text}"
     );
 
@@ -660,6 +661,55 @@ fn plugins_check_reports_each_case_and_fails_on_a_mismatch() {
     assert_eq!(v["world_version"], "portcullis:authorizer@0.2.0");
     let out = run(&["plugins", "check", "/nonexistent.wasm"]);
     fails(&out);
+
+    // --show-logs: the plugin's own lines under the call that wrote them; a time per case.
+    let tutorial_cases = repo.join("examples/plugin-tutorial/cases.json");
+    let out = run(&[
+        "plugins",
+        "check",
+        paths::TUTORIAL,
+        "--cases",
+        tutorial_cases.to_str().unwrap(),
+        "--show-logs",
+        "--repeat",
+        "3",
+    ]);
+    let text = ok(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    let configure = lines
+        .iter()
+        .position(|l| l.starts_with("configure: ok"))
+        .unwrap();
+    assert_eq!(
+        lines[configure + 1],
+        "      log info: plugin-tutorial compares attribute department",
+        "{text}"
+    );
+    let case = lines
+        .iter()
+        .find(|l| l.starts_with("PASS  same department: allowed  → allow"))
+        .unwrap();
+    assert!(case.ends_with(" µs]") || case.ends_with(" ms]"), "{text}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .ends_with("(median of 3 calls per case)"),
+        "{text}"
+    );
+    // Without the flag, no log line.
+    let out = run(&[
+        "plugins",
+        "check",
+        paths::TUTORIAL,
+        "--cases",
+        tutorial_cases.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(v["configure_logs"].is_null(), "{v}");
+    assert!(v["cases"][0]["duration_us"].as_f64().unwrap() > 0.0, "{v}");
 }
 
 #[test]
@@ -693,7 +743,7 @@ fn policies_check_runs_cedar_and_rego_files_locally_and_explains_a_mismatch() {
         ]);
         let text = ok(&out);
         assert!(
-            text.lines().last().unwrap().ends_with(" passed, 0 failed"),
+            text.lines().last().unwrap().contains(" passed, 0 failed;"),
             "{engine}: {text}"
         );
     }

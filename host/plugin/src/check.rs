@@ -26,6 +26,7 @@ use portcullis_core::authz::{self, Decision, CONTEXT_ORIGIN};
 use portcullis_core::AccountType;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,37 +132,47 @@ pub struct Outcome {
     pub passed: bool,
     /// Why it failed, in one line.
     pub problem: Option<String>,
+    /// How long the plugin took to answer (the call as the server makes it: a warm
+    /// instance, the request marshalled in and the decision out).
+    pub duration: Duration,
 }
 
 /// Run every case against `plugin`.
 pub async fn run(plugin: &Plugin, cases: &[Case]) -> Vec<Outcome> {
     let mut outcomes = Vec::with_capacity(cases.len());
     for case in cases {
-        let decision = plugin.decide(&case.request()).await;
-        outcomes.push({
-            let got = if decision.allowed {
-                Expect::Allow
-            } else {
-                Expect::Deny
-            };
-            let mut problem = None;
-            if got != case.expect {
-                problem = Some(format!("expected {:?}, got {:?}", case.expect, got).to_lowercase());
-            } else if let Some(want) = &case.reason {
-                if !decision.reasons.iter().any(|r| r.contains(want.as_str())) {
-                    problem = Some(format!("no reason contains {want:?}"));
-                }
-            }
-            Outcome {
-                name: case.name.clone(),
-                expected: case.expect,
-                passed: problem.is_none(),
-                decision,
-                problem,
-            }
-        });
+        outcomes.push(run_case(plugin, case).await);
     }
     outcomes
+}
+
+/// Ask `plugin` one case of a plugin case table.
+pub async fn run_case(plugin: &Plugin, case: &Case) -> Outcome {
+    let request = case.request();
+    let start = Instant::now();
+    let decision = plugin.decide(&request).await;
+    let duration = start.elapsed();
+    let got = if decision.allowed {
+        Expect::Allow
+    } else {
+        Expect::Deny
+    };
+    let mut problem = None;
+    if got != case.expect {
+        problem = Some(format!("expected {:?}, got {:?}", case.expect, got).to_lowercase());
+    } else if let Some(want) = &case.reason {
+        if !decision.reasons.iter().any(|r| r.contains(want.as_str())) {
+            problem = Some(format!("no reason contains {want:?}"));
+        }
+    }
+    Outcome {
+        name: case.name.clone(),
+        expected: case.expect,
+        passed: problem.is_none(),
+        decision,
+        problem,
+        duration,
+    }
 }
 
 /// One AuthZEN question of a case file (`{"cases": [{"name"?, "request", "expected"}]}` or
@@ -207,6 +218,27 @@ impl Table {
         serde_json::from_value(v)
             .map(Table::Plugin)
             .map_err(|e| e.to_string())
+    }
+
+    /// How many cases the file holds.
+    pub fn len(&self) -> usize {
+        match self {
+            Table::Plugin(f) => f.cases.len(),
+            Table::Zen(cases) => cases.len(),
+        }
+    }
+
+    /// Whether the file holds no case.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ask `plugin` the `i`th case (`i < len()`).
+    pub async fn run_case(&self, plugin: &Plugin, i: usize) -> Outcome {
+        match self {
+            Table::Plugin(f) => run_case(plugin, &f.cases[i]).await,
+            Table::Zen(cases) => run_zen_case(plugin, i, &cases[i]).await,
+        }
     }
 
     /// The settings a plugin case table carries.
@@ -283,45 +315,44 @@ impl PrincipalSpec {
     }
 }
 
-/// Ask `plugin` every AuthZEN question of `cases`.
-pub async fn run_zen(plugin: &Plugin, cases: &[ZenCase]) -> Vec<Outcome> {
-    let mut outcomes = Vec::with_capacity(cases.len());
-    for (i, case) in cases.iter().enumerate() {
-        let name = case.name.clone().unwrap_or_else(|| format!("case {i}"));
-        let expected = if case.expected {
-            Expect::Allow
-        } else {
-            Expect::Deny
-        };
-        let (decision, problem) = match case.query() {
-            Ok(q) => {
-                let d = plugin.evaluate(&q).await;
-                let problem = (d.allowed != case.expected)
-                    .then(|| format!("expected {}, got {}", case.expected, d.allowed));
-                (d, problem)
-            }
-            Err(e) => (
-                Decision::deny(format!("malformed request: {e}")),
-                Some(format!("malformed request: {e}")),
-            ),
-        };
-        outcomes.push(Outcome {
-            name,
-            expected,
-            passed: problem.is_none(),
-            decision,
-            problem,
-        });
+/// Ask `plugin` the AuthZEN question `case` (the `i`th of its file, for its name).
+pub async fn run_zen_case(plugin: &Plugin, i: usize, case: &ZenCase) -> Outcome {
+    let name = case.name.clone().unwrap_or_else(|| format!("case {i}"));
+    let expected = if case.expected {
+        Expect::Allow
+    } else {
+        Expect::Deny
+    };
+    let start = Instant::now();
+    let (decision, problem) = match case.query() {
+        Ok(q) => {
+            let d = plugin.evaluate(&q).await;
+            let problem = (d.allowed != case.expected)
+                .then(|| format!("expected {}, got {}", case.expected, d.allowed));
+            (d, problem)
+        }
+        Err(e) => (
+            Decision::deny(format!("malformed request: {e}")),
+            Some(format!("malformed request: {e}")),
+        ),
+    };
+    Outcome {
+        name,
+        expected,
+        passed: problem.is_none(),
+        decision,
+        problem,
+        duration: start.elapsed(),
     }
-    outcomes
 }
 
 /// Run a case file of either kind.
 pub async fn run_table(plugin: &Plugin, table: &Table) -> Vec<Outcome> {
-    match table {
-        Table::Plugin(f) => run(plugin, &f.cases).await,
-        Table::Zen(cases) => run_zen(plugin, cases).await,
+    let mut outcomes = Vec::with_capacity(table.len());
+    for i in 0..table.len() {
+        outcomes.push(table.run_case(plugin, i).await);
     }
+    outcomes
 }
 
 /// The policy languages `portcullis policies check --engine` runs.

@@ -64,6 +64,8 @@ pub enum LoadError {
 pub struct Compiled {
     pub digest: String,
     pub size: usize,
+    /// Bytes of compiled machine code and data this holds in memory.
+    pub code_bytes: usize,
     pre: Pre,
 }
 
@@ -81,6 +83,15 @@ impl Compiled {
 enum Pre {
     V1(v1::AuthorizerPre<HostState>),
     V2(v2::AuthorizerPre<HostState>),
+}
+
+impl Pre {
+    fn component(&self) -> &Component {
+        match self {
+            Pre::V1(p) => p.instance_pre().component(),
+            Pre::V2(p) => p.instance_pre().component(),
+        }
+    }
 }
 
 /// A live instance, by world version.
@@ -116,8 +127,16 @@ impl Default for CodeLimits {
     }
 }
 
-/// Compiled components kept beyond those in use (by an active, shadow or loading plugin).
+/// Compiled components kept beyond those in use (by an active, shadow or loading plugin),
+/// by count and by the bytes of their compiled code (a component built by componentize-js
+/// or componentize-py holds tens of MiB).
 const MAX_CACHED: usize = 16;
+const MAX_CACHED_CODE_BYTES: usize = 256 * 1024 * 1024;
+/// Uploaded components from this size on keep their compiled code in the precompiled
+/// folder (smaller ones compile in well under a second).
+const KEEP_COMPILED_FROM: usize = 1024 * 1024;
+/// Compiled files the precompiled folder holds at most (the oldest go first).
+const MAX_PRECOMPILED_FILES: usize = 32;
 /// Refused digests remembered (so the same bad upload is not parsed twice).
 const MAX_REFUSED: usize = 256;
 
@@ -192,8 +211,9 @@ fn sticky(_path: &Path) -> bool {
 ///
 /// This is the one `unsafe` of the code base: wasmtime runs deserialized code as it is,
 /// so it must be code wasmtime wrote for us. It is: the file is only ever written by
-/// [`store_precompiled`] from our own compile of one of our own embedded components
-/// (uploads are never kept), into a folder only this user can write (checked here, with
+/// [`store_precompiled`] from our own compile (of an embedded component, or of an upload
+/// that passed `precheck`: the code is what compiling it again would produce, and runs in
+/// the same sandbox), into a folder only this user can write (checked here, with
 /// the folder holding it, before anything is read: an operator's shared or group-writable
 /// folder is ignored), under a temporary name renamed into place (never seen half-written),
 /// and its SHA-256, kept beside it, is checked before wasmtime sees a byte (a damaged
@@ -242,8 +262,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     o.open(path)?.write_all(bytes)
 }
 
-/// Keep a built-in plugin's compiled code for the next run (best effort: a read-only or
-/// full disk, or a folder someone else could write, only costs the next start a compile).
+/// Keep a component's compiled code for the next run (best effort: a read-only or full
+/// disk, or a folder someone else could write, only costs the next start a compile). The
+/// folder keeps at most `MAX_PRECOMPILED_FILES` files; the least recently written go.
 fn store_precompiled(component: &Component, path: &Path) {
     let Ok(bytes) = component.serialize() else {
         return;
@@ -266,6 +287,31 @@ fn store_precompiled(component: &Component, path: &Path) {
     if let Err(e) = write() {
         tracing::warn!(path = %path.display(), error = %e, "could not keep the compiled plugin");
     }
+    prune_precompiled(dir);
+}
+
+/// Remove the least recently written compiled files beyond `MAX_PRECOMPILED_FILES` (with
+/// their digests). Another process may prune at the same time: a file already gone is
+/// fine, and a reader that loses one compiles again.
+fn prune_precompiled(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    if files.len() <= MAX_PRECOMPILED_FILES {
+        return;
+    }
+    files.sort();
+    let excess = files.len() - MAX_PRECOMPILED_FILES;
+    for (_, p) in files.into_iter().take(excess) {
+        let _ = std::fs::remove_file(&p);
+        let _ = std::fs::remove_file(p.with_extension("sha256"));
+    }
 }
 
 /// A temporary name beside `path`, unique to this process and call.
@@ -279,9 +325,36 @@ fn tempfile_name(path: &Path) -> PathBuf {
     ))
 }
 
+/// Why `bytes` are not a WebAssembly binary at all, in words that say what to upload
+/// instead (the commonest mistakes: a source file, WebAssembly text, a JavaScript or
+/// Python file handed over instead of the build's output).
+fn not_binary(bytes: &[u8]) -> Option<String> {
+    if bytes.starts_with(b"\0asm") {
+        return None;
+    }
+    // Text when the head is UTF-8 (a character cut at the end of the head is fine).
+    let text = std::str::from_utf8(&bytes[..bytes.len().min(4096)])
+        .map_or_else(|e| e.error_len().is_none(), |_| true);
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&[][..], |i| &bytes[i..]);
+    let build = "upload what the build produced: `target/wasm32-wasip2/release/NAME.wasm` from `cargo build --release --target wasm32-wasip2` (Rust), or the `plugin.wasm` that the build script of examples/plugin-js or examples/plugin-python writes";
+    Some(if start.starts_with(b"(") || start.starts_with(b";;") {
+        format!("this is WebAssembly text (WAT), which is not accepted: the server takes binary components only; convert it with `wasm-tools parse FILE.wat -o FILE.wasm`, or {build}")
+    } else if text {
+        format!("this is a text file (source code?), and a component is binary (it starts with the bytes \\0asm): {build}")
+    } else {
+        format!("its first bytes are not \\0asm: {build}")
+    })
+}
+
 /// Refuse what would be too costly to compile, from the component's headers alone.
 fn precheck(bytes: &[u8], limits: &CodeLimits) -> Result<(), LoadError> {
     use wasmparser::{Encoding, Parser, Payload};
+    if let Some(why) = not_binary(bytes) {
+        return Err(LoadError::NotAComponent(why));
+    }
     let mut functions: u64 = 0;
     let mut all_locals: u64 = 0;
     // Nesting depth: 1 = the component itself (its imports and exports are the world's).
@@ -307,7 +380,7 @@ fn precheck(bytes: &[u8], limits: &CodeLimits) -> Result<(), LoadError> {
                     let interface = name.contains(':');
                     if interface && !SANDBOX_IMPORTS.iter().any(|p| name.starts_with(p)) {
                         return Err(LoadError::WrongWorld(format!(
-                            "it imports {}, which the sandbox does not provide (plugins get no filesystem, network, clock or environment): remove the code that needs it, e.g. std::fs, std::net, SystemTime/Instant",
+                            "it imports {}, which the sandbox does not provide. {IMPORT_ADVICE}",
                             plugin_text(name)
                         )));
                     }
@@ -372,6 +445,9 @@ fn precheck(bytes: &[u8], limits: &CodeLimits) -> Result<(), LoadError> {
     }
     Ok(())
 }
+
+/// What to do about an import the sandbox does not provide, for each toolchain.
+const IMPORT_ADVICE: &str = "Plugins get no filesystem, network, clock or environment: only `portcullis:authorizer/host`, `wasi:io`, `wasi:cli` (empty stdin, discarded output) and `wasi:random`. Tell the toolchain not to import the rest: Rust: remove the code that needs it (std::fs, std::net, std::env, SystemTime, Instant); JavaScript (componentize-js): `-d stdio random clocks http fetch-event` (examples/plugin-js/build.sh); Python (componentize-py): `--stub-wasi` (examples/plugin-python/build.sh). See \"What a plugin must not import\" in docs/writing-plugins.md.";
 
 /// Import names a plugin may have: the world's own interface and the WASI plumbing a
 /// toolchain's standard library links (see `sandbox::linker`).
@@ -470,8 +546,9 @@ impl Runtime {
         Some(dir.join(format!("{digest}-{:016x}.cwasm", h.finish())))
     }
 
-    /// A built-in plugin's component: kept from an earlier run, or compiled and kept.
-    fn builtin_component(&self, bytes: &[u8], digest: &str) -> Result<Component, LoadError> {
+    /// A component kept from an earlier run, or compiled and kept (built-in plugins, and
+    /// uploads large enough to be worth it).
+    fn kept_component(&self, bytes: &[u8], digest: &str) -> Result<Component, LoadError> {
         let path = self.precompiled_path(digest);
         if let Some(c) = path
             .as_deref()
@@ -544,33 +621,48 @@ impl Runtime {
         let pre = self
             .compile_fresh(bytes, &digest)
             .inspect_err(|e| self.remember_refusal(&digest, e))?;
+        let image = pre.component().image_range();
         let compiled = Arc::new(Compiled {
             digest: digest.clone(),
             size: bytes.len(),
+            code_bytes: (image.end as usize).saturating_sub(image.start as usize),
             pre,
         });
         let mut cache = self.cache.lock().expect("cache lock");
-        if cache.len() >= MAX_CACHED {
-            // Keep what is in use (an active or shadow plugin holds its `Arc`); forget
-            // the rest, which a later activation compiles again.
-            cache.retain(|_, c| Arc::strong_count(c) > 1);
-        }
-        cache.insert(digest, compiled.clone());
+        cache.insert(digest.clone(), compiled.clone());
+        trim_cache(&mut cache, &digest);
         Ok(compiled)
+    }
+
+    /// Bytes of compiled code the cache holds (in use or not).
+    pub fn cached_code_bytes(&self) -> usize {
+        let cache = self.cache.lock().expect("cache lock");
+        cache.values().map(|c| c.code_bytes).sum()
     }
 
     fn compile_fresh(&self, bytes: &[u8], digest: &str) -> Result<Pre, LoadError> {
         let component = if builtin_digests().contains(digest) {
-            self.builtin_component(bytes, digest)?
+            self.kept_component(bytes, digest)?
         } else {
             precheck(bytes, &self.code_limits)?;
-            Component::new(&self.engine, bytes)
-                .map_err(|e| LoadError::NotAComponent(plugin_text(&root_cause(&e))))?
+            if bytes.len() >= KEEP_COMPILED_FROM {
+                self.kept_component(bytes, digest)?
+            } else {
+                Component::new(&self.engine, bytes)
+                    .map_err(|e| LoadError::NotAComponent(plugin_text(&root_cause(&e))))?
+            }
         };
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::WrongWorld(plugin_text(&root_cause(&e))))?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            let why = root_cause(&e);
+            // An import of an interface the sandbox links, but a function of it (or a
+            // version of it) that this host does not have.
+            let advice = if why.contains("implementation is missing") {
+                format!(": the component imports a function the sandbox does not provide. {IMPORT_ADVICE}")
+            } else {
+                String::new()
+            };
+            LoadError::WrongWorld(plugin_text(&format!("{why}{advice}")))
+        })?;
         // The version is told by the exports' types: try the current one, then 0.1.0, and
         // explain with the error of the version the component's imports name.
         let v2 = match v2::AuthorizerPre::new(instance_pre.clone()) {
@@ -613,6 +705,31 @@ impl Runtime {
         let warm = plugin.instantiate().await?;
         plugin.pool.lock().expect("pool lock").push(warm);
         Ok(plugin)
+    }
+}
+
+/// Forget compiled components no plugin uses (an active, shadow or loading plugin holds
+/// its `Arc`) until the cache is within its count and its code bytes; `keep` (the one
+/// just compiled) stays. A later activation of a forgotten one compiles it again (or
+/// reads it from the precompiled folder).
+fn trim_cache(cache: &mut HashMap<String, Arc<Compiled>>, keep: &str) {
+    let mut bytes: usize = cache.values().map(|c| c.code_bytes).sum();
+    if cache.len() <= MAX_CACHED && bytes <= MAX_CACHED_CODE_BYTES {
+        return;
+    }
+    let mut unused: Vec<(String, usize)> = cache
+        .iter()
+        .filter(|(k, c)| k.as_str() != keep && Arc::strong_count(c) == 1)
+        .map(|(k, c)| (k.clone(), c.code_bytes))
+        .collect();
+    // The largest first: the fewest recompiles for the memory given back.
+    unused.sort_by_key(|(_, b)| std::cmp::Reverse(*b));
+    for (k, b) in unused {
+        if cache.len() <= MAX_CACHED && bytes <= MAX_CACHED_CODE_BYTES {
+            break;
+        }
+        cache.remove(&k);
+        bytes -= b;
     }
 }
 

@@ -518,18 +518,54 @@ async fn builtins_are_compiled_once_and_kept_for_the_next_run() {
     );
     assert_eq!(compiled.world_version(), portcullis_plugin::WORLD_V2);
 
-    // An uploaded component is never kept: only built-ins are.
+    // A small uploaded component is not kept (it compiles in milliseconds) …
     let upload = std::fs::read(portcullis_plugin::programs::paths::RBAC).unwrap();
     let fourth = Runtime::new().unwrap();
     let other = tempfile::tempdir().unwrap();
     fourth.keep_precompiled_in(other.path().to_path_buf());
     fourth.compile(&upload).unwrap();
-    assert_eq!(
-        std::fs::read_dir(other.path())
-            .map(|d| d.count())
-            .unwrap_or(0),
-        0
-    );
+    let cwasm = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "cwasm")
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(cwasm(other.path()), 0);
+
+    // … a large one (a JavaScript or Python plugin is 10-20 MB) is, so that a restart
+    // with it active does not compile it again. A custom section makes this one large.
+    let mut large = upload.clone();
+    let payload = vec![b'x'; 1024 * 1024];
+    let name = b"padding";
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(&payload);
+    large.push(0); // custom section id
+    let mut n = section.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        large.push(if n == 0 { byte } else { byte | 0x80 });
+        if n == 0 {
+            break;
+        }
+    }
+    large.extend_from_slice(&section);
+    fourth.compile(&large).unwrap();
+    assert_eq!(cwasm(other.path()), 1);
+    assert_eq!(fourth.precompiled_loads(), 0);
+    let fifth = Runtime::new().unwrap();
+    fifth.keep_precompiled_in(other.path().to_path_buf());
+    fifth.compile(&large).unwrap();
+    assert_eq!(fifth.precompiled_loads(), 1, "read back, not compiled");
 }
 
 /// The Rego conformance table (tests/fixtures/rego/conformance.json): OPA's documented

@@ -322,10 +322,48 @@ async fn components_that_are_not_authorizers_are_refused() {
         }
         other => panic!("{:?}", other.map(|c| c.digest.clone())),
     }
-    // A component that wants a clock (or a filesystem, or sockets) gets none.
+    // A component that wants a clock (or a filesystem, or sockets) gets none, and is told
+    // how each toolchain is asked not to import it.
     let clock = wat::parse_str(r#"(component (import "wasi:clocks/monotonic-clock@0.2.6" (instance (export "now" (func (result u64))))))"#).unwrap();
     match runtime().compile(&clock) {
-        Err(LoadError::WrongWorld(m)) => assert!(m.contains("wasi:clocks/monotonic-clock"), "{m}"),
+        Err(LoadError::WrongWorld(m)) => {
+            assert!(m.contains("wasi:clocks/monotonic-clock"), "{m}");
+            assert!(m.contains("--stub-wasi") && m.contains("-d stdio"), "{m}");
+        }
+        other => panic!("{:?}", other.map(|c| c.digest.clone())),
+    }
+}
+
+#[tokio::test]
+async fn source_files_and_webassembly_text_are_refused_with_what_to_upload() {
+    // WebAssembly text is not read as a component (it once was: a Rust source file got
+    // "expected `(`" from the WAT parser).
+    match runtime().compile(b"(component)") {
+        Err(LoadError::NotAComponent(m)) => {
+            assert!(m.contains("WebAssembly text (WAT)"), "{m}");
+            assert!(m.contains("wasm-tools parse"), "{m}");
+        }
+        other => panic!("{:?}", other.map(|c| c.digest.clone())),
+    }
+    for source in [
+        &b"wit_bindgen::generate!({ world: \"authorizer\" });\nfn main() {}\n"[..],
+        b"export function authorize(request) { return { allowed: false }; }\n",
+        b"class Authorizer:\n    def authorize(self, request):\n        pass\n",
+    ] {
+        match runtime().compile(source) {
+            Err(LoadError::NotAComponent(m)) => {
+                assert!(m.contains("text file (source code?)"), "{m}");
+                assert!(
+                    m.contains("wasm32-wasip2") && m.contains("plugin.wasm"),
+                    "{m}"
+                );
+                assert!(!m.contains("expected `(`"), "{m}");
+            }
+            other => panic!("{:?}", other.map(|c| c.digest.clone())),
+        }
+    }
+    match runtime().compile(&[0xff, 0xfe, 0x00, 0x01, 0x80, 0x81]) {
+        Err(LoadError::NotAComponent(m)) => assert!(m.contains("first bytes are not"), "{m}"),
         other => panic!("{:?}", other.map(|c| c.digest.clone())),
     }
 }
