@@ -135,8 +135,10 @@ const MAX_CACHED_CODE_BYTES: usize = 256 * 1024 * 1024;
 /// Uploaded components from this size on keep their compiled code in the precompiled
 /// folder (smaller ones compile in well under a second).
 const KEEP_COMPILED_FROM: usize = 1024 * 1024;
-/// Compiled files the precompiled folder holds at most (the oldest go first).
+/// Compiled files the precompiled folder holds at most, by count and by bytes (the least
+/// recently written go first).
 const MAX_PRECOMPILED_FILES: usize = 32;
+const MAX_PRECOMPILED_BYTES: u64 = 1024 * 1024 * 1024;
 /// Refused digests remembered (so the same bad upload is not parsed twice).
 const MAX_REFUSED: usize = 256;
 
@@ -290,27 +292,35 @@ fn store_precompiled(component: &Component, path: &Path) {
     prune_precompiled(dir);
 }
 
-/// Remove the least recently written compiled files beyond `MAX_PRECOMPILED_FILES` (with
-/// their digests). Another process may prune at the same time: a file already gone is
-/// fine, and a reader that loses one compiles again.
+/// Remove the least recently written compiled files (with their digests) until the folder
+/// is within `MAX_PRECOMPILED_FILES` and `MAX_PRECOMPILED_BYTES`. Another process may
+/// prune at the same time: a file already gone is fine, and a reader that loses one
+/// compiles again.
 fn prune_precompiled(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
-        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .filter_map(|p| {
+            let m = std::fs::metadata(&p).ok()?;
+            Some((m.modified().ok()?, m.len(), p))
+        })
         .collect();
-    if files.len() <= MAX_PRECOMPILED_FILES {
-        return;
-    }
     files.sort();
-    let excess = files.len() - MAX_PRECOMPILED_FILES;
-    for (_, p) in files.into_iter().take(excess) {
+    let mut count = files.len();
+    let mut bytes: u64 = files.iter().map(|(_, len, _)| len).sum();
+    for (_, len, p) in files {
+        // The newest file always stays (the one just written).
+        if count <= 1 || (count <= MAX_PRECOMPILED_FILES && bytes <= MAX_PRECOMPILED_BYTES) {
+            break;
+        }
         let _ = std::fs::remove_file(&p);
         let _ = std::fs::remove_file(p.with_extension("sha256"));
+        count -= 1;
+        bytes = bytes.saturating_sub(len);
     }
 }
 
