@@ -240,7 +240,12 @@ fn check_cmd(g: &Global, args: CheckArgs) -> anyhow::Result<()> {
     };
     let limits = Limits {
         timeout: Duration::from_millis(args.timeout_ms),
-        configure_timeout: Duration::from_millis(args.timeout_ms),
+        // As the server: `configure` (where a JavaScript or Python plugin starts its
+        // interpreter) gets authorizer.configure_timeout_ms's default, or the deadline of a
+        // call when that is longer.
+        configure_timeout: Limits::default()
+            .configure_timeout
+            .max(Duration::from_millis(args.timeout_ms)),
         memory_bytes: (args.memory_limit_mib as usize) * 1024 * 1024,
         ..Limits::default()
     };

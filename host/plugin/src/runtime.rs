@@ -457,7 +457,7 @@ fn precheck(bytes: &[u8], limits: &CodeLimits) -> Result<(), LoadError> {
 }
 
 /// What to do about an import the sandbox does not provide, for each toolchain.
-const IMPORT_ADVICE: &str = "Plugins get no filesystem, network, clock or environment: only `portcullis:authorizer/host`, `wasi:io`, `wasi:cli` (empty stdin, discarded output) and `wasi:random`. Tell the toolchain not to import the rest: Rust: remove the code that needs it (std::fs, std::net, std::env, SystemTime, Instant); JavaScript (componentize-js): `-d stdio random clocks http fetch-event` (examples/plugin-js/build.sh); Python (componentize-py): `--stub-wasi` (examples/plugin-python/build.sh). See \"What a plugin must not import\" in docs/writing-plugins.md.";
+const IMPORT_ADVICE: &str = "Plugins get no filesystem, network, clock or environment: only `portcullis:authorizer/host`, `wasi:io`, `wasi:cli` (empty stdin, discarded output) and `wasi:random`. Tell the toolchain not to import the rest: Rust: remove the code that needs it (std::fs, std::net, SystemTime, Instant); JavaScript (componentize-js): `-d stdio random clocks http fetch-event` (examples/plugin-js/build.sh); Python (componentize-py): `--stub-wasi` (examples/plugin-python/build.sh). See \"What a plugin must not import\" in docs/writing-plugins.md.";
 
 /// Import names a plugin may have: the world's own interface and the WASI plumbing a
 /// toolchain's standard library links (see `sandbox::linker`).
