@@ -208,6 +208,13 @@ fn serve(args: &CommonArgs) -> anyhow::Result<()> {
 
 fn run_server(config: Config) -> anyhow::Result<()> {
     portcullis_server::raise_file_limit();
+    // jemalloc returns a thread's freed memory to the OS only when that thread allocates
+    // again, unless a background thread purges. Compiling a large plugin (Cranelift, on
+    // wasmtime's worker threads, which then sit idle) frees hundreds of MiB: without this
+    // the server kept ~300 MiB of RSS after one JavaScript plugin's upload.
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::debug!(error = %e, "jemalloc background purging unavailable");
+    }
     runtime()?.block_on(async move {
         let listen = config.listen.clone();
         let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
