@@ -71,6 +71,9 @@ for l in "${LANGS[@]}"; do
     -d "{\"plugin\":\"$id\",\"settings\":{\"attribute\":\"department\"}}" >/dev/null
   echo "upload $l: $((t1 - t0)) ms (stored, checked, compiled); RSS after the policy: $(rss) MiB"
 done
+# What the compiles freed goes back to the OS (jemalloc's background purging, ~10 s decay).
+sleep 30
+echo "RSS 30 s later, before any decision: $(rss) MiB"
 
 cat > "$WORK/report.lua" <<'LUA'
 done = function(summary, latency, requests)

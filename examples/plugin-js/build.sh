@@ -13,12 +13,12 @@ fi
 # -d disables every WASI feature of the JS engine (console output, Math.random's entropy,
 # Date.now/timers, fetch): the sandbox offers none of them, and a component importing
 # wasi:clocks or wasi:http would be refused. What is left imports the host interface only.
-npx componentize-js --wit ../../wit --world-name authorizer \
+node_modules/.bin/componentize-js --wit ../../wit --world-name authorizer \
   -d stdio random clocks http fetch-event \
   -o plugin.wasm plugin.js
 
 # Refuse a component that imports more than the sandbox provides.
-imports=$(npx jco wit plugin.wasm | grep -E '^\s*import ' || true)
+imports=$(node_modules/.bin/jco wit plugin.wasm | grep -E '^\s*import ' || true)
 echo "$imports"
 if [[ -n $imports ]] && grep -vqE 'import (portcullis:authorizer/|wasi:(io|cli|random)/)' <<<"$imports"; then
   echo "plugin.wasm imports an interface the Portcullis sandbox does not provide" >&2

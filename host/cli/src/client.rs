@@ -246,6 +246,8 @@ impl Client {
         if let Some(k) = &self.key {
             req = req.set("Authorization", &format!("Bearer {k}"));
         }
+        // A length, not chunks: a proxy in front can refuse an oversized upload at once.
+        req = req.set("Content-Length", &bytes.len().to_string());
         let uploaded = Arc::new(AtomicBool::new(false));
         let reader = Progress {
             total: bytes.len(),

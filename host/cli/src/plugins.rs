@@ -333,21 +333,25 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
-/// Ask case `i` `repeat` times: the last outcome, with the median duration (an answer
-/// that differs from the first is a failure of the case: plugins must be deterministic).
+/// Ask case `i` `repeat` times: the first outcome, with the median duration (an answer
+/// that differs from the first is a failure of the case: plugins must be deterministic),
+/// and the log lines of the first call (the others' are dropped as they come).
 async fn repeated(
     plugin: &portcullis_plugin::Plugin,
     table: &Table,
     i: usize,
     repeat: u32,
-) -> check::Outcome {
+    logs: &PluginLogs,
+) -> (check::Outcome, Vec<String>) {
     let mut first = table.run_case(plugin, i).await;
+    let lines = logs.take();
     if repeat <= 1 {
-        return first;
+        return (first, lines);
     }
     let mut times = vec![first.duration];
     for _ in 1..repeat {
         let o = table.run_case(plugin, i).await;
+        logs.take();
         times.push(o.duration);
         if first.problem.is_none()
             && (o.decision.allowed != first.decision.allowed
@@ -369,7 +373,7 @@ async fn repeated(
     }
     times.sort();
     first.duration = times[times.len() / 2];
-    first
+    (first, lines)
 }
 
 /// A case file of either kind (`check::Table`), with its path in the error.
@@ -431,8 +435,9 @@ pub fn run_local(
         let mut case_logs = Vec::new();
         if let Some(t) = table {
             for i in 0..t.len() {
-                outcomes.push(repeated(&plugin, t, i, options.repeat).await);
-                case_logs.push(logs.take());
+                let (outcome, lines) = repeated(&plugin, t, i, options.repeat, &logs).await;
+                outcomes.push(outcome);
+                case_logs.push(lines);
             }
         }
         let passed = outcomes.iter().filter(|o| o.passed).count();

@@ -139,6 +139,8 @@ const KEEP_COMPILED_FROM: usize = 1024 * 1024;
 /// recently written go first).
 const MAX_PRECOMPILED_FILES: usize = 32;
 const MAX_PRECOMPILED_BYTES: u64 = 1024 * 1024 * 1024;
+/// The largest compiled file kept (larger ones are compiled at every start).
+const MAX_PRECOMPILED_FILE: u64 = 256 * 1024 * 1024;
 /// Refused digests remembered (so the same bad upload is not parsed twice).
 const MAX_REFUSED: usize = 256;
 
@@ -220,15 +222,18 @@ fn sticky(_path: &Path) -> bool {
 /// folder is ignored), under a temporary name renamed into place (never seen half-written),
 /// and its SHA-256, kept beside it, is checked before wasmtime sees a byte (a damaged
 /// file is compiled again). The bytes are read once and deserialized from memory.
+///
+/// The checks hold for what is read, not only for the paths: the folder is opened without
+/// following a symbolic link and checked through that handle, and both files are opened
+/// relative to it (again not following links) and checked through their own handles, so
+/// renaming a folder above it between the check and the read changes nothing.
 #[allow(unsafe_code)]
 fn load_precompiled(engine: &Engine, path: &Path) -> Option<Component> {
     let dir = path.parent()?;
-    if !private_dir(dir) || !private(path, false) || !private(&path.with_extension("sha256"), false)
-    {
+    if !private_dir(dir) {
         return None;
     }
-    let bytes = std::fs::read(path).ok()?;
-    let want = std::fs::read_to_string(path.with_extension("sha256")).ok()?;
+    let (bytes, want) = read_private_pair(path)?;
     if digest(&bytes) != want.trim() {
         tracing::warn!(path = %path.display(), "precompiled plugin does not match its digest; compiling again");
         return None;
@@ -243,6 +248,45 @@ fn load_precompiled(engine: &Engine, path: &Path) -> Option<Component> {
             None
         }
     }
+}
+
+/// The bytes of `path` and of its `.sha256` beside it, read through handles: the folder's
+/// (a directory owned by this user, writable by no one else, opened without following a
+/// link) and each file's (regular, owned by this user, writable by no one else, opened
+/// relative to that folder without following a link). A kept file read successfully is
+/// marked used (its modification time), so pruning drops the least recently used first.
+#[cfg(unix)]
+fn read_private_pair(path: &Path) -> Option<(Vec<u8>, String)> {
+    use rustix::fs::{fstat, open, openat, FileType, Mode, OFlags};
+    use std::io::Read;
+    let euid = rustix::process::geteuid().as_raw();
+    let owned = |st: &rustix::fs::Stat, kind: FileType| {
+        FileType::from_raw_mode(st.st_mode) == kind && st.st_uid == euid && st.st_mode & 0o022 == 0
+    };
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let dir = open(path.parent()?, flags | OFlags::DIRECTORY, Mode::empty()).ok()?;
+    if !owned(&fstat(&dir).ok()?, FileType::Directory) {
+        return None;
+    }
+    let read = |name: &std::ffi::OsStr| -> Option<(std::fs::File, Vec<u8>)> {
+        let fd = openat(&dir, name, flags, Mode::empty()).ok()?;
+        if !owned(&fstat(&fd).ok()?, FileType::RegularFile) {
+            return None;
+        }
+        let mut file = std::fs::File::from(fd);
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).ok()?;
+        Some((file, bytes))
+    };
+    let (file, bytes) = read(path.file_name()?)?;
+    let (_, want) = read(path.with_extension("sha256").file_name()?)?;
+    let _ = file.set_modified(std::time::SystemTime::now());
+    Some((bytes, String::from_utf8(want).ok()?))
+}
+
+#[cfg(not(unix))]
+fn read_private_pair(_path: &Path) -> Option<(Vec<u8>, String)> {
+    None
 }
 
 /// Create `dir` (and what is missing above it) readable and writable by this user only.
@@ -266,12 +310,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Keep a component's compiled code for the next run (best effort: a read-only or full
 /// disk, or a folder someone else could write, only costs the next start a compile). The
-/// folder keeps at most `MAX_PRECOMPILED_FILES` files; the least recently written go.
+/// folder keeps at most `MAX_PRECOMPILED_FILES` files and `MAX_PRECOMPILED_BYTES`, room
+/// being made before the new file is written; a file larger than `MAX_PRECOMPILED_FILE`
+/// is not kept.
 fn store_precompiled(component: &Component, path: &Path) {
     let Ok(bytes) = component.serialize() else {
         return;
     };
+    if bytes.len() as u64 > MAX_PRECOMPILED_FILE {
+        return;
+    }
     let Some(dir) = path.parent() else { return };
+    let tmp = tempfile_name(path);
+    let tmp_digest = tempfile_name(&path.with_extension("sha256"));
     let write = || -> std::io::Result<()> {
         create_private_dir(dir)?;
         if !private_dir(dir) {
@@ -279,42 +330,50 @@ fn store_precompiled(component: &Component, path: &Path) {
                 "the folder (or the one holding it) can be written by other users",
             ));
         }
-        let tmp = tempfile_name(path);
-        let tmp_digest = tempfile_name(&path.with_extension("sha256"));
+        prune_precompiled(dir, bytes.len() as u64);
         write_private(&tmp, &bytes)?;
         write_private(&tmp_digest, digest(&bytes).as_bytes())?;
         std::fs::rename(&tmp_digest, path.with_extension("sha256"))?;
         std::fs::rename(&tmp, path)
     };
     if let Err(e) = write() {
+        // Nothing half-written stays behind (a full disk is where this happens).
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(&tmp_digest);
         tracing::warn!(path = %path.display(), error = %e, "could not keep the compiled plugin");
     }
-    prune_precompiled(dir);
 }
 
-/// Remove the least recently written compiled files (with their digests) until the folder
-/// is within `MAX_PRECOMPILED_FILES` and `MAX_PRECOMPILED_BYTES`. Another process may
-/// prune at the same time: a file already gone is fine, and a reader that loses one
-/// compiles again.
-fn prune_precompiled(dir: &Path) {
+/// Make room for a file of `incoming` bytes: remove the least recently used compiled
+/// files (with their digests) until the folder, with it, is within
+/// `MAX_PRECOMPILED_FILES` and `MAX_PRECOMPILED_BYTES`; also temporary files and digests
+/// left behind by a process that died (an hour old). Another process may prune at the
+/// same time: a file already gone is fine, and a reader that loses one compiles again.
+/// Called only for a folder that passed [`private_dir`].
+fn prune_precompiled(dir: &Path, incoming: u64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
-        .filter_map(|p| {
-            let m = std::fs::metadata(&p).ok()?;
-            Some((m.modified().ok()?, m.len(), p))
-        })
-        .collect();
+    let stale = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = Vec::new();
+    for p in entries.filter_map(Result::ok).map(|e| e.path()) {
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let Ok(modified) = m.modified() else { continue };
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        let orphan = name.ends_with(".sha256") && !p.with_extension("cwasm").exists();
+        if (name.contains(".tmp.") || orphan) && modified < stale {
+            let _ = std::fs::remove_file(&p);
+        } else if p.extension().is_some_and(|x| x == "cwasm") {
+            files.push((modified, m.len(), p));
+        }
+    }
     files.sort();
-    let mut count = files.len();
-    let mut bytes: u64 = files.iter().map(|(_, len, _)| len).sum();
+    let mut count = files.len() + 1;
+    let mut bytes: u64 = files.iter().map(|(_, len, _)| len).sum::<u64>() + incoming;
     for (_, len, p) in files {
-        // The newest file always stays (the one just written).
-        if count <= 1 || (count <= MAX_PRECOMPILED_FILES && bytes <= MAX_PRECOMPILED_BYTES) {
+        if count <= MAX_PRECOMPILED_FILES && bytes <= MAX_PRECOMPILED_BYTES {
             break;
         }
         let _ = std::fs::remove_file(&p);
@@ -324,15 +383,15 @@ fn prune_precompiled(dir: &Path) {
     }
 }
 
-/// A temporary name beside `path`, unique to this process and call.
+/// A temporary name beside `path`, unique to this process and call (a random part too:
+/// in containers every server is process 1).
 fn tempfile_name(path: &Path) -> PathBuf {
+    use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    path.with_extension(format!(
-        "tmp.{}.{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ))
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(N.fetch_add(1, Ordering::Relaxed));
+    path.with_extension(format!("tmp.{}.{:016x}", std::process::id(), h.finish()))
 }
 
 /// Why `bytes` are not a WebAssembly binary at all, in words that say what to upload
@@ -556,9 +615,14 @@ impl Runtime {
         Some(dir.join(format!("{digest}-{:016x}.cwasm", h.finish())))
     }
 
-    /// A component kept from an earlier run, or compiled and kept (built-in plugins, and
-    /// uploads large enough to be worth it).
-    fn kept_component(&self, bytes: &[u8], digest: &str) -> Result<Component, LoadError> {
+    /// A component kept from an earlier run (`None` beside it), or compiled, with the path
+    /// to keep it at once it has passed the world checks (built-in plugins, and uploads
+    /// large enough to be worth it).
+    fn kept_component(
+        &self,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<(Component, Option<PathBuf>), LoadError> {
         let path = self.precompiled_path(digest);
         if let Some(c) = path
             .as_deref()
@@ -566,14 +630,11 @@ impl Runtime {
         {
             self.precompiled_loads
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Ok(c);
+            return Ok((c, None));
         }
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| LoadError::NotAComponent(plugin_text(&root_cause(&e))))?;
-        if let Some(p) = &path {
-            store_precompiled(&component, p);
-        }
-        Ok(component)
+        Ok((component, path))
     }
 
     /// [`Runtime::compile`] on a blocking thread, one compile at a time: the async
@@ -651,27 +712,39 @@ impl Runtime {
     }
 
     fn compile_fresh(&self, bytes: &[u8], digest: &str) -> Result<Pre, LoadError> {
-        let component = if builtin_digests().contains(digest) {
+        let (component, keep_at) = if builtin_digests().contains(digest) {
             self.kept_component(bytes, digest)?
         } else {
             precheck(bytes, &self.code_limits)?;
             if bytes.len() >= KEEP_COMPILED_FROM {
                 self.kept_component(bytes, digest)?
             } else {
-                Component::new(&self.engine, bytes)
-                    .map_err(|e| LoadError::NotAComponent(plugin_text(&root_cause(&e))))?
+                let c = Component::new(&self.engine, bytes)
+                    .map_err(|e| LoadError::NotAComponent(plugin_text(&root_cause(&e))))?;
+                (c, None)
             }
         };
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            let why = root_cause(&e);
+        let pre = self.world_of(&component)?;
+        // Kept only once it is known to be a plugin: a refused upload writes nothing.
+        if let Some(path) = keep_at {
+            store_precompiled(&component, &path);
+        }
+        Ok(pre)
+    }
+
+    /// The pre-instantiated template of `component`, by the world version it implements.
+    fn world_of(&self, component: &Component) -> Result<Pre, LoadError> {
+        let instance_pre = self.linker.instantiate_pre(component).map_err(|e| {
+            let why = plugin_text(&root_cause(&e));
             // An import of an interface the sandbox links, but a function of it (or a
             // version of it) that this host does not have.
-            let advice = if why.contains("implementation is missing") {
-                format!(": the component imports a function the sandbox does not provide. {IMPORT_ADVICE}")
+            if why.contains("implementation is missing") {
+                LoadError::WrongWorld(format!(
+                    "{why}: the component imports a function the sandbox does not provide. {IMPORT_ADVICE}"
+                ))
             } else {
-                String::new()
-            };
-            LoadError::WrongWorld(plugin_text(&format!("{why}{advice}")))
+                LoadError::WrongWorld(why)
+            }
         })?;
         // The version is told by the exports' types: try the current one, then 0.1.0, and
         // explain with the error of the version the component's imports name.

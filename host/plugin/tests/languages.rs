@@ -542,23 +542,46 @@ async fn builtins_are_compiled_once_and_kept_for_the_next_run() {
 
     // … a large one (a JavaScript or Python plugin is 10-20 MB) is, so that a restart
     // with it active does not compile it again. A custom section makes this one large.
-    let mut large = upload.clone();
-    let payload = vec![b'x'; 1024 * 1024];
-    let name = b"padding";
-    let mut section = vec![name.len() as u8];
-    section.extend_from_slice(name);
-    section.extend_from_slice(&payload);
-    large.push(0); // custom section id
-    let mut n = section.len();
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        large.push(if n == 0 { byte } else { byte | 0x80 });
-        if n == 0 {
-            break;
+    let padded = |component: &[u8]| {
+        let mut large = component.to_vec();
+        let payload = vec![b'x'; 1024 * 1024];
+        let name = b"padding";
+        let mut section = vec![name.len() as u8];
+        section.extend_from_slice(name);
+        section.extend_from_slice(&payload);
+        large.push(0); // custom section id
+        let mut n = section.len();
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            large.push(if n == 0 { byte } else { byte | 0x80 });
+            if n == 0 {
+                break;
+            }
         }
+        large.extend_from_slice(&section);
+        large
+    };
+    // A large component that passes the header checks and compiles, but is no plugin (its
+    // exports have the world's names and the wrong types), is refused and leaves nothing
+    // on disk.
+    let wrong_types = wat::parse_str(
+        r#"(component
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (export "configure" (func $f))
+            (export "authorize" (func $f))
+            (export "candidates" (func $f))
+            (export "on-event" (func $f)))"#,
+    )
+    .unwrap();
+    match fourth.compile(&padded(&wrong_types)) {
+        Err(portcullis_plugin::LoadError::WrongWorld(_)) => {}
+        other => panic!("{:?}", other.map(|c| c.digest.clone())),
     }
-    large.extend_from_slice(&section);
+    assert_eq!(cwasm(other.path()), 0);
+    let large = padded(&upload);
     fourth.compile(&large).unwrap();
     assert_eq!(cwasm(other.path()), 1);
     assert_eq!(fourth.precompiled_loads(), 0);
