@@ -75,13 +75,7 @@ done
 sleep 30
 echo "RSS 30 s later, before any decision: $(rss) MiB"
 
-cat > "$WORK/report.lua" <<'LUA'
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
-  io.write(string.format("RESULT %.0f %.3f %.3f %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors))
-end
-LUA
+wrk_report_lua "$WORK/report.lua"
 printf '%-7s %5s %10s %9s %9s %7s\n' policy conns "req/s" "p50 ms" "p99 ms" errors
 for l in "${LANGS[@]}"; do
   cat > "$WORK/$l.lua" <<LUA

@@ -60,3 +60,15 @@ print(json.dumps({"plugin": "builtin:cedar", "settings": {
     "schema": (d / "policies.cedarschema").read_text()}}))
 PY
 }
+
+# wrk_report_lua FILE: a wrk script whose `done` prints one line
+# `RESULT <req/s> <p50 ms> <p99 ms> <errors>` (other scripts `dofile` it).
+wrk_report_lua() {
+  cat > "$1" <<'LUA'
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
+  io.write(string.format("RESULT %.0f %.3f %.3f %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors))
+end
+LUA
+}

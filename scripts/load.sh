@@ -52,13 +52,7 @@ python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); b["settings"]["ttl_
 curl -fs -X PUT "${auth[@]}" "$BASE/v1/policies/app-cached" --data-binary @"$WORK/app-cached.json" >/dev/null
 RITA=$(curl -fs "${auth[@]}" "$BASE/v1/users/rita/keys" -d '{"name":"load"}' | json "['key']")
 
-cat > "$WORK/report.lua" <<'LUA'
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
-  io.write(string.format("RESULT %.0f %.3f %.3f %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors))
-end
-LUA
+wrk_report_lua "$WORK/report.lua"
 cat > "$WORK/authorize.lua" <<LUA
 dofile("$WORK/report.lua")
 wrk.method = "POST"

@@ -44,13 +44,7 @@ curl -fs "${auth[@]}" -H 'content-type: text/csv' --data-binary @"$WORK/users.cs
   | python3 -c "import json,sys; r=json.load(sys.stdin); print(f\"imported: {r['created']} users, {len(r['accounts_created'])} accounts\", end='')"
 echo " in $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s; RSS: $(rss)"
 
-cat > "$WORK/report.lua" <<'LUA'
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
-  io.write(string.format("RESULT %.0f %.3f %.3f %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors))
-end
-LUA
+wrk_report_lua "$WORK/report.lua"
 cat > "$WORK/get.lua" <<LUA
 dofile("$WORK/report.lua")
 wrk.headers["authorization"] = "Bearer $KEY"
