@@ -705,12 +705,6 @@ impl Runtime {
         Ok(compiled)
     }
 
-    /// Bytes of compiled code the cache holds (in use or not).
-    pub fn cached_code_bytes(&self) -> usize {
-        let cache = self.cache.lock().expect("cache lock");
-        cache.values().map(|c| c.code_bytes).sum()
-    }
-
     fn compile_fresh(&self, bytes: &[u8], digest: &str) -> Result<Pre, LoadError> {
         let (component, keep_at) = if builtin_digests().contains(digest) {
             self.kept_component(bytes, digest)?
