@@ -75,7 +75,7 @@ pub struct CheckArgs {
     /// `configure` call, that wrote them.
     #[arg(long)]
     show_logs: bool,
-    /// Ask each case this many times and show the median time (the verdict is the last
+    /// Ask each case this many times and show the median time (the verdict is the first
     /// answer's; every answer must agree).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     repeat: u32,
