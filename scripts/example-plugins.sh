@@ -61,12 +61,11 @@ auth=(-H "authorization: Bearer $KEY" -H 'content-type: application/json')
 curl -fs "${auth[@]}" "$BASE/v1/accounts" -d '{"name":"acme"}' >/dev/null
 curl -fs "${auth[@]}" "$BASE/v1/accounts/acme/users" \
   -d '{"username":"dev","attributes":{"department":"r-and-d"}}' >/dev/null
-ms() { python3 -c 'import time; print(int(time.time()*1000))'; }
 for l in "${LANGS[@]}"; do
-  t0=$(ms)
+  t0=$(now_ms)
   id=$(curl -fs -H "authorization: Bearer $KEY" -H 'content-type: application/wasm' \
     "$BASE/v1/plugins?name=$l" --data-binary @"${WASM[$l]}" | json "['id']")
-  t1=$(ms)
+  t1=$(now_ms)
   curl -fs -X PUT "${auth[@]}" "$BASE/v1/policies/$l" \
     -d "{\"plugin\":\"$id\",\"settings\":{\"attribute\":\"department\"}}" >/dev/null
   echo "upload $l: $((t1 - t0)) ms (stored, checked, compiled); RSS after the policy: $(rss) MiB"
@@ -102,11 +101,8 @@ measure() {
   local label=$1 clear=$2
   for i in 1 2 3; do
     [ "$clear" = yes ] && rm -rf "$WORK/data/precompiled"
-    local t0; t0=$(ms)
-    PORTCULLIS_LOG=warn start_server "$BIN" "$WORK/data" "$PORT" 2>>"$WORK/server.log"
-    until curl -fs "$BASE/ready" >/dev/null 2>&1; do sleep 0.01; done
-    local t1; t1=$(ms)
-    echo "$label start $i: $((t1 - t0)) ms to /ready; RSS $(rss) MiB"
+    start_timed "$BIN" "$WORK/data" "$PORT"
+    echo "$label start $i: $READY_MS ms to /ready; RSS $(rss) MiB"
     stop_server
   done
 }

@@ -33,6 +33,18 @@ wait_ready() {
   return 0
 }
 
+# now_ms: milliseconds since the epoch.
+now_ms() { python3 -c 'import time; print(int(time.time()*1000))'; }
+
+# start_timed BIN DATA PORT: start a server (PORTCULLIS_LOG=warn, stderr appended to
+# $WORK/server.log) and set READY_MS to the milliseconds until its /ready answered 200.
+start_timed() {
+  local t0; t0=$(now_ms)
+  PORTCULLIS_LOG=warn start_server "$1" "$2" "$3" 2>>"$WORK/server.log"
+  until curl -fs "http://127.0.0.1:$3/ready" >/dev/null 2>&1; do sleep 0.01; done
+  READY_MS=$(( $(now_ms) - t0 ))
+}
+
 # stop_server: stop the server started by start_server, if any, and wait for it to exit.
 stop_server() {
   if [ -n "${SERVER_PID:-}" ]; then

@@ -41,22 +41,18 @@ for p in cedar rego; do
 done
 stop_server
 
-ms() { python3 -c 'import time; print(int(time.time()*1000))'; }
 measure() {
   local label=$1 clear=$2
   for i in 1 2 3; do
     [ "$clear" = yes ] && rm -rf "$WORK/data/precompiled"
-    local t0; t0=$(ms)
-    PORTCULLIS_LOG=warn start_server "$BIN" "$WORK/data" "$PORT" 2>>"$WORK/server.log"
-    until curl -fs "$BASE/ready" >/dev/null 2>&1; do sleep 0.01; done
-    local t1; t1=$(ms)
+    start_timed "$BIN" "$WORK/data" "$PORT"
     # Both policies decide (a question each), so they were loaded.
     for p in cedar rego; do
       curl -fs -X POST "$BASE/policies/$p/access/v1/evaluation" -H "authorization: Bearer $KEY" \
         -H 'content-type: application/json' \
         -d '{"subject":{"type":"User","id":"Alice"},"action":{"name":"ReadWorkspace"},"resource":{"type":"Workspace","id":"workspace-1"}}' >/dev/null
     done
-    echo "$label start $i: $((t1 - t0)) ms to /ready"
+    echo "$label start $i: $READY_MS ms to /ready"
     stop_server
   done
 }
