@@ -9,6 +9,7 @@ mod attacks;
 mod authz_seam;
 mod authzen;
 mod bootstrap;
+mod console;
 mod cedar;
 mod cluster;
 mod decide;

@@ -40,6 +40,29 @@ pub struct Config {
     pub authzen: AuthzenConfig,
     pub tls: TlsConfig,
     pub forward_auth: ForwardAuthConfig,
+    pub console: ConsoleConfig,
+}
+
+/// `[console]`: the admin web console at `/ui/` (SPEC §14).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve the console (`/ui/`, and `/` redirecting there). Off: both answer 404; the API
+    /// is unchanged.
+    pub enabled: bool,
+    /// Mark the console's cookie `Secure` (and name it `__Host-portcullis-console`) although
+    /// this server speaks plain HTTP: for a server behind a proxy that terminates TLS. With
+    /// `[tls]` the cookie is always `Secure`.
+    pub secure_cookie: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            secure_cookie: false,
+        }
+    }
 }
 
 /// `[forward_auth]`: `/v1/forward-auth[/{policy}]` for reverse proxies (nginx
@@ -394,6 +417,7 @@ impl Default for Config {
             authzen: AuthzenConfig::default(),
             tls: TlsConfig::default(),
             forward_auth: ForwardAuthConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -677,6 +701,7 @@ const SECTIONS: &[&str] = &[
     "authzen",
     "tls",
     "forward_auth",
+    "console",
 ];
 
 /// Environment variables with the prefix that are not server configuration (the CLI's

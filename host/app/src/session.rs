@@ -34,25 +34,55 @@ pub async fn authenticate(
     presented: Option<&str>,
     while_password_temporary: bool,
 ) -> AppResult<Caller> {
-    authenticate_as(app, presented, while_password_temporary, false).await
+    authenticate_as(app, presented, while_password_temporary, Presented::Bearer).await
 }
 
 /// [`authenticate`] for the two places a browser session's key works: forward-auth checks
 /// and logout (a `session` key is accepted there, and only there).
 pub async fn authenticate_session(app: &App, presented: Option<&str>) -> AppResult<Caller> {
-    authenticate_as(app, presented, false, true).await
+    authenticate_as(app, presented, false, Presented::SessionCookie).await
 }
 
-/// [`authenticate`] for logout: a temporary password and a session key are fine.
+/// [`authenticate`] for logout: a temporary password and a key of any kind are fine (a
+/// key that logs out ends its own life only).
 pub async fn authenticate_for_logout(app: &App, presented: Option<&str>) -> AppResult<Caller> {
-    authenticate_as(app, presented, true, true).await
+    authenticate_as(app, presented, true, Presented::Logout).await
+}
+
+/// [`authenticate`] for the admin console's cookie: a `console` key, and only that (the
+/// caller has already checked that the request is the console's own, not a cross-site one).
+pub async fn authenticate_console(app: &App, presented: Option<&str>) -> AppResult<Caller> {
+    authenticate_as(app, presented, false, Presented::ConsoleCookie).await
+}
+
+/// Where a key came from, which decides the kinds of key accepted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Presented {
+    /// `Authorization: Bearer`: every kind but `session` and `console`.
+    Bearer,
+    /// The forward-auth session cookie (or a bearer key beside it): every kind but `console`.
+    SessionCookie,
+    /// The console's cookie: `console` keys only.
+    ConsoleCookie,    /// Logout: every kind.
+    Logout,
+}
+
+impl Presented {
+    fn accepts(self, kind: KeyKind) -> bool {
+        match self {
+            Presented::Bearer => !matches!(kind, KeyKind::Session | KeyKind::Console),
+            Presented::SessionCookie => kind != KeyKind::Console,
+            Presented::ConsoleCookie => kind == KeyKind::Console,
+            Presented::Logout => true,
+        }
+    }
 }
 
 async fn authenticate_as(
     app: &App,
     presented: Option<&str>,
     while_password_temporary: bool,
-    session_key_ok: bool,
+    via: Presented,
 ) -> AppResult<Caller> {
     let presented = presented.ok_or_else(AppError::unauthorized)?;
     // Shape and checksum first: garbage never reaches the database.
@@ -86,7 +116,7 @@ async fn authenticate_as(
     if key.revoked_at.is_some() || key.expires_at.is_some_and(|t| t <= now) {
         return Err(AppError::unauthorized());
     }
-    if key.kind == KeyKind::Session && !session_key_ok {
+    if !via.accepts(key.kind) {
         return Err(AppError::unauthorized());
     }
     if user.account_state != AccountState::Enabled {
@@ -403,10 +433,10 @@ async fn finish_login(
     let issued = keys::issue(
         &app.store,
         username,
-        if kind == KeyKind::Session {
-            "session"
-        } else {
-            "login"
+        match kind {
+            KeyKind::Session => "session",
+            KeyKind::Console => "console",
+            _ => "login",
         },
         kind,
         Some(now_ms() + ttl),

@@ -48,8 +48,10 @@ string_enum!(
 
 string_enum!(
     /// What an API key was issued for. A `session` key (a browser's, in the forward-auth
-    /// cookie) authenticates forward-auth checks and logout only.
-    KeyKind { Login => "login", Personal => "personal", AccessToken => "access-token", Session => "session" }
+    /// cookie) authenticates forward-auth checks and logout only; a `console` key (the
+    /// admin console's cookie) authenticates the API only from that cookie, with the
+    /// console's cross-site checks.
+    KeyKind { Login => "login", Personal => "personal", AccessToken => "access-token", Session => "session", Console => "console" }
 );
 
 string_enum!(

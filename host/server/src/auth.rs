@@ -32,6 +32,15 @@ pub fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
 impl FromRequestParts<SharedState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        Ok(Caller(authenticate(state, bearer(parts), false).await?))
+        let presented = bearer(parts);
+        if presented.is_none() {
+            // No bearer key: the admin console's cookie, if the request carries it.
+            if let Some(caller) =
+                crate::console::caller_from_cookie(state, &parts.method, &parts.headers).await
+            {
+                return Ok(Caller(caller?));
+            }
+        }
+        Ok(Caller(authenticate(state, presented, false).await?))
     }
 }

@@ -14,6 +14,7 @@ pub enum KeyKind {
     Login,
     AccessToken,
     Session,
+    Console,
 }
 
 impl From<portcullis_core::KeyKind> for KeyKind {
@@ -24,6 +25,7 @@ impl From<portcullis_core::KeyKind> for KeyKind {
             K::Login => KeyKind::Login,
             K::AccessToken => KeyKind::AccessToken,
             K::Session => KeyKind::Session,
+            K::Console => KeyKind::Console,
         }
     }
 }

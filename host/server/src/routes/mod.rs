@@ -264,8 +264,21 @@ pub fn route_paths(state: &SharedState) -> Vec<&'static str> {
 
 pub fn router(state: SharedState) -> Router {
     let max_body = state.config.max_body_bytes as usize;
+    let console = {
+        use crate::console;
+        let limited = axum::middleware::from_fn_with_state(state.clone(), rate_limited);
+        Router::new()
+            .route("/", get(console::root))
+            .route("/ui", get(console::ui_slash))
+            .route("/ui/", get(console::index))
+            .route("/ui/login", post(console::login).route_layer(limited))
+            .route("/ui/session", get(console::current))
+            .route("/ui/logout", post(console::logout))
+            .route("/ui/{file}", get(console::asset))
+    };
     routes(&state)
         .router
+        .merge(console)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(max_body))
