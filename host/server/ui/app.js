@@ -129,7 +129,8 @@ function choice(name, options, selected) {
 
 function table(caption, headings, rows, empty) {
   if (!rows.length) return h('p', { class: 'hint' }, empty || 'Nothing here yet.');
-  return h('div', { class: 'table-wrap' },
+  // A frame that scrolls sideways on a narrow screen: focusable, so the keyboard scrolls it.
+  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption },
     h('table', {},
       h('caption', {}, caption),
       h('thead', {}, h('tr', {}, headings.map((t) => h('th', { scope: 'col' }, t)))),
