@@ -86,19 +86,35 @@ portcullis_tests::both!(
         }
         assert!(!html.contains("<style"), "an inline stylesheet");
         assert!(!html.contains(" style="), "an inline style attribute");
-        for handler in [" onclick=", " onload=", " onerror=", " onsubmit=", "javascript:"] {
+        for handler in [
+            " onclick=",
+            " onload=",
+            " onerror=",
+            " onsubmit=",
+            "javascript:",
+        ] {
             assert!(!html.contains(handler), "inline handler {handler}");
         }
         // The script builds the page with DOM nodes and text, never HTML strings.
         let (js, _) = s.raw("GET", "/ui/app.js", &[], None).await;
-        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+        ] {
             assert!(!js.text.contains(sink), "app.js uses {sink}");
         }
         assert!(!js.text.contains("localStorage") && !js.text.contains("sessionStorage"));
         // Off: 404, and the API is unchanged.
         let off = TestServer::start_with(|c| c.console.enabled = false).await;
         for path in ["/", "/ui/", "/ui/app.js"] {
-            assert_eq!(off.raw("GET", path, &[], None).await.0.status, 404, "{path}");
+            assert_eq!(
+                off.raw("GET", path, &[], None).await.0.status,
+                404,
+                "{path}"
+            );
         }
         off.stop().await;
         s.stop().await;
@@ -118,6 +134,28 @@ portcullis_tests::both!(
         )
         .await;
         assert_eq!((a.status, cookie), (403, None), "{}", a.text);
+        // The same as an HTML form can send it (`text/plain`, the JSON built from a field
+        // name and its value), from a browser that sends neither Sec-Fetch-Site nor Origin:
+        // refused by its content type.
+        let form = format!(
+            "{{\"username\":\"admin\",\"password\":\"{}\"}}",
+            portcullis_tests::ADMIN_PASSWORD
+        );
+        let (a, h) = s
+            .raw(
+                "POST",
+                "/ui/login",
+                &[("content-type", "text/plain")],
+                Some(form.into_bytes()),
+            )
+            .await;
+        assert_eq!(
+            (a.status, a.code()),
+            (415, "unsupported_media_type"),
+            "{}",
+            a.text
+        );
+        assert!(h.get("set-cookie").is_none());
         let (a, cookie) = console_login(
             &s,
             "admin",
@@ -127,13 +165,19 @@ portcullis_tests::both!(
         .await;
         assert_eq!(a.status, 200, "{}", a.text);
         let cookie = cookie.expect("a cookie");
-        assert!(cookie.starts_with("portcullis-console="), "{cookie}");
+        assert!(cookie.starts_with("__Host-portcullis-console="), "{cookie}");
         let token = a.body["csrf_token"].as_str().unwrap().to_string();
         assert_eq!(a.body["whoami"]["username"], "admin");
-        assert!(a.body.get("api_key").is_none(), "the key is in the cookie only");
+        assert!(
+            a.body.get("api_key").is_none(),
+            "the key is in the cookie only"
+        );
         let secret = cookie.split_once('=').unwrap().1.to_string();
 
-        let same = [("cookie", cookie.as_str()), ("sec-fetch-site", "same-origin")];
+        let same = [
+            ("cookie", cookie.as_str()),
+            ("sec-fetch-site", "same-origin"),
+        ];
         let create = |name: &str| json!({"name": name}).to_string().into_bytes();
         let with = |extra: &[(&'static str, &str)]| -> Vec<(String, String)> {
             let mut h: Vec<(String, String)> = vec![
@@ -157,9 +201,11 @@ portcullis_tests::both!(
             s.raw(method, path, &h, body).await.0
         }
 
-        // The console's own page: reads with the cookie, writes with the token.
-        let a = s.raw("GET", "/v1/accounts", &same, None).await.0;
+        // The console's own page: reads with the cookie, writes with the token. What it
+        // reads is the user's own: no cache keeps it.
+        let (a, h) = s.raw("GET", "/v1/accounts", &same, None).await;
         assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(h["cache-control"], "no-store");
         let a = send(
             &s,
             "POST",
@@ -176,7 +222,10 @@ portcullis_tests::both!(
             .raw(
                 "GET",
                 "/v1/accounts",
-                &[("cookie", cookie.as_str()), ("sec-fetch-site", "cross-site")],
+                &[
+                    ("cookie", cookie.as_str()),
+                    ("sec-fetch-site", "cross-site"),
+                ],
                 None,
             )
             .await
@@ -186,25 +235,49 @@ portcullis_tests::both!(
         for (name, extra) in [
             (
                 "cross-site fetch with a stolen token",
-                vec![("sec-fetch-site", "cross-site"), ("x-csrf-token", token.as_str())],
+                vec![
+                    ("sec-fetch-site", "cross-site"),
+                    ("x-csrf-token", token.as_str()),
+                ],
             ),
             (
                 "same-site sibling",
-                vec![("sec-fetch-site", "same-site"), ("x-csrf-token", token.as_str())],
+                vec![
+                    ("sec-fetch-site", "same-site"),
+                    ("x-csrf-token", token.as_str()),
+                ],
             ),
-            ("same-origin write without the token", vec![("sec-fetch-site", "same-origin")]),
+            (
+                "same-origin write without the token",
+                vec![("sec-fetch-site", "same-origin")],
+            ),
             (
                 "same-origin write with a wrong token",
                 vec![("sec-fetch-site", "same-origin"), ("x-csrf-token", "0000")],
             ),
             (
                 "old browser, foreign Origin",
-                vec![("origin", "https://evil.example"), ("x-csrf-token", token.as_str())],
+                vec![
+                    ("origin", "https://evil.example"),
+                    ("x-csrf-token", token.as_str()),
+                ],
             ),
             ("old browser, no token", vec![]),
         ] {
-            let a = send(&s, "POST", "/v1/accounts", &with(&extra), Some(create("evil"))).await;
-            assert_eq!((a.status, a.code()), (403, "forbidden"), "{name}: {}", a.text);
+            let a = send(
+                &s,
+                "POST",
+                "/v1/accounts",
+                &with(&extra),
+                Some(create("evil")),
+            )
+            .await;
+            assert_eq!(
+                (a.status, a.code()),
+                (403, "forbidden"),
+                "{name}: {}",
+                a.text
+            );
         }
         // A cross-site HTML form (text/plain) posting a CSV import: refused, nothing written.
         let a = s
@@ -236,14 +309,18 @@ portcullis_tests::both!(
                 "GET",
                 "/v1/whoami",
                 &[
-                    ("cookie", &format!("portcullis-console={login_key}")),
+                    ("cookie", &format!("__Host-portcullis-console={login_key}")),
                     ("sec-fetch-site", "same-origin"),
                 ],
                 None,
             )
             .await
             .0;
-        assert_eq!(a.status, 401, "a login key in the console cookie: {}", a.text);
+        assert_eq!(
+            a.status, 401,
+            "a login key in the console cookie: {}",
+            a.text
+        );
 
         // `GET /ui/session` gives the page its token back (after a reload).
         let a = s.raw("GET", "/ui/session", &same, None).await.0;
@@ -253,12 +330,19 @@ portcullis_tests::both!(
             .raw(
                 "GET",
                 "/ui/session",
-                &[("cookie", cookie.as_str()), ("sec-fetch-site", "cross-site")],
+                &[
+                    ("cookie", cookie.as_str()),
+                    ("sec-fetch-site", "cross-site"),
+                ],
                 None,
             )
             .await
             .0;
-        assert_eq!(a.status, 403, "another site cannot read the token: {}", a.text);
+        assert_eq!(
+            a.status, 403,
+            "another site cannot read the token: {}",
+            a.text
+        );
 
         // Logout needs the token too, revokes the key and clears the cookie.
         let a = s.raw("POST", "/ui/logout", &same, None).await.0;
@@ -284,31 +368,173 @@ portcullis_tests::both!(
 );
 
 portcullis_tests::both!(
-    async fn console_cookie_is_secure_and_host_bound_behind_tls() {
-        let s = TestServer::start_with(|c| {
-            c.bootstrap.admin_password = portcullis_tests::ADMIN_PASSWORD.into();
-            c.console.secure_cookie = true;
-        })
-        .await;
-        let (a, h) = s
-            .raw(
-                "POST",
-                "/ui/login",
-                &[("content-type", "application/json")],
-                Some(
-                    json!({"username": "admin", "password": portcullis_tests::ADMIN_PASSWORD})
-                        .to_string()
-                        .into_bytes(),
-                ),
-            )
-            .await;
-        assert_eq!(a.status, 200, "{}", a.text);
-        let set = h["set-cookie"].to_str().unwrap();
+    async fn console_cookie_is_secure_and_host_bound_by_default() {
+        async fn set_cookie(s: &TestServer) -> String {
+            let body = json!({"username": "admin", "password": portcullis_tests::ADMIN_PASSWORD});
+            let (a, h) = s
+                .raw(
+                    "POST",
+                    "/ui/login",
+                    &[
+                        ("content-type", "application/json"),
+                        ("sec-fetch-site", "same-origin"),
+                    ],
+                    Some(body.to_string().into_bytes()),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{}", a.text);
+            h["set-cookie"].to_str().unwrap().to_string()
+        }
+        let s = TestServer::configured().await;
+        let set = set_cookie(&s).await;
         assert!(set.starts_with("__Host-portcullis-console="), "{set}");
         for attribute in ["; Path=/", "; HttpOnly", "; SameSite=Strict", "; Secure"] {
             assert!(set.contains(attribute), "{attribute}: {set}");
         }
-        assert!(!set.contains("Domain"), "{set}");
+        // A browser session: no Domain (no sibling host sees it), no lifetime beyond the
+        // browser's (the key itself expires after `session_ttl`).
+        assert!(!set.contains("Domain") && !set.contains("Max-Age"), "{set}");
+        s.stop().await;
+        // Turned off for a plain-HTTP console on another name: a plain cookie.
+        let s = TestServer::start_with(|c| {
+            c.bootstrap.mode = portcullis_app::config::BootstrapMode::Configured;
+            c.bootstrap.admin_password = portcullis_tests::ADMIN_PASSWORD.into();
+            c.console.secure_cookie = false;
+        })
+        .await;
+        let set = set_cookie(&s).await;
+        assert!(set.starts_with("portcullis-console="), "{set}");
+        assert!(!set.contains("Secure"), "{set}");
+        s.stop().await;
+    }
+);
+
+portcullis_tests::both!(
+    async fn a_console_session_of_a_disabled_account_cannot_outlive_its_sign_out() {
+        let s = TestServer::configured().await;
+        let k = s.admin_key().await;
+        s.account(&k, "acme", "user").await;
+        s.user(&k, "acme", "bob", "bob passphrase 1", &["acme:read:*"])
+            .await;
+        let (a, cookie) = console_login(
+            &s,
+            "bob",
+            "bob passphrase 1",
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let cookie = cookie.expect("a cookie");
+        let token = a.body["csrf_token"].as_str().unwrap().to_string();
+        let same = [
+            ("cookie", cookie.as_str()),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        // The account is disabled while bob is signed in; bob signs out then.
+        let a = s
+            .put("/v1/accounts/acme/state", &k, json!({"state": "disabled"}))
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let (a, _) = s
+            .raw(
+                "POST",
+                "/ui/logout",
+                &[
+                    ("cookie", cookie.as_str()),
+                    ("sec-fetch-site", "same-origin"),
+                    ("x-csrf-token", &token),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(a.status, 204, "{}", a.text);
+        // Enabled again: the signed-out session stays dead.
+        let a = s
+            .put("/v1/accounts/acme/state", &k, json!({"state": "enabled"}))
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let a = s.raw("GET", "/v1/whoami", &same, None).await.0;
+        assert_eq!(a.status, 401, "the session came back: {}", a.text);
+        // And a second sign-in ends the session the browser had before it.
+        let (a, first) = console_login(
+            &s,
+            "bob",
+            "bob passphrase 1",
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let first = first.unwrap();
+        let (a, second) = console_login(
+            &s,
+            "bob",
+            "bob passphrase 1",
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("cookie", first.as_str()),
+            ],
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let second = second.unwrap();
+        for (cookie, status) in [(&first, 401), (&second, 200)] {
+            let a = s
+                .raw(
+                    "GET",
+                    "/v1/whoami",
+                    &[
+                        ("cookie", cookie.as_str()),
+                        ("sec-fetch-site", "same-origin"),
+                    ],
+                    None,
+                )
+                .await
+                .0;
+            assert_eq!(a.status, status, "{}", a.text);
+        }
+        s.stop().await;
+    }
+);
+
+portcullis_tests::both!(
+    async fn a_refused_new_password_does_not_confirm_a_guessed_password() {
+        let s = TestServer::configured().await;
+        let k = s.admin_key().await;
+        s.account(&k, "acme", "user").await;
+        let a = s
+            .post(
+                "/v1/accounts/acme/users",
+                &k,
+                json!({"username": "carol", "password": "carol temporary 1", "temporary_password": true}),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        // A right and a wrong guess, each with a new password the policy refuses (too short,
+        // or the guess itself): the same answer, so neither tells the guess was right.
+        for new_password in ["short", "GUESS"] {
+            let answers: Vec<(u16, String)> = {
+                let mut v = Vec::new();
+                for guess in ["carol temporary 1", "carol temporary 2"] {
+                    let new = if new_password == "GUESS" {
+                        guess
+                    } else {
+                        new_password
+                    };
+                    let a = s
+                        .call(
+                            "POST",
+                            "/v1/login",
+                            None,
+                            Some(json!({"username": "carol", "password": guess, "new_password": new})),
+                        )
+                        .await;
+                    v.push((a.status, a.code().to_string()));
+                }
+                v
+            };
+            assert_eq!(answers[0], answers[1], "{new_password}: {answers:?}");
+            assert_eq!(answers[0].0, 422, "{new_password}: {answers:?}");
+        }
         s.stop().await;
     }
 );
@@ -338,7 +564,9 @@ fn browser_prerequisites() -> Option<(PathBuf, PathBuf)> {
             !required,
             "{what} is missing and PORTCULLIS_TEST_CONSOLE=required"
         );
-        eprintln!("note: the console's browser test did not run: {what} is missing (CI requires it)");
+        eprintln!(
+            "note: the console's browser test did not run: {what} is missing (CI requires it)"
+        );
         return None;
     }
     Some((dir, chromium.unwrap()))
@@ -411,7 +639,12 @@ async fn console_in_headless_chromium() {
         .iter()
         .filter_map(|e| e["action"].as_str())
         .collect();
-    for action in ["accounts.create", "users.create", "accounts.delete", "plugins.upload"] {
+    for action in [
+        "accounts.create",
+        "users.create",
+        "accounts.delete",
+        "plugins.upload",
+    ] {
         assert!(actions.contains(&action), "{action} by ops: {actions:?}");
     }
     assert_eq!(s.get("/v1/accounts/evil", &k).await.status, 404);

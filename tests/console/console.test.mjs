@@ -9,6 +9,7 @@
 
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 
@@ -305,14 +306,19 @@ fetch(${JSON.stringify(`${BASE}/v1/accounts`)}, { method: 'POST', credentials: '
   headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ name: 'evil' }) })
   .catch(() => {}).finally(() => document.getElementById('f').submit());
 </script></body></html>`;
-  await evil.route('http://evil.test/**', (route) => route.fulfill({ contentType: 'text/html', body: html }));
+  // Another site on this machine: `localhost` is a different site from `127.0.0.1` (a page
+  // on a public name could not reach a loopback server at all in today's Chromium).
+  const evilServer = createServer((req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end(html); });
+  await new Promise((resolve) => evilServer.listen(0, '127.0.0.1', resolve));
+  const evilUrl = `http://localhost:${evilServer.address().port}/`;
   const fetched = evil.waitForResponse((r) => r.url() === `${BASE}/v1/accounts` && r.request().method() === 'POST');
   const posted = evil.waitForResponse((r) => r.url().startsWith(`${BASE}/v1/users/import`));
-  await evil.goto('http://evil.test/');
+  await evil.goto(evilUrl);
   for (const [what, response] of [['fetch', await fetched], ['form post', await posted]]) {
     assert.ok([401, 403].includes(response.status()), `the cross-site ${what} got ${response.status()}`);
   }
   await evil.close();
+  evilServer.close();
   // The console itself is still signed in.
   await open('#/', 'Overview');
 });

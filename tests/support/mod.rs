@@ -305,7 +305,11 @@ impl TestServer {
             addr,
             state,
             dir,
-            http: reqwest::Client::new(),
+            // Answers exactly as the server gave them: a redirect is the answer, not followed.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
             stop: Some(tx),
             task: Some(task),
         }

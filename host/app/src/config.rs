@@ -50,9 +50,12 @@ pub struct ConsoleConfig {
     /// Serve the console (`/ui/`, and `/` redirecting there). Off: both answer 404; the API
     /// is unchanged.
     pub enabled: bool,
-    /// Mark the console's cookie `Secure` (and name it `__Host-portcullis-console`) although
-    /// this server speaks plain HTTP: for a server behind a proxy that terminates TLS. With
-    /// `[tls]` the cookie is always `Secure`.
+    /// Mark the console's cookie `Secure` and name it `__Host-portcullis-console` (the
+    /// browser then sends it over HTTPS only, and no sibling host can plant or shadow it).
+    /// On by default: right behind a proxy that terminates TLS, and browsers also keep such
+    /// a cookie on `http://localhost` and `http://127.0.0.1`. Turn it off only to use the
+    /// console over plain HTTP on another name (a warning is logged). With `[tls]` the
+    /// cookie is always `Secure`.
     pub secure_cookie: bool,
 }
 
@@ -60,7 +63,7 @@ impl Default for ConsoleConfig {
     fn default() -> Self {
         ConsoleConfig {
             enabled: true,
-            secure_cookie: false,
+            secure_cookie: true,
         }
     }
 }

@@ -43,8 +43,8 @@ pub async fn authenticate_session(app: &App, presented: Option<&str>) -> AppResu
     authenticate_as(app, presented, false, Presented::SessionCookie).await
 }
 
-/// [`authenticate`] for logout: a temporary password and a key of any kind are fine (a
-/// key that logs out ends its own life only).
+/// [`authenticate`] for `POST /v1/logout`: a temporary password and a key of any kind but
+/// `console` are fine (a key that logs out ends its own life only).
 pub async fn authenticate_for_logout(app: &App, presented: Option<&str>) -> AppResult<Caller> {
     authenticate_as(app, presented, true, Presented::Logout).await
 }
@@ -63,7 +63,9 @@ enum Presented {
     /// The forward-auth session cookie (or a bearer key beside it): every kind but `console`.
     SessionCookie,
     /// The console's cookie: `console` keys only.
-    ConsoleCookie,    /// Logout: every kind.
+    ConsoleCookie,
+    /// `POST /v1/logout`: every kind but `console` (the console signs out at
+    /// `/ui/logout`, [`end_console`]).
     Logout,
 }
 
@@ -73,7 +75,7 @@ impl Presented {
             Presented::Bearer => !matches!(kind, KeyKind::Session | KeyKind::Console),
             Presented::SessionCookie => kind != KeyKind::Console,
             Presented::ConsoleCookie => kind == KeyKind::Console,
-            Presented::Logout => true,
+            Presented::Logout => kind != KeyKind::Console,
         }
     }
 }
@@ -168,6 +170,17 @@ pub async fn login(
         tracing::info!(username = %audit_name, reason, "login failed");
         AppError::invalid_credentials()
     };
+    // A new password that would be refused is refused before the current one is checked:
+    // the answer then says nothing about whether the current password was right.
+    if let Some(new_password) = &new_password {
+        password::check_policy(new_password).map_err(|e| AppError::invalid("new_password", e))?;
+        if *new_password == password_given {
+            return Err(AppError::invalid(
+                "new_password",
+                "must differ from the current password",
+            ));
+        }
+    }
     let user = if valid_name {
         app.store.get_user(username).await?
     } else {
@@ -219,13 +232,6 @@ pub async fn login(
         return Err(fail("account not enabled").await);
     }
     let changed = if let Some(new_password) = new_password {
-        password::check_policy(&new_password).map_err(|e| AppError::invalid("new_password", e))?;
-        if new_password == password_given {
-            return Err(AppError::invalid(
-                "new_password",
-                "must differ from the current password",
-            ));
-        }
         let phc = app.hash_password(&user.username, new_password).await?;
         app.store
             .set_password(&user.username, &phc, false, None)
@@ -287,6 +293,29 @@ pub async fn logout(app: &App, caller: &Caller) -> AppResult<()> {
     ))
     .await;
     Ok(())
+}
+
+/// End the admin console's session whose key is `presented`: revoke it, whatever the
+/// state of its user or account (a disabled account's session must not come back when
+/// the account is enabled again) and without asking the plugin (a session may always end
+/// itself). `Ok(false)` when there is nothing to end (unknown, dead or not a console key).
+pub async fn end_console(app: &App, presented: &str) -> AppResult<bool> {
+    let Some(id) = portcullis_core::keys::parse(presented) else {
+        return Ok(false);
+    };
+    let Some((key, digest, user)) = app.store.lookup_key(id).await? else {
+        return Ok(false);
+    };
+    if !portcullis_core::keys::digest_eq(&portcullis_core::keys::digest(presented), &digest)
+        || key.kind != KeyKind::Console
+        || key.revoked_at.is_some()
+    {
+        return Ok(false);
+    }
+    app.store.revoke_key(&user.username, &key.id).await?;
+    app.audit(Audit::success(&user.username, AuditAction::Logout, &key.id))
+        .await;
+    Ok(true)
 }
 
 /// The caller's own account, and where users it creates without naming one go.

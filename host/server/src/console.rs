@@ -33,8 +33,9 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// The header that carries the CSRF token on a cookie-authenticated write.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Is the console's cookie `Secure` (over HTTPS only)? With `[tls]`, or when the operator
-/// says a proxy in front terminates TLS.
+/// Is the console's cookie `Secure` (over HTTPS only)? Always with `[tls]`; otherwise
+/// unless the operator turned `[console] secure_cookie` off (browsers keep a `Secure`
+/// cookie on `http://localhost` and `http://127.0.0.1` too).
 fn secure(state: &SharedState) -> bool {
     state.config.tls.enabled() || state.config.console.secure_cookie
 }
@@ -84,11 +85,27 @@ fn cross_site(why: impl Into<String>) -> ApiError {
 /// riding on the browser's cookie? `Sec-Fetch-Site` (every current browser sends it) must
 /// say `same-origin`; without it, an `Origin` must name this host. A write must also carry
 /// the session's CSRF token.
-fn check_same_origin(
-    method: &Method,
-    headers: &HeaderMap,
-    secret: &str,
-) -> Result<(), ApiError> {
+fn check_same_origin(method: &Method, headers: &HeaderMap, secret: &str) -> Result<(), ApiError> {
+    check_site(headers)?;
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let expected = csrf_token(secret);
+    match headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
+        Some(given) if portcullis_core::keys::digest_eq(given, &expected) => Ok(()),
+        Some(_) => Err(cross_site(format!(
+            "{CSRF_HEADER} does not match the session"
+        ))),
+        None => Err(cross_site(format!(
+            "a write needs the session's {CSRF_HEADER} header"
+        ))),
+    }
+}
+
+/// `Sec-Fetch-Site: same-origin`, or (a browser without it) an `Origin` naming this host;
+/// a request with neither passes (it is no browser's cross-site request: every browser
+/// that omits `Sec-Fetch-Site` still sends `Origin` on a cross-site `POST`).
+fn check_site(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
         Some(b"same-origin") => {}
         Some(other) => {
@@ -111,17 +128,7 @@ fn check_same_origin(
             }
         }
     }
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return Ok(());
-    }
-    let expected = csrf_token(secret);
-    match headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
-        Some(given) if portcullis_core::keys::digest_eq(given, &expected) => Ok(()),
-        Some(_) => Err(cross_site(format!("{CSRF_HEADER} does not match the session"))),
-        None => Err(cross_site(format!(
-            "a write needs the session's {CSRF_HEADER} header"
-        ))),
-    }
+    Ok(())
 }
 
 /// The caller of a request that carries no `Authorization` header but the console's
@@ -155,7 +162,10 @@ fn page_headers(content_type: &'static str) -> [(HeaderName, HeaderValue); 7] {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         (
             HeaderName::from_static("cross-origin-opener-policy"),
@@ -236,6 +246,23 @@ pub async fn login(
     if let Some(off) = disabled(&state) {
         return Ok(off);
     }
+    // A login form posted from another site would plant the attacker's session (login
+    // CSRF): the same-origin check, without a token (there is no session yet), and JSON
+    // only (an HTML form cannot send `application/json`; a cross-site fetch that does
+    // needs a CORS preflight, which this server never grants).
+    check_site(&headers)?;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            portcullis_core::ErrorCode::UnsupportedMediaType,
+            "content-type: the console's sign-in takes application/json",
+        ));
+    }
     let body: ConsoleLogin = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -246,9 +273,6 @@ pub async fn login(
             ),
         )
     })?;
-    // A login form posted from another site would plant the attacker's session (login
-    // CSRF): the same-origin check, without a token (there is no session yet).
-    check_same_origin(&Method::GET, &headers, "")?;
     let done = session::login(
         &state,
         &body.username,
@@ -258,22 +282,39 @@ pub async fn login(
     )
     .await?;
     let secret = &done.issued.secret;
+    // The session this browser had before, if any, ends: one sign-in, one live key.
+    if let Some(previous) = cookie_of(&state, &headers) {
+        session::end_console(&state, previous).await?;
+    }
+    // No `Max-Age`: the cookie ends with the browser; the key ends at its expiry anyway.
     let mut cookie = format!(
         "{}={secret}; Path=/; HttpOnly; SameSite=Strict",
         cookie_name(&state)
     );
-    if let Some(expires) = done.issued.key.expires_at {
-        let seconds = (expires - portcullis_store::now_ms()).max(0) / 1000;
-        cookie.push_str(&format!("; Max-Age={seconds}"));
-    }
     if secure(&state) {
         cookie.push_str("; Secure");
     }
-    let caller = session::authenticate_console(&state, Some(secret)).await?;
-    let (account, default_account) = session::whoami(&state, &caller).await?;
+    let who = async {
+        let caller = session::authenticate_console(&state, Some(secret)).await?;
+        let (account, default_account) = session::whoami(&state, &caller).await?;
+        ApiResult::Ok(crate::api::session::WhoAmI::new(
+            &caller,
+            &account,
+            default_account,
+        ))
+    }
+    .await;
+    let whoami = match who {
+        Ok(w) => w,
+        Err(e) => {
+            // Refused (say, a plugin that denies reading oneself): no key nobody holds.
+            session::end_console(&state, secret).await?;
+            return Err(e);
+        }
+    };
     let answer = ConsoleSession {
         csrf_token: csrf_token(secret),
-        whoami: crate::api::session::WhoAmI::new(&caller, &account, default_account),
+        whoami,
     };
     let mut response = axum::Json(answer).into_response();
     response.headers_mut().insert(
@@ -296,9 +337,8 @@ pub async fn current(
     if let Some(off) = disabled(&state) {
         return Ok(off);
     }
-    let secret = cookie_of(&state, &headers).ok_or_else(|| {
-        ApiError::from(portcullis_app::AppError::unauthorized())
-    })?;
+    let secret = cookie_of(&state, &headers)
+        .ok_or_else(|| ApiError::from(portcullis_app::AppError::unauthorized()))?;
     let caller = caller_from_cookie(&state, &method, &headers)
         .await
         .ok_or_else(ApiError::internal)??;
@@ -314,8 +354,10 @@ pub async fn current(
     Ok(response)
 }
 
-/// `POST /ui/logout`: revoke the cookie's key and clear the cookie (cleared even when the
-/// key was already dead).
+/// `POST /ui/logout`: revoke the cookie's key and clear the cookie (cleared also when the
+/// key was already dead). A session ends itself without asking the plugin, whatever the
+/// state of its account; when the store cannot revoke it, the answer is that error and
+/// the cookie stays, so the page can say so and try again.
 pub async fn logout(
     axum::extract::State(state): axum::extract::State<SharedState>,
     method: Method,
@@ -331,21 +373,11 @@ pub async fn logout(
     if secure(&state) {
         clear.push_str("; Secure");
     }
-    let outcome = match cookie_of(&state, &headers) {
-        None => Ok(()),
-        Some(secret) => match check_same_origin(&method, &headers, secret) {
-            Err(e) => return Err(e),
-            Ok(()) => match session::authenticate_for_logout(&state, Some(secret)).await {
-                Ok(caller) => session::logout(&state, &caller).await.map_err(ApiError::from),
-                // Already revoked or expired: nothing to revoke.
-                Err(_) => Ok(()),
-            },
-        },
-    };
-    let mut response = match outcome {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.into_response(),
-    };
+    if let Some(secret) = cookie_of(&state, &headers) {
+        check_same_origin(&method, &headers, secret)?;
+        session::end_console(&state, secret).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&clear).map_err(|_| ApiError::internal())?,

@@ -81,6 +81,9 @@ pub async fn serve(
         http.max_connections as u64,
     )));
     let tls = tls::Tls::load(&state.config.tls)?;
+    if state.config.console.enabled && tls.is_none() && !state.config.console.secure_cookie {
+        tracing::warn!("[console] secure_cookie = false: the console's session cookie also travels over plain HTTP, where anyone on the path can take it");
+    }
     match &tls {
         Some(t) => t.reload_on_sighup(),
         // SIGHUP must not stop a server without TLS (`systemctl reload`).

@@ -625,9 +625,9 @@ async function viewUser(username) {
   out.push(h('h2', {}, 'API keys'));
   const keys = h('section', { 'aria-label': 'API keys' });
   out.push(keys);
-  await part(keys, async () => {
+  const loadKeys = () => part(keys, async () => {
     const page = await api('GET', `/v1/users/${enc(username)}/keys?limit=1000`);
-    keys.append(table(`Keys of ${username}`, ['Name', 'Kind', 'Created', 'Last used', 'Expires', 'State', 'Actions'], page.items.map((k) => [
+    keys.replaceChildren(table(`Keys of ${username}`, ['Name', 'Kind', 'Created', 'Last used', 'Expires', 'State', 'Actions'], page.items.map((k) => [
       k.name, k.kind, when(k.created_at), when(k.last_used_at), when(k.expires_at),
       k.revoked_at ? tag('revoked', 'bad') : tag('live', 'ok'),
       k.revoked_at ? '—' : act('Revoke', `Revoke key ${k.name} (${k.id})`, async () => {
@@ -638,6 +638,7 @@ async function viewUser(username) {
       }, 'danger'),
     ]), 'No keys.'));
   });
+  await loadKeys();
   const shown = h('div', {});
   out.push(form(`Create a key for ${username}`, async (data, f) => {
     const body = { name: data.get('name') };
@@ -647,6 +648,7 @@ async function viewUser(username) {
     shown.replaceChildren(secretPanel(`New key ${created.name}`, created.key));
     say(`Key ${created.name} created: copy it now.`);
     shown.querySelector('input').focus();
+    await loadKeys();
   }, h('h3', {}, 'Create a key'), h('div', { class: 'grid' },
     field('Name', h('input', { type: 'text', name: 'name', required: true })),
     field('Expires in (optional)', h('input', { type: 'text', name: 'expires_in' }), 'e.g. 30d, 12h; empty: never')),
@@ -664,13 +666,13 @@ function tokenActions(u, shown) {
   const status = u.access_token_status;
   box.append(h('span', {}, `Status: ${status || 'never requested'}`));
   if (name === session.me.username && status !== 'active' && status !== 'requested') {
-    box.append(act('Request a token', `Request an access token for ${name}`, async () => {
+    box.append(act('Request a token', `Request a token for ${name}`, async () => {
       await api('POST', `/v1/users/${enc(name)}/access-token/request`);
       session.flash = 'Access token requested: an administrator grants it.';
       render();
     }));
   }
-  box.append(act(status === 'active' ? 'Grant a new token' : 'Grant', `Grant an access token to ${name}`, async () => {
+  box.append(act(status === 'active' ? 'Grant a new token' : 'Grant', `${status === 'active' ? 'Grant a new token' : 'Grant a token'} to ${name}`, async () => {
     if (status === 'active' && !await confirmDialog(`Grant ${name} a new token? The current one stops working.`, 'Grant')) return;
     const t = await api('POST', `/v1/users/${enc(name)}/access-token/grant`);
     shown.replaceChildren(secretPanel(`Access token of ${name}`, t.access_token, 'Hand it to the user now: it is shown only this once.'));
@@ -739,7 +741,7 @@ async function viewPlugins() {
         table('Disagreements (latest samples)', ['Time', 'User', 'Action', 'Target', 'Active says', 'Shadow says', 'Shadow reasons'],
           a.disagreement_samples.map((d) => [when(d.time), d.username, d.action, d.target, d.active, d.shadow, d.shadow_reasons.join('; ') || '—']), 'No disagreement so far.'),
         h('div', { class: 'actions' },
-          act('Promote the shadow plugin', `Make ${a.shadow.name} the active plugin`, async () => {
+          act('Promote the shadow plugin', `Promote the shadow plugin ${a.shadow.name}`, async () => {
             if (!await confirmDialog(`Make ${a.shadow.name} the plugin that decides? It replaces ${a.active.name} at once.`, 'Promote')) return;
             await api('POST', `/v1/plugins/${enc(a.shadow.id)}/activate`, { mode: 'enforce', settings: a.shadow.settings });
             session.flash = `${a.shadow.name} is now the active plugin.`;
@@ -755,7 +757,7 @@ async function viewPlugins() {
     plugins = (await api('GET', '/v1/plugins?limit=1000')).items;
     stored.append(table('Plugins', ['Name', 'Id', 'Size', 'World', 'Uploaded', 'Actions'], plugins.map((p) => [
       p.name, h('code', {}, p.id), `${Math.round(p.size / 1024)} KiB`, p.world_version, p.created_at ? `${when(p.created_at)} by ${p.created_by}` : 'built in',
-      act('Activate…', `Activate ${p.name}`, async () => {
+      act('Activate', `Activate ${p.name}`, async () => {
         activation.replaceChildren(activateForm(p));
         activation.querySelector('select').focus();
       }),
@@ -990,7 +992,12 @@ async function render() {
 }
 
 document.getElementById('logout').addEventListener('click', async () => {
-  try { await api('POST', '/ui/logout'); } catch (e) { complain(e); }
+  try {
+    await api('POST', '/ui/logout');
+  } catch (e) {
+    // Still signed in (the server could not end the session): say so, stay.
+    if (!(e instanceof ApiError && e.status === 401)) { complain(e); return; }
+  }
   session.me = null;
   session.csrf = null;
   showChrome(false);

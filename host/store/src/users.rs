@@ -94,7 +94,7 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
-        let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE username = $2 AND kind IN ('login', 'session') AND revoked_at IS NULL")
+        let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE username = $2 AND kind IN ('login', 'session', 'console') AND revoked_at IS NULL")
             .bind(now_ms())
             .bind(username)
             .execute(&mut *tx)

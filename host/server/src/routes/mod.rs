@@ -324,8 +324,22 @@ async fn track(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let method = method_label(req.method()).to_string();
+    // An answer to a cookie-authenticated call (the console's) is the user's own: no
+    // cache may keep it (shared caches skip `Authorization` requests, not cookie ones).
+    let with_cookie = req.headers().contains_key(axum::http::header::COOKIE);
     let started = std::time::Instant::now();
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
+    if with_cookie {
+        let headers = response.headers_mut();
+        headers.insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        headers.append(
+            axum::http::header::VARY,
+            axum::http::HeaderValue::from_static("cookie"),
+        );
+    }
     let m = &state.metrics;
     m.http_requests
         .get_or_create(&portcullis_app::metrics::HttpLabels {
