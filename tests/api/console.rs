@@ -36,6 +36,42 @@ async fn console_login(
     (a, cookie)
 }
 
+/// `GET path` with this console cookie (`name=value`) from this `Sec-Fetch-Site`.
+trait GetWithCookie {
+    async fn get_with_cookie(
+        &self,
+        path: &str,
+        cookie: &str,
+        site: &str,
+    ) -> portcullis_tests::Answer;
+}
+
+impl GetWithCookie for TestServer {
+    async fn get_with_cookie(
+        &self,
+        path: &str,
+        cookie: &str,
+        site: &str,
+    ) -> portcullis_tests::Answer {
+        let headers = [("cookie", cookie), ("sec-fetch-site", site)];
+        self.raw("GET", path, &headers, None).await.0
+    }
+}
+
+/// `POST /ui/logout` from the console's page: the cookie, the site, the CSRF token.
+async fn console_logout(
+    s: &TestServer,
+    cookie: &str,
+    token: &str,
+) -> (portcullis_tests::Answer, reqwest::header::HeaderMap) {
+    let headers = [
+        ("cookie", cookie),
+        ("sec-fetch-site", "same-origin"),
+        ("x-csrf-token", token),
+    ];
+    s.raw("POST", "/ui/logout", &headers, None).await
+}
+
 portcullis_tests::both!(
     async fn console_pages_carry_a_strict_csp_and_no_inline_script() {
         let s = TestServer::configured().await;
@@ -219,17 +255,8 @@ portcullis_tests::both!(
         // Another site's fetch with the cookie (a browser that sent it despite SameSite):
         // refused before any work, reads included.
         let a = s
-            .raw(
-                "GET",
-                "/v1/accounts",
-                &[
-                    ("cookie", cookie.as_str()),
-                    ("sec-fetch-site", "cross-site"),
-                ],
-                None,
-            )
-            .await
-            .0;
+            .get_with_cookie("/v1/accounts", cookie.as_str(), "cross-site")
+            .await;
         assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
         assert!(a.message().contains("cross-site"), "{}", a.text);
         for (name, extra) in [
@@ -305,17 +332,12 @@ portcullis_tests::both!(
         assert_eq!(s.get("/v1/whoami", &secret).await.status, 401);
         let login_key = s.login("admin", portcullis_tests::ADMIN_PASSWORD).await;
         let a = s
-            .raw(
-                "GET",
+            .get_with_cookie(
                 "/v1/whoami",
-                &[
-                    ("cookie", &format!("__Host-portcullis-console={login_key}")),
-                    ("sec-fetch-site", "same-origin"),
-                ],
-                None,
+                &format!("__Host-portcullis-console={login_key}"),
+                "same-origin",
             )
-            .await
-            .0;
+            .await;
         assert_eq!(
             a.status, 401,
             "a login key in the console cookie: {}",
@@ -327,17 +349,8 @@ portcullis_tests::both!(
         assert_eq!(a.status, 200, "{}", a.text);
         assert_eq!(a.body["csrf_token"], token.as_str());
         let a = s
-            .raw(
-                "GET",
-                "/ui/session",
-                &[
-                    ("cookie", cookie.as_str()),
-                    ("sec-fetch-site", "cross-site"),
-                ],
-                None,
-            )
-            .await
-            .0;
+            .get_with_cookie("/ui/session", cookie.as_str(), "cross-site")
+            .await;
         assert_eq!(
             a.status, 403,
             "another site cannot read the token: {}",
@@ -347,18 +360,7 @@ portcullis_tests::both!(
         // Logout needs the token too, revokes the key and clears the cookie.
         let a = s.raw("POST", "/ui/logout", &same, None).await.0;
         assert_eq!(a.status, 403, "a cross-site logout: {}", a.text);
-        let (a, h) = s
-            .raw(
-                "POST",
-                "/ui/logout",
-                &[
-                    ("cookie", cookie.as_str()),
-                    ("sec-fetch-site", "same-origin"),
-                    ("x-csrf-token", &token),
-                ],
-                None,
-            )
-            .await;
+        let (a, h) = console_logout(&s, &cookie, &token).await;
         assert_eq!(a.status, 204, "{}", a.text);
         assert!(h["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
         let a = s.raw("GET", "/v1/accounts", &same, None).await.0;
@@ -435,18 +437,7 @@ portcullis_tests::both!(
             .put("/v1/accounts/acme/state", &k, json!({"state": "disabled"}))
             .await;
         assert_eq!(a.status, 200, "{}", a.text);
-        let (a, _) = s
-            .raw(
-                "POST",
-                "/ui/logout",
-                &[
-                    ("cookie", cookie.as_str()),
-                    ("sec-fetch-site", "same-origin"),
-                    ("x-csrf-token", &token),
-                ],
-                None,
-            )
-            .await;
+        let (a, _) = console_logout(&s, &cookie, &token).await;
         assert_eq!(a.status, 204, "{}", a.text);
         // Enabled again: the signed-out session stays dead.
         let a = s
@@ -479,17 +470,8 @@ portcullis_tests::both!(
         let second = second.unwrap();
         for (cookie, status) in [(&first, 401), (&second, 200)] {
             let a = s
-                .raw(
-                    "GET",
-                    "/v1/whoami",
-                    &[
-                        ("cookie", cookie.as_str()),
-                        ("sec-fetch-site", "same-origin"),
-                    ],
-                    None,
-                )
-                .await
-                .0;
+                .get_with_cookie("/v1/whoami", cookie.as_str(), "same-origin")
+                .await;
             assert_eq!(a.status, status, "{}", a.text);
         }
         s.stop().await;

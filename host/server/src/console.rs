@@ -251,12 +251,7 @@ pub async fn login(
     // only (an HTML form cannot send `application/json`; a cross-site fetch that does
     // needs a CORS preflight, which this server never grants).
     check_site(&headers)?;
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
+    if !crate::api::content_type_is_json(&headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             portcullis_core::ErrorCode::UnsupportedMediaType,
@@ -312,19 +307,25 @@ pub async fn login(
             return Err(e);
         }
     };
+    let mut response = session_answer(secret, whoami);
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?,
+    );
+    Ok(response)
+}
+
+/// The session's answer to the page (never cached: it holds the CSRF token).
+fn session_answer(secret: &str, whoami: crate::api::session::WhoAmI) -> Response {
     let answer = ConsoleSession {
         csrf_token: csrf_token(secret),
         whoami,
     };
     let mut response = axum::Json(answer).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?,
-    );
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 /// `GET /ui/session`: who the cookie is, and the session's CSRF token (401 without a live
@@ -343,15 +344,10 @@ pub async fn current(
         .await
         .ok_or_else(ApiError::internal)??;
     let (account, default_account) = session::whoami(&state, &caller).await?;
-    let answer = ConsoleSession {
-        csrf_token: csrf_token(secret),
-        whoami: crate::api::session::WhoAmI::new(&caller, &account, default_account),
-    };
-    let mut response = axum::Json(answer).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(session_answer(
+        secret,
+        crate::api::session::WhoAmI::new(&caller, &account, default_account),
+    ))
 }
 
 /// `POST /ui/logout`: revoke the cookie's key and clear the cookie (cleared also when the

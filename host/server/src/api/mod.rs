@@ -95,3 +95,13 @@ pub fn next_cursor<R>(page: &[R], limit: i64, cursor: impl Fn(&R) -> String) -> 
         .then(|| page.last().map(cursor))
         .flatten()
 }
+
+/// Does the request say its body is JSON (`Content-Type: application/json`, parameters
+/// such as `charset` allowed)?
+pub fn content_type_is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}

@@ -83,12 +83,7 @@ async fn admit(
         }
     };
     decide::may_evaluate_on(state, caller, &pdp).await?;
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
+    if !crate::api::content_type_is_json(headers) {
         return Err(bad("Content-Type must be application/json"));
     }
     let bytes = body
