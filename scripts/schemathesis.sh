@@ -3,6 +3,7 @@
 # /openapi.json.
 #
 #   scripts/schemathesis.sh [MAX_EXAMPLES]     # default 30 generated cases per operation
+#   scripts/schemathesis.sh --prepare          # only install schemathesis (pinned)
 #
 # Builds the debug binary, starts it on a free loopback port with a fresh SQLite database in
 # `configured` bootstrap mode, installs schemathesis (pinned) into target/schemathesis-venv,
@@ -19,15 +20,24 @@ MAX_EXAMPLES="${1:-30}"
 SCHEMATHESIS_VERSION="4.32.5"
 VENV=target/schemathesis-venv
 
+install_schemathesis() {
+  if [ ! -x "$VENV/bin/schemathesis" ] || ! "$VENV/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION"; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}
+# `--prepare`: install it and stop (CI does this while the build runs).
+if [ "$MAX_EXAMPLES" = "--prepare" ]; then
+  install_schemathesis
+  exit 0
+fi
+
 # Not `cargo build -p portcullis`: building one package unifies features differently from
 # the workspace and rebuilds dozens of crates. `cargo test --workspace --no-run` builds
 # target/debug/portcullis exactly as the test step (which CI runs just before) does, so
 # after it nothing is rebuilt.
 cargo test -q --workspace --no-run
-if [ ! -x "$VENV/bin/schemathesis" ] || ! "$VENV/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION"; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
-fi
+install_schemathesis
 
 # (not PORTCULLIS_*: the server refuses environment variables it does not know)
 DATA="$(mktemp -d)"
