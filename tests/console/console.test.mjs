@@ -229,6 +229,17 @@ await step('upload a plugin with progress, activate it in shadow mode, see a dis
   await page.getByText(/[1-9]\d* disagreements with the active plugin/).waitFor();
   await scan('plugins');
   await shot('plugins');
+  // Swap: hostile decides, builtin:native runs in its shadow; swap again: back.
+  const facts = (term) => page.locator('dt', { hasText: term }).locator('xpath=following-sibling::dd[1]');
+  await page.getByRole('button', { name: /^Swap: make hostile active/ }).click();
+  await confirm('Swap');
+  await saw('hostile is now the active plugin; builtin:native runs in its shadow');
+  await facts('Active').filter({ hasText: 'hostile' }).waitFor();
+  await facts('Shadow').filter({ hasText: 'builtin:native' }).waitFor();
+  await page.getByRole('button', { name: /^Swap: make builtin:native active, keep hostile in shadow/ }).click();
+  await confirm('Swap');
+  await saw('builtin:native is now the active plugin; hostile runs in its shadow');
+  await facts('Active').filter({ hasText: 'builtin:native' }).waitFor();
 });
 
 await step('decision and audit logs: filters, live tail', async () => {

@@ -87,7 +87,7 @@ pub fn plugin_bytes(spec: &str) -> Result<Cow<'static, [u8]>, LoadFailure> {
 /// The bytes of a plugin by id: `builtin:NAME`, a stored plugin id, or (from the config
 /// file only) a path.
 pub async fn plugin_source(store: &Store, id: &str) -> Result<Cow<'static, [u8]>, LoadFailure> {
-    if id.starts_with("builtin:") || id.ends_with(".wasm") {
+    if !plugin_source_is_stored(id) {
         return plugin_bytes(id);
     }
     store
@@ -95,6 +95,11 @@ pub async fn plugin_source(store: &Store, id: &str) -> Result<Cow<'static, [u8]>
         .await?
         .map(Cow::Owned)
         .ok_or_else(|| LoadFailure::Source(format!("plugin {id} is not in the plugin store")))
+}
+
+/// Is `id` a plugin of the plugin store (not `builtin:NAME`, not a file path)?
+fn plugin_source_is_stored(id: &str) -> bool {
+    !(id.starts_with("builtin:") || id.ends_with(".wasm"))
 }
 
 /// Load and configure a plugin as an [`Active`] authorizer.
@@ -107,8 +112,15 @@ pub async fn build_active(
     since: i64,
 ) -> Result<Active, LoadFailure> {
     let bytes = plugin_source(store, id).await?;
+    // A stored plugin goes by the name it was uploaded with (`GET /v1/authorizer` shows
+    // it beside the id); a built-in one or a file by its id.
+    let name = match plugin_source_is_stored(id) {
+        true => store.get_plugin(id).await?.map(|p| p.name),
+        false => None,
+    }
+    .unwrap_or_else(|| id.to_string());
     let plugin = runtime
-        .load(id, &bytes, &settings.to_string(), plugin_limits(config))
+        .load(&name, &bytes, &settings.to_string(), plugin_limits(config))
         .await
         .map_err(|error| LoadFailure::Plugin {
             id: id.to_string(),

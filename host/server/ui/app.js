@@ -741,10 +741,18 @@ async function viewPlugins() {
         table('Disagreements (latest samples)', ['Time', 'User', 'Action', 'Target', 'Active says', 'Shadow says', 'Shadow reasons'],
           a.disagreement_samples.map((d) => [when(d.time), d.username, d.action, d.target, d.active, d.shadow, d.shadow_reasons.join('; ') || '—']), 'No disagreement so far.'),
         h('div', { class: 'actions' },
-          act('Promote the shadow plugin', `Promote the shadow plugin ${a.shadow.name}`, async () => {
-            if (!await confirmDialog(`Make ${a.shadow.name} the plugin that decides? It replaces ${a.active.name} at once.`, 'Promote')) return;
-            await api('POST', `/v1/plugins/${enc(a.shadow.id)}/activate`, { mode: 'enforce', settings: a.shadow.settings });
-            session.flash = `${a.shadow.name} is now the active plugin.`;
+          // A swap: the shadow decides, and the plugin it replaces keeps running in its
+          // shadow (same settings), so the next swap is the way back.
+          act('Swap', `Swap: make ${a.shadow.name} active, keep ${a.active.name} in shadow`, async () => {
+            const [next, previous] = [a.shadow, a.active];
+            if (!await confirmDialog(`Make ${next.name} the plugin that decides? It replaces ${previous.name} at once; ${previous.name} keeps running in shadow mode, so swapping again goes back.`, 'Swap')) return;
+            await api('POST', `/v1/plugins/${enc(next.id)}/activate`, { mode: 'enforce', settings: next.settings });
+            try {
+              await api('POST', `/v1/plugins/${enc(previous.id)}/activate`, { mode: 'shadow', settings: previous.settings });
+              session.flash = `${next.name} is now the active plugin; ${previous.name} runs in its shadow (Swap goes back).`;
+            } catch (e) {
+              session.flash = `${next.name} is now the active plugin; keeping ${previous.name} in shadow failed: ${e.message}`;
+            }
             render();
           }, 'danger')));
     }
