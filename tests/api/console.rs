@@ -330,6 +330,8 @@ portcullis_tests::both!(
         // The console's key works from its cookie only: not as a bearer key, not in forward
         // auth; and a forward-auth session key is no console cookie.
         assert_eq!(s.get("/v1/whoami", &secret).await.status, 401);
+        let a = s.call("POST", "/v1/logout", Some(&secret), None).await;
+        assert_eq!(a.status, 401, "a console key at /v1/logout: {}", a.text);
         let login_key = s.login("admin", portcullis_tests::ADMIN_PASSWORD).await;
         let a = s
             .get_with_cookie(

@@ -142,6 +142,9 @@ impl Ask for Query {
 pub struct Active {
     /// A stored plugin id, or `builtin:NAME`, or a path from the config file.
     pub id: String,
+    /// What people call it: the name it was uploaded with, else the id. Not unique (two
+    /// uploads may share a name): logs and labels use `id`.
+    pub name: String,
     pub plugin: Arc<Plugin>,
     pub settings: Value,
     pub since: i64,
@@ -179,12 +182,19 @@ struct Labels {
 }
 
 impl Active {
+    /// The same, called `name` ([`Active::name`]).
+    pub fn named(mut self, name: String) -> Active {
+        self.name = name;
+        self
+    }
+
     pub fn new(id: String, plugin: Plugin, settings: Value, since: i64) -> Active {
         let labels = Labels {
             id: Arc::from(id.as_str()),
             digest: Arc::from(plugin.digest()),
         };
         Active {
+            name: id.clone(),
             id,
             plugin: Arc::new(plugin),
             settings,
@@ -222,7 +232,7 @@ impl Active {
     pub fn view(&self) -> Value {
         serde_json::json!({
             "id": self.id,
-            "name": self.plugin.name(),
+            "name": self.name,
             "digest": self.plugin.digest(),
             "settings": self.settings,
             "since": crate::timestamp(self.since),

@@ -120,13 +120,13 @@ pub async fn build_active(
     }
     .unwrap_or_else(|| id.to_string());
     let plugin = runtime
-        .load(&name, &bytes, &settings.to_string(), plugin_limits(config))
+        .load(id, &bytes, &settings.to_string(), plugin_limits(config))
         .await
         .map_err(|error| LoadFailure::Plugin {
             id: id.to_string(),
             error,
         })?;
-    Ok(Active::new(id.to_string(), plugin, settings.clone(), since))
+    Ok(Active::new(id.to_string(), plugin, settings.clone(), since).named(name))
 }
 
 fn settings_of(text: &str) -> Value {

@@ -279,7 +279,11 @@ pub async fn login(
     let secret = &done.issued.secret;
     // The session this browser had before, if any, ends: one sign-in, one live key.
     if let Some(previous) = cookie_of(&state, &headers) {
-        session::end_console(&state, previous).await?;
+        if let Err(e) = session::end_console(&state, previous).await {
+            // The new key is never handed out: no key nobody holds.
+            session::end_console(&state, secret).await?;
+            return Err(e.into());
+        }
     }
     // No `Max-Age`: the cookie ends with the browser; the key ends at its expiry anyway.
     let mut cookie = format!(

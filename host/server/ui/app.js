@@ -295,6 +295,12 @@ async function loadSession() {
 
 function viewLogin() {
   const out = [heading('Sign in')];
+  // Over plain HTTP on another name than this machine's, the browser drops the session's
+  // Secure cookie: say so before a sign-in that would seem to do nothing.
+  if (location.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(location.hostname)) {
+    out.push(h('p', { class: 'alert', role: 'note' },
+      'This page came over plain HTTP: your browser will not keep the console\'s secure session cookie, so signing in cannot last. Open it over HTTPS (or, on a trusted network only, set [console] secure_cookie = false).'));
+  }
   const username = h('input', { type: 'text', name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none' });
   const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
   const change = h('div', { hidden: true },
@@ -1004,7 +1010,8 @@ document.getElementById('logout').addEventListener('click', async () => {
     await api('POST', '/ui/logout');
   } catch (e) {
     // Still signed in (the server could not end the session): say so, stay.
-    if (!(e instanceof ApiError && e.status === 401)) { complain(e); return; }
+    complain(e);
+    return;
   }
   session.me = null;
   session.csrf = null;

@@ -134,7 +134,7 @@ impl From<&Active> for LoadedPlugin {
     fn from(a: &Active) -> Self {
         LoadedPlugin {
             id: a.id.clone(),
-            name: a.plugin.name().to_string(),
+            name: a.name.clone(),
             digest: a.plugin.digest().to_string(),
             settings: a.settings.clone(),
             since: timestamp(a.since),

@@ -324,9 +324,14 @@ async fn track(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let method = method_label(req.method()).to_string();
-    // An answer to a cookie-authenticated call (the console's) is the user's own: no
-    // cache may keep it (shared caches skip `Authorization` requests, not cookie ones).
-    let with_cookie = req.headers().contains_key(axum::http::header::COOKIE);
+    // An answer to a call with the console's cookie is the user's own: no cache may keep
+    // it (shared caches skip `Authorization` requests, not cookie ones). Forward-auth
+    // answers, whose session cookie is another, stay cacheable by the proxy.
+    let with_cookie = req
+        .headers()
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("portcullis-console=")));
     let started = std::time::Instant::now();
     let mut response = next.run(req).await;
     if with_cookie {
