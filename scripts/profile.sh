@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Where a `POST /v1/authorize` spends its CPU, beside the trivial handler (`GET /health`):
+# the server's CPU time and context switches per request (`perf stat` on the server while
+# wrk drives it: a per-request cost, steadier than requests/s on a shared machine), then a
+# flat `perf record` of the authorize run grouped by component (kernel, HTTP, plugin
+# runtime and JIT code, allocator, JSON, Portcullis…).
+#
+#   scripts/profile.sh [CONNECTIONS] [SECONDS]     # default 8 connections, 5 s per run
+#
+# Needs wrk and perf (apt-get install wrk linux-perf) and a release build (built here).
+# The release binary has symbols but no frame pointers: the profile is flat (self time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+CONNS="${1:-8}"
+DURATION="${2:-5}"
+command -v wrk >/dev/null || { echo "error: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+command -v perf >/dev/null || { echo "error: perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
+cargo build --release -q -p portcullis
+WORK="$(mktemp -d)"
+cleanup_on_exit "$WORK"
+PORT="$(free_port)"
+BASE="http://127.0.0.1:$PORT"
+PASSWORD="profile admin passphrase"
+PORTCULLIS_BOOTSTRAP_MODE=configured PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD="$PASSWORD" \
+PORTCULLIS_RATE_LIMIT_LOGIN_PER_MINUTE=100000000 PORTCULLIS_LOG=warn \
+  start_server target/release/portcullis "$WORK/data" "$PORT" 2>"$WORK/server.log"
+wait_ready "$BASE/ready"
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+KEY=$(curl -fs "$BASE/v1/login" -H 'content-type: application/json' \
+  -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" | json "['api_key']")
+auth=(-H "authorization: Bearer $KEY" -H 'content-type: application/json')
+curl -fs "${auth[@]}" "$BASE/v1/accounts" -d '{"name":"acme"}' >/dev/null
+curl -fs "${auth[@]}" "$BASE/v1/accounts/acme/users" -d '{"username":"rita","roles":["acme:read:*"]}' >/dev/null
+# The same decision as scripts/load.sh.
+cat > "$WORK/authorize.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["authorization"] = "Bearer $KEY"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"subject":{"username":"rita"},"action":"read","resource":{"kind":"document","id":"42","account":"acme"}}'
+LUA
+wrk -t2 -c"$CONNS" -d2s -s "$WORK/authorize.lua" "$BASE/v1/authorize" >/dev/null
+
+echo "# portcullis profile: $(nproc) cores, $CONNS connections, ${DURATION}s per run"
+printf '%-22s %9s %12s %12s\n' run "req/s" "CPU µs/req" "switches/req"
+for run in trivial authorize; do
+  if [ "$run" = trivial ]; then target=("$BASE/health"); else target=(-s "$WORK/authorize.lua" "$BASE/v1/authorize"); fi
+  perf stat -x, -e task-clock,context-switches -p "$SERVER_PID" -o "$WORK/stat-$run" -- sleep "$DURATION" &
+  stat_pid=$!
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" "${target[@]}")
+  wait "$stat_pid" || true
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
+  python3 - "$WORK/stat-$run" "$requests" "$rps" "$run" <<'PY'
+import sys
+path, requests, rps, run = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+values = {}
+for line in open(path):
+    parts = line.strip().split(",")
+    if len(parts) > 2 and parts[0] and parts[0][0].isdigit():
+        values[parts[2]] = float(parts[0])
+label = {"trivial": "trivial (GET /health)", "authorize": "POST /v1/authorize"}[run]
+print(f"{label:<22} {rps:>9} {values['task-clock'] * 1000 / requests:>12.1f} {values['context-switches'] / requests:>12.2f}")
+PY
+done
+
+# A flat profile of the authorize run, grouped.
+perf record -q -F 2000 -o "$WORK/perf.data" -p "$SERVER_PID" -- sleep "$DURATION" >/dev/null 2>&1 &
+record_pid=$!
+wrk -t2 -c"$CONNS" -d"${DURATION}s" -s "$WORK/authorize.lua" "$BASE/v1/authorize" >/dev/null
+wait "$record_pid" || true
+echo "# where the server's CPU goes during POST /v1/authorize (perf record, self time)"
+perf report -i "$WORK/perf.data" --no-children --sort dso,symbol -F overhead,dso,sym 2>/dev/null \
+  | python3 -c '
+import re, sys, collections
+groups = collections.Counter()
+rules = [
+    ("plugin runtime (wasmtime) and JIT code", r"^\[JIT|wasmtime|cranelift"),
+    ("allocator", r"rjem|__rust_alloc|__rust_dealloc|__rust_realloc|__rust_no_alloc"),
+    ("HTTP (hyper, http, httparse)", r"hyper|^<?http::|httparse"),
+    ("routing and middleware (axum, tower)", r"axum|tower"),
+    ("async runtime (tokio)", r"tokio|mio::"),
+    ("JSON (serde)", r"serde"),
+    ("metrics (prometheus-client)", r"prometheus"),
+    ("Portcullis", r"portcullis_"),
+]
+for line in sys.stdin:
+    m = re.match(r"\s*([\d.]+)%\s+(\[kernel\.kallsyms\]|\[JIT\] tid \d+|\S+)\s+\[.\]\s+(.*)", line)
+    if not m:
+        continue
+    pct, dso, sym = float(m.group(1)), m.group(2), m.group(3)
+    if dso.startswith("[kernel"):
+        groups["kernel (sockets, wake-ups, scheduling)"] += pct
+        continue
+    if dso.startswith("lib") and not re.search(r"rjem", sym):
+        groups["libc (memmove, memcmp, …)"] += pct
+        continue
+    key = dso if dso.startswith("[JIT") else sym.lstrip("<&")
+    for name, pattern in rules:
+        if re.search(pattern, key):
+            groups[name] += pct
+            break
+    else:
+        groups["other (core, alloc, std, smaller crates)"] += pct
+for name, pct in groups.most_common():
+    print(f"{pct:6.1f} %  {name}")
+'
