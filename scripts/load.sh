@@ -2,13 +2,16 @@
 # Load test of a release server on loopback (docs/benchmarks.md): POST /v1/authorize with a
 # key, an AuthZEN evaluation through a builtin:cedar policy (cedar-examples'
 # tags_n_roles), and a forward-auth check (Traefik's headers, a Cedar route policy), against
-# GET /health (a trivial handler on the same server) at several concurrency levels; then,
+# GET /health (a trivial handler on the same server) at several concurrency levels, with
+# the same decision asked of cedar-agent (when installed) beside its own trivial handler;
+# then,
 # when nginx is installed, requests through nginx with `auth_request` to Portcullis against
 # nginx proxying the same upstream without it; then logins, then a 90 % authorize / 10 %
 # management-write mix. Prints one table.
 #
 #   scripts/load.sh [SECONDS_PER_RUN]        (needs wrk, and nginx for the proxy rows:
-#                                             apt-get install wrk nginx)
+#                                             apt-get install wrk nginx; cedar-agent for
+#                                             the peer rows: cargo install cedar-agent)
 #
 # Client and server share this machine's cores, so compare the ratios within one run.
 set -euo pipefail
@@ -181,6 +184,37 @@ NGINX
   [ "$status" = 200 ] || { echo "error: nginx with auth_request answered $status" >&2; cat "$WORK/nginx/error.log" >&2; exit 1; }
 fi
 
+# The peer a user would pick for HTTP decisions: permitio's cedar-agent 0.2.0 (Rust,
+# Rocket, cedar-policy; `cargo install cedar-agent`), asked the same decision — rita, in
+# the role that reads acme, reads document 42 of acme — as a Cedar policy over its
+# entities; its own trivial handler (`GET /v1/`, 204) beside it. Skipped with a note when
+# it is not installed.
+CEDAR_AGENT="$(command -v cedar-agent || true)"
+if [ -n "$CEDAR_AGENT" ]; then
+  AGENT_PORT=$(free_port)
+  AGENT="http://127.0.0.1:$AGENT_PORT"
+  "$CEDAR_AGENT" --addr 127.0.0.1 --port "$AGENT_PORT" -l error >"$WORK/cedar-agent.log" 2>&1 &
+  AGENT_PID=$!
+  trap 'kill ${NGINX_PID:-} $AGENT_PID 2>/dev/null; stop_server; rm -rf "${CLEANUP_DIRS[@]}"' EXIT
+  wait_ready "$AGENT/v1/"
+  curl -fs -X PUT -H 'content-type: application/json' "$AGENT/v1/policies" \
+    -d '[{"id":"acme-read","content":"permit(principal in Role::\"acme-reader\", action == Action::\"read\", resource in Account::\"acme\");"}]' >/dev/null
+  curl -fs -X PUT -H 'content-type: application/json' "$AGENT/v1/data" -d '[
+    {"uid":{"type":"User","id":"rita"},"attrs":{},"parents":[{"type":"Role","id":"acme-reader"}]},
+    {"uid":{"type":"Role","id":"acme-reader"},"attrs":{},"parents":[]},
+    {"uid":{"type":"Document","id":"42"},"attrs":{},"parents":[{"type":"Account","id":"acme"}]},
+    {"uid":{"type":"Account","id":"acme"},"attrs":{},"parents":[]}]' >/dev/null
+  AGENT_QUESTION='{"principal":"User::\"rita\"","action":"Action::\"read\"","resource":"Document::\"42\""}'
+  decision=$(curl -fs -X POST -H 'content-type: application/json' "$AGENT/v1/is_authorized" -d "$AGENT_QUESTION" | json "['decision']")
+  [ "$decision" = Allow ] || { echo "error: cedar-agent answered $decision, not Allow" >&2; exit 1; }
+  cat > "$WORK/agent.lua" <<LUA
+dofile("$WORK/report.lua")
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = [[$AGENT_QUESTION]]
+LUA
+fi
+
 echo "# portcullis load test: $(nproc) cores, ${DURATION}s per run, idle RSS $((IDLE_RSS / 1024)) MiB"
 printf '%-24s %4s %10s %9s %9s %7s\n' "run" "conn" "req/s" "p50 ms" "p99 ms" "errors"
 for c in 1 8 32; do
@@ -189,7 +223,12 @@ for c in 1 8 32; do
   run "AuthZEN via Cedar" cedar /policies/cedar/access/v1/evaluation "$c"
   run "forward-auth direct" forward /v1/forward-auth/app "$c"
   run "forward-auth, ttl 5 s" forward /v1/forward-auth/app-cached "$c"
+  if [ -n "$CEDAR_AGENT" ]; then
+    run "cedar-agent GET /v1/" health /v1/ "$c" "$AGENT"
+    run "cedar-agent decision" agent /v1/is_authorized "$c" "$AGENT"
+  fi
 done
+[ -n "$CEDAR_AGENT" ] || echo "# cedar-agent is not installed: no peer rows (cargo install cedar-agent)"
 if [ -n "$NGINX" ]; then
   for c in 8 32; do
     run "nginx, no auth" through /docs/1 "$c" "http://127.0.0.1:$WITHOUT"
