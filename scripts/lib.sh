@@ -84,3 +84,30 @@ done = function(summary, latency, requests)
 end
 LUA
 }
+
+# start_decision_server BIN DATA PORT PASSWORD: the server of the load and profile scripts
+# (configured admin with PASSWORD, login rate limit lifted, 127.0.0.1 a trusted proxy) on
+# PORT, ready; then IDLE_RSS (KiB, before any request but /ready), KEY (the admin's login
+# key), and the account acme with the user rita (role acme:read:*), whom the decisions
+# are about. Also defines `json PATH` (reads JSON on stdin, prints the value at PATH).
+start_decision_server() {
+  local bin=$1 data=$2 port=$3 password=$4 base="http://127.0.0.1:$3"
+  PORTCULLIS_BOOTSTRAP_MODE=configured PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD="$password" \
+  PORTCULLIS_RATE_LIMIT_LOGIN_PER_MINUTE=100000000 PORTCULLIS_LOG=warn \
+  PORTCULLIS_FORWARD_AUTH_TRUSTED_PROXIES=127.0.0.1/32 \
+    start_server "$bin" "$data" "$port" 2>"$data.log"
+  wait_ready "$base/ready"
+  sleep 1
+  IDLE_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+  json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+  KEY=$(curl -fs "$base/v1/login" -H 'content-type: application/json' \
+    -d "{\"username\":\"admin\",\"password\":\"$password\"}" | json "['api_key']")
+  local auth=(-H "authorization: Bearer $KEY" -H 'content-type: application/json')
+  curl -fs "${auth[@]}" "$base/v1/accounts" -d '{"name":"acme"}' >/dev/null
+  curl -fs "${auth[@]}" "$base/v1/accounts/acme/users" -d '{"username":"rita","roles":["acme:read:*"]}' >/dev/null
+}
+
+# require_tool NAME HINT: stop with "NAME is not installed (HINT)" unless NAME is on PATH.
+require_tool() {
+  command -v "$1" >/dev/null || { echo "error: $1 is not installed ($2)" >&2; exit 1; }
+}

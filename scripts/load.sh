@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 DURATION="${1:-10}"
-command -v wrk >/dev/null || { echo "error: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+require_tool wrk "apt-get install wrk"
 cargo build --release -q -p portcullis
 BIN=target/release/portcullis
 WORK="$(mktemp -d)"
@@ -27,20 +27,8 @@ PORT="${PORTCULLIS_LOAD_PORT:-18700}"
 BASE="http://127.0.0.1:$PORT"
 PASSWORD="load admin passphrase"
 
-PORTCULLIS_BOOTSTRAP_MODE=configured PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD="$PASSWORD" \
-PORTCULLIS_RATE_LIMIT_LOGIN_PER_MINUTE=100000000 PORTCULLIS_LOG=warn \
-PORTCULLIS_FORWARD_AUTH_TRUSTED_PROXIES=127.0.0.1/32 \
-  start_server "$BIN" "$WORK/data" "$PORT" 2>"$WORK/server.log"
-wait_ready "$BASE/ready"
-sleep 1
-IDLE_RSS=$(awk '/VmRSS/ {print $2}' /proc/$SERVER_PID/status)
-
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-KEY=$(curl -fs "$BASE/v1/login" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" | json "['api_key']")
+start_decision_server "$BIN" "$WORK/data" "$PORT" "$PASSWORD"
 auth=(-H "authorization: Bearer $KEY" -H 'content-type: application/json')
-curl -fs "${auth[@]}" "$BASE/v1/accounts" -d '{"name":"acme"}' >/dev/null
-curl -fs "${auth[@]}" "$BASE/v1/accounts/acme/users" -d '{"username":"rita","roles":["acme:read:*"]}' >/dev/null
 cedar_policy_body >"$WORK/cedar.json"
 curl -fs -X PUT "${auth[@]}" "$BASE/v1/policies/cedar" --data-binary @"$WORK/cedar.json" >/dev/null
 # Forward auth: docs/proxies.md's rules in Cedar, and a key of rita's.

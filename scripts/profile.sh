@@ -14,25 +14,15 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 CONNS="${1:-8}"
 DURATION="${2:-5}"
-command -v wrk >/dev/null || { echo "error: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-command -v perf >/dev/null || { echo "error: perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
+require_tool wrk "apt-get install wrk"
+require_tool perf "apt-get install linux-perf"
 cargo build --release -q -p portcullis
 WORK="$(mktemp -d)"
 cleanup_on_exit "$WORK"
 PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"
 PASSWORD="profile admin passphrase"
-PORTCULLIS_BOOTSTRAP_MODE=configured PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD="$PASSWORD" \
-PORTCULLIS_RATE_LIMIT_LOGIN_PER_MINUTE=100000000 PORTCULLIS_LOG=warn \
-  start_server target/release/portcullis "$WORK/data" "$PORT" 2>"$WORK/server.log"
-wait_ready "$BASE/ready"
-
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-KEY=$(curl -fs "$BASE/v1/login" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" | json "['api_key']")
-auth=(-H "authorization: Bearer $KEY" -H 'content-type: application/json')
-curl -fs "${auth[@]}" "$BASE/v1/accounts" -d '{"name":"acme"}' >/dev/null
-curl -fs "${auth[@]}" "$BASE/v1/accounts/acme/users" -d '{"username":"rita","roles":["acme:read:*"]}' >/dev/null
+start_decision_server target/release/portcullis "$WORK/data" "$PORT" "$PASSWORD"
 # The same decision as scripts/load.sh.
 cat > "$WORK/authorize.lua" <<LUA
 wrk.method = "POST"

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 USERS="${1:-100000}"
 DECISIONS="${2:-1000000}"
-command -v wrk >/dev/null || { echo "error: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+require_tool wrk "apt-get install wrk"
 cargo build --release -q -p portcullis
 BIN=target/release/portcullis
 WORK="$(mktemp -d)"

@@ -277,23 +277,11 @@ pub async fn login(
     )
     .await?;
     let secret = &done.issued.secret;
-    // The session this browser had before, if any, ends: one sign-in, one live key.
-    if let Some(previous) = cookie_of(&state, &headers) {
-        if let Err(e) = session::end_console(&state, previous).await {
-            // The new key is never handed out: no key nobody holds.
-            session::end_console(&state, secret).await?;
-            return Err(e.into());
-        }
-    }
-    // No `Max-Age`: the cookie ends with the browser; the key ends at its expiry anyway.
-    let mut cookie = format!(
-        "{}={secret}; Path=/; HttpOnly; SameSite=Strict",
-        cookie_name(&state)
-    );
-    if secure(&state) {
-        cookie.push_str("; Secure");
-    }
     let who = async {
+        // The session this browser had before, if any, ends: one sign-in, one live key.
+        if let Some(previous) = cookie_of(&state, &headers) {
+            session::end_console(&state, previous).await?;
+        }
         let caller = session::authenticate_console(&state, Some(secret)).await?;
         let (account, default_account) = session::whoami(&state, &caller).await?;
         ApiResult::Ok(crate::api::session::WhoAmI::new(
@@ -306,17 +294,29 @@ pub async fn login(
     let whoami = match who {
         Ok(w) => w,
         Err(e) => {
-            // Refused (say, a plugin that denies reading oneself): no key nobody holds.
+            // Refused (say, a plugin that denies reading oneself) or the previous session
+            // could not be ended: the new key is never handed out, so it goes too.
             session::end_console(&state, secret).await?;
             return Err(e);
         }
     };
     let mut response = session_answer(secret, whoami);
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?,
-    );
+    // No `Max-Age`: the cookie ends with the browser; the key ends at its expiry anyway.
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(&state, secret, "")?);
     Ok(response)
+}
+
+/// The console's `Set-Cookie` value: `value` with the attributes every console cookie has,
+/// then `extra`.
+fn set_cookie(state: &SharedState, value: &str, extra: &str) -> ApiResult<HeaderValue> {
+    let secure = if secure(state) { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{extra}",
+        cookie_name(state)
+    ))
+    .map_err(|_| ApiError::internal())
 }
 
 /// The session's answer to the page (never cached: it holds the CSRF token).
@@ -366,21 +366,13 @@ pub async fn logout(
     if let Some(off) = disabled(&state) {
         return Ok(off);
     }
-    let mut clear = format!(
-        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-        cookie_name(&state)
-    );
-    if secure(&state) {
-        clear.push_str("; Secure");
-    }
     if let Some(secret) = cookie_of(&state, &headers) {
         check_same_origin(&method, &headers, secret)?;
         session::end_console(&state, secret).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&clear).map_err(|_| ApiError::internal())?,
-    );
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(&state, "", "; Max-Age=0")?);
     Ok(response)
 }
