@@ -16,13 +16,16 @@ CONNS="${1:-8}"
 DURATION="${2:-5}"
 require_tool wrk "apt-get install wrk"
 require_tool perf "apt-get install linux-perf"
-cargo build --release -q -p portcullis
+# PROFILE_BIN=PATH: measure that build instead (an A/B comparison of two commits);
+# PROFILE_STAT_ONLY=1: the per-request table only, no perf record.
+BIN="${PROFILE_BIN:-target/release/portcullis}"
+[ -n "${PROFILE_BIN:-}" ] || cargo build --release -q -p portcullis
 WORK="$(mktemp -d)"
 cleanup_on_exit "$WORK"
 PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"
 PASSWORD="profile admin passphrase"
-start_decision_server target/release/portcullis "$WORK/data" "$PORT" "$PASSWORD"
+start_decision_server "$BIN" "$WORK/data" "$PORT" "$PASSWORD"
 # The same decision as scripts/load.sh.
 cat > "$WORK/authorize.lua" <<LUA
 wrk.method = "POST"
@@ -55,6 +58,7 @@ print(f"{label:<22} {rps:>9} {values['task-clock'] * 1000 / requests:>12.1f} {va
 PY
 done
 
+[ -z "${PROFILE_STAT_ONLY:-}" ] || exit 0
 # A flat profile of the authorize run, grouped.
 perf record -q -F 2000 -o "$WORK/perf.data" -p "$SERVER_PID" -- sleep "$DURATION" >/dev/null 2>&1 &
 record_pid=$!

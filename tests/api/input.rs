@@ -45,6 +45,34 @@ portcullis_tests::both!(
             .await
             .unwrap();
         assert_eq!(r.status(), 415);
+        // The JSON media types axum takes, and no other: with parameters, `+json`.
+        for (content_type, status) in [
+            ("application/json; charset=utf-8", 201),
+            ("application/vnd.acme+json", 201),
+            ("text/json", 415),
+            ("application/jsonx", 415),
+        ] {
+            let r = s
+                .http
+                .post(format!("{}/v1/accounts", s.base))
+                .bearer_auth(&k)
+                .header("content-type", content_type)
+                .body(format!(r#"{{"name":"ct{status}{}"}}"#, content_type.len()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), status, "{content_type}");
+        }
+        // A refused body's message names the field's whole path.
+        let a = s
+            .post(
+                "/v1/authorize",
+                &k,
+                json!({"subject": {"username": 7}, "action": "read", "resource": {"kind": "doc", "id": "1"}}),
+            )
+            .await;
+        assert_eq!((a.status, a.code()), (422, "invalid_request"));
+        assert!(a.message().contains("subject.username"), "{}", a.message());
         // Over 1 MiB: 413.
         let big = json!({"name": "x".repeat(1024 * 1024 + 10)});
         let a = s.post("/v1/accounts", &k, big).await;

@@ -26,10 +26,54 @@ use axum::Router;
 use serde::Serialize;
 use tower_http::trace::TraceLayer;
 
-/// `axum::Json` with our error shape (422 naming the field, 413, 415).
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json` with our error shape (422 naming the field, 413, 415), and the same rules:
+/// `Content-Type: application/json` (parameters allowed) or `application/*+json`, the
+/// body limit, one JSON value. A body that parses is read once, by plain `serde_json`;
+/// only a refused one is read again by axum's extractor, whose message names the failing
+/// field's path (tracking that path on every request cost as much as the parse itself:
+/// docs/benchmarks.md).
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::rejection::{JsonRejection, MissingJsonContentType};
+        if !json_content_type(req.headers()) {
+            return Err(JsonRejection::from(MissingJsonContentType::default()).into());
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::from(JsonRejection::from(e)))?;
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(Json(value)),
+            Err(_) => match axum::Json::<T>::from_bytes(&bytes) {
+                Ok(axum::Json(value)) => Ok(Json(value)),
+                Err(rejection) => Err(rejection.into()),
+            },
+        }
+    }
+}
+
+/// The media types axum's `Json` takes: `application/json` (the common spelling checked
+/// without parsing), with parameters, or any `application/*+json`.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return false;
+    };
+    if value.as_bytes() == b"application/json" {
+        return true;
+    }
+    let Some(mime) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+    else {
+        return false;
+    };
+    mime.type_() == "application"
+        && (mime.subtype() == "json" || mime.suffix().is_some_and(|name| name == "json"))
+}
 
 impl<T: Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
