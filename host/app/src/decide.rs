@@ -351,7 +351,7 @@ pub(crate) async fn ask_zen(
     app: &App,
     pdp: &Pdp,
     q: ZenQuestion,
-    principal: Option<authz::Principal>,
+    principal: Option<Arc<authz::Principal>>,
 ) -> (Decision, String) {
     let id = crate::authorizer::decision_id();
     let query = authz::Query {
@@ -477,7 +477,7 @@ pub async fn search(app: &App, pdp: &Pdp, s: Search) -> AppResult<Found> {
         .unwrap_or(0);
     // The candidates from where the token says (with the principal of each user), and the
     // next page's token when the store has users beyond this scan.
-    let (candidates, beyond_scan): (Vec<(String, Option<authz::Principal>)>, Option<String>) =
+    let (candidates, beyond_scan): (Vec<(String, Option<Arc<authz::Principal>>)>, Option<String>) =
         if users {
             let after = s.token.strip_prefix("u:").unwrap_or("");
             let listed = app
@@ -489,7 +489,7 @@ pub async fn search(app: &App, pdp: &Pdp, s: Search) -> AppResult<Found> {
                 .flatten();
             // Each listed user is its own subject: system users and users of accounts that
             // are not enabled are never found.
-            let usable: Vec<(String, Option<authz::Principal>)> = listed
+            let usable: Vec<(String, Option<Arc<authz::Principal>>)> = listed
                 .into_iter()
                 .filter_map(|u| usable(subject_of(u)).ok())
                 .map(|subject| {

@@ -130,7 +130,12 @@ impl App {
 
     /// Ask the active authorizer about one management action. The single decision path:
     /// no use case decides on its own.
-    pub async fn decide(&self, principal: &Principal, action: &str, target: Target) -> Decision {
+    pub async fn decide(
+        &self,
+        principal: &Arc<Principal>,
+        action: &str,
+        target: Target,
+    ) -> Decision {
         let request = authz::Request {
             principal: principal.clone(),
             action: action.to_string(),
@@ -162,7 +167,7 @@ impl App {
     /// [`App::decide`], a deny becoming [`AppError::forbidden`] with the plugin's reasons.
     pub async fn require(
         &self,
-        principal: &Principal,
+        principal: &Arc<Principal>,
         action: &str,
         target: Target,
     ) -> AppResult<()> {
@@ -249,8 +254,8 @@ impl App {
 }
 
 /// The principal the authorizer sees for a user.
-pub fn principal_of(user: &User) -> Principal {
-    Principal {
+pub fn principal_of(user: &User) -> Arc<Principal> {
+    Arc::new(Principal {
         username: user.username.clone(),
         account: user.account.clone(),
         account_type: user.account_type,
@@ -261,7 +266,7 @@ pub fn principal_of(user: &User) -> Principal {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         email: user.email.clone(),
-    }
+    })
 }
 
 /// A time as the API shows it: RFC 3339 in UTC with milliseconds.

@@ -291,7 +291,8 @@ pub async fn insert_user(app: &App, actor: &str, new: &NewUser, how: &str) -> Ap
             .detail(format!("{how}account {}", user.account)),
     )
     .await;
-    app.notify(Event::UserCreated(principal_of(&user))).await;
+    app.notify(Event::UserCreated((*principal_of(&user)).clone()))
+        .await;
     Ok(user)
 }
 

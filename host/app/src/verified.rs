@@ -84,7 +84,7 @@ pub struct VerifiedKey {
     pub key: ApiKey,
     pub digest: String,
     pub user: User,
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     /// The plugin activation (`Active::generation`) that allowed this key's user
     /// `authorize.evaluate`, 0 when none has: the permission lives exactly as long as this
     /// record (its epoch and TTL) and that activation, never longer than what it was decided
@@ -100,7 +100,7 @@ pub struct VerifiedKey {
 pub const MAX_REMEMBERED_POLICIES: usize = 16;
 
 impl VerifiedKey {
-    pub fn new(key: ApiKey, digest: String, user: User, principal: Principal) -> Self {
+    pub fn new(key: ApiKey, digest: String, user: User, principal: Arc<Principal>) -> Self {
         VerifiedKey {
             key,
             digest,
@@ -156,7 +156,7 @@ pub type KeyRecord = Arc<VerifiedKey>;
 #[derive(Debug)]
 pub struct Subject {
     pub user: User,
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
 }
 
 pub struct Verified {

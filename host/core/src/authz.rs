@@ -9,6 +9,7 @@
 
 use crate::model::AccountType;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Context keys under this prefix are set by the host only; values a client sends under
 /// it are dropped.
@@ -171,7 +172,8 @@ impl Target {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Request {
-    pub principal: Principal,
+    /// Shared with the verified-key and subject caches: a request never copies it.
+    pub principal: Arc<Principal>,
     pub action: String,
     pub target: Target,
     pub context: Vec<(String, String)>,
@@ -275,7 +277,7 @@ pub const EMPTY_OBJECT: &str = "{}";
 pub struct Query {
     pub subject: Entity,
     /// The Portcullis user the subject names (`subject.type` `user`, found and enabled).
-    pub principal: Option<Principal>,
+    pub principal: Option<Arc<Principal>>,
     pub action: String,
     /// JSON object text.
     pub action_properties: String,
@@ -314,7 +316,7 @@ impl Query {
     /// is the target's account, every other property and every context member a string
     /// attribute (strings as they are, other JSON values as their JSON text); action
     /// properties have no place there.
-    pub fn to_request(&self, principal: &Principal) -> Request {
+    pub fn to_request(&self, principal: &Arc<Principal>) -> Request {
         let account = self.resource_account();
         let attributes = pairs(&self.resource.properties)
             .into_iter()
@@ -441,14 +443,14 @@ mod tests {
         );
         assert_eq!(query(r#"{"account":5}"#, "{}").resource_account(), None);
         assert_eq!(query(r#"{"x":"account"}"#, "{}").resource_account(), None);
-        let principal = Principal {
+        let principal = Arc::new(Principal {
             username: "rita".into(),
             account: "acme".into(),
             account_type: AccountType::User,
             roles: vec![],
             attributes: vec![],
             email: None,
-        };
+        });
         // A non-string account stays an attribute (its JSON text).
         let r = query(r#"{"account":5}"#, "{}").to_request(&principal);
         assert_eq!(r.target.account, None);

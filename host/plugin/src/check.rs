@@ -93,7 +93,7 @@ impl Case {
             context.push((CONTEXT_ORIGIN.into(), "management".into()));
         }
         authz::Request {
-            principal: authz::Principal {
+            principal: std::sync::Arc::new(authz::Principal {
                 username: self.principal.username.clone(),
                 account: self.principal.account.clone(),
                 account_type: self.principal.account_type,
@@ -105,7 +105,7 @@ impl Case {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 email: self.principal.email.clone(),
-            },
+            }),
             action: self.action.clone(),
             target: authz::Target {
                 kind: self.target.kind.clone(),
@@ -287,7 +287,10 @@ impl ZenCase {
         };
         Ok(authz::Query {
             subject: entity(&r["subject"], "request.subject")?,
-            principal: self.principal.as_ref().map(PrincipalSpec::principal),
+            principal: self
+                .principal
+                .as_ref()
+                .map(|p| std::sync::Arc::new(p.principal())),
             action: text(&r["action"]["name"], "request.action.name")?,
             action_properties: object(r["action"].get("properties"), "request.action.properties")?,
             resource: entity(&r["resource"], "request.resource")?,

@@ -98,7 +98,10 @@ pub(crate) fn request_to_v2(r: &authz::Request) -> w2::Request {
     }
 }
 
-pub(crate) fn query_to_v1(q: &authz::Query, principal: &authz::Principal) -> w1::Request {
+pub(crate) fn query_to_v1(
+    q: &authz::Query,
+    principal: &std::sync::Arc<authz::Principal>,
+) -> w1::Request {
     request_to_v1(&q.to_request(principal))
 }
 
@@ -109,7 +112,7 @@ pub(crate) fn query_to_v2(q: &authz::Query) -> w2::Request {
             id: q.subject.id.clone(),
             properties: q.subject.properties.clone(),
         },
-        principal: q.principal.as_ref().map(principal_to_v2),
+        principal: q.principal.as_deref().map(principal_to_v2),
         action: w2::Action {
             name: q.action.clone(),
             properties: q.action_properties.clone(),

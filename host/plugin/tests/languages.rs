@@ -64,7 +64,7 @@ fn query(
 ) -> Query {
     Query {
         subject,
-        principal,
+        principal: principal.map(std::sync::Arc::new),
         action: action.into(),
         action_properties: "{}".into(),
         resource,
@@ -102,7 +102,7 @@ fn query_from_input(input: &Value) -> Query {
     });
     Query {
         subject: e(&input["subject"]),
-        principal,
+        principal: principal.map(std::sync::Arc::new),
         action: text(&input["action"]["name"]),
         action_properties: input["action"]
             .get("properties")

@@ -51,14 +51,14 @@ fn request() -> impl Strategy<Value = Request> {
                     if external { "external" } else { "management" }.into(),
                 ));
                 Request {
-                    principal: Principal {
+                    principal: std::sync::Arc::new(Principal {
                         username,
                         account,
                         account_type,
                         roles,
                         attributes,
                         email: None,
-                    },
+                    }),
                     action,
                     target: Target {
                         kind,

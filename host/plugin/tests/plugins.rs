@@ -19,14 +19,14 @@ fn bytes(path: &str) -> Vec<u8> {
 
 fn request(action: &str) -> Request {
     Request {
-        principal: Principal {
+        principal: std::sync::Arc::new(Principal {
             username: "jane".into(),
             account: "acme".into(),
             account_type: AccountType::User,
             roles: vec![],
             attributes: vec![],
             email: None,
-        },
+        }),
         action: action.into(),
         target: Target::new("user", "jane", Some("acme")),
         context: vec![("portcullis.origin".into(), "management".into())],

@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
     let mut target = Target::new(&next(), &next(), account.as_deref());
     target.attributes = (0..(kind / 36 % 3)).map(|_| (next(), next())).collect();
     let request = Request {
-        principal,
+        principal: std::sync::Arc::new(principal),
         action: next(),
         target,
         context: vec![(next(), next())],
