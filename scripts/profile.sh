@@ -18,6 +18,8 @@ require_tool wrk "apt-get install wrk"
 require_tool perf "apt-get install linux-perf"
 # PROFILE_BIN=PATH: measure that build instead (an A/B comparison of two commits);
 # PROFILE_STAT_ONLY=1: the per-request table only, no perf record.
+# PROFILE_PHASES=1: also call-graph records (DWARF unwinding: a few minutes of `perf
+# script`) of both runs, read as inclusive CPU µs per request and phase, side by side.
 BIN="${PROFILE_BIN:-target/release/portcullis}"
 [ -n "${PROFILE_BIN:-}" ] || cargo build --release -q -p portcullis
 WORK="$(mktemp -d)"
@@ -55,6 +57,7 @@ for line in open(path):
         values[parts[2]] = float(parts[0])
 label = {"trivial": "trivial (GET /health)", "authorize": "POST /v1/authorize"}[run]
 print(f"{label:<22} {rps:>9} {values['task-clock'] * 1000 / requests:>12.1f} {values['context-switches'] / requests:>12.2f}")
+open(path + ".cpu", "w").write(str(values['task-clock'] * 1000 / requests))
 PY
 done
 
@@ -100,3 +103,72 @@ for line in sys.stdin:
 for name, pct in groups.most_common():
     print(f"{pct:6.1f} %  {name}")
 '
+
+[ -n "${PROFILE_PHASES:-}" ] || exit 0
+# Inclusive time per phase of a request: a call-graph record of each run, each sample
+# counted once in every phase one of its frames belongs to (so phases nest: the handler
+# holds the key check, the body, the decision…), in µs per request from the CPU per request
+# above. wasmtime runs the plugin on its own stack (a fiber), which the unwinder does not
+# walk back into the handler: those samples are their own row.
+for run in trivial authorize; do
+  if [ "$run" = trivial ]; then target=("$BASE/health"); else target=(-s "$WORK/authorize.lua" "$BASE/v1/authorize"); fi
+  perf record -q -F 499 --call-graph dwarf,65528 -o "$WORK/phases-$run.data" -p "$SERVER_PID" -- sleep 2 >/dev/null 2>&1 &
+  record_pid=$!
+  wrk -t2 -c"$CONNS" -d3s "${target[@]}" >/dev/null
+  wait "$record_pid" || true
+  perf script -i "$WORK/phases-$run.data" -F ip,sym 2>/dev/null >"$WORK/phases-$run.txt"
+done
+echo "# inclusive CPU per request by phase (call graphs; µs = share × CPU µs/req above)"
+python3 - "$WORK" <<'PY'
+import re, sys
+work = sys.argv[1]
+phases = [
+    ("request handler (everything below)", r"Handler<\(M,T\d?(,T\d)*\),S>>::call"),
+    ("  key check (bearer, SHA-256, caches)", r"session::authenticate_as|session::bearer"),
+    ("  reading the body", r"into_limited_body|combinators::collect::Collect"),
+    ("  JSON in (serde_json)", r"serde_json::de::"),
+    ("  the decision (host side of the plugin call, log)", r"App::decide_request"),
+    ("    marshalling the request for the plugin", r"convert::request_to_v2|lower_args"),
+    ("    decision log entry", r"Authz<Q>::log"),
+    ("  decision id", r"authorizer::decision_id"),
+    ("  JSON out", r"Json<T> as axum_core::response::into_response::IntoResponse>::into_response"),
+    ("plugin code and wasmtime on the fiber stack", r"wasmtime_fiber_start"),
+    ("middleware (trace, request id, metrics, routing)", r"RouteFuture|from_fn|MapFuture|Trace<S>|tower::util"),
+    ("reading requests (hyper, recv)", r"poll_read_head|poll_read_body|poll_read_keep_alive"),
+    ("writing answers (hyper, writev, loopback delivery)", r"Buffered<T,B>::poll_flush"),
+    ("tokio scheduling and parking", r"worker::Context::park|Context::maybe_maintenance|Driver::park"),
+]
+compiled = [(name, re.compile(p)) for name, p in phases]
+def read(run):
+    counts = {name: 0 for name, _ in phases}
+    total = unknown = 0
+    frames = []
+    def flush():
+        nonlocal total, unknown
+        if not frames:
+            return
+        total += 1
+        if not any(f in ("clone3", "start_thread") or "fiber_start" in f for f in frames[-3:]):
+            unknown += 1
+        for name, p in compiled:
+            if any(p.search(f) for f in frames):
+                counts[name] += 1
+    for line in open(f"{work}/phases-{run}.txt"):
+        if not line.strip():
+            flush(); frames = []; continue
+        if line[0] not in " \t":
+            frames = []; continue
+        parts = line.split(None, 1)
+        frames.append(parts[1].strip() if len(parts) > 1 else parts[0])
+    flush()
+    cpu = float(open(f"{work}/stat-{run}.cpu").read())
+    total = max(total, 1)
+    return {k: v / total for k, v in counts.items()}, unknown / total, cpu
+t, tu, tcpu = read("trivial")
+a, au, acpu = read("authorize")
+print(f"{'phase':<52} {'trivial µs':>10} {'authorize µs':>12}")
+for name, _ in phases:
+    print(f"{name:<52} {t[name] * tcpu:>10.1f} {a[name] * acpu:>12.1f}")
+print(f"{'all (CPU µs per request)':<52} {tcpu:>10.1f} {acpu:>12.1f}")
+print(f"{'(share of samples not unwound to a thread start)':<52} {100 * tu:>9.1f}% {100 * au:>11.1f}%")
+PY
