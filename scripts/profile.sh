@@ -128,19 +128,19 @@ phases = [
     ("  reading the body", r"into_limited_body|combinators::collect::Collect"),
     ("  JSON in (serde_json)", r"serde_json::de::"),
     ("  the decision (host side of the plugin call, log)", r"App::decide_request"),
-    ("    marshalling the request for the plugin", r"convert::request_to_v2|lower_args"),
+    ("    converting the request for the plugin", r"convert::request_to_v2"),
     ("    decision log entry", r"Authz<Q>::log"),
     ("  decision id", r"authorizer::decision_id"),
     ("  JSON out", r"Json<T> as axum_core::response::into_response::IntoResponse>::into_response"),
     ("plugin code and wasmtime on the fiber stack", r"wasmtime_fiber_start"),
-    ("middleware (trace, request id, metrics, routing)", r"RouteFuture|from_fn|MapFuture|Trace<S>|tower::util"),
+    ("middleware and routing, outside the handler", r"RouteFuture|from_fn|MapFuture|Trace<S>|tower::util", r"Handler<"),
     ("reading requests (hyper, recv)", r"poll_read_head|poll_read_body|poll_read_keep_alive"),
     ("writing answers (hyper, writev, loopback delivery)", r"Buffered<T,B>::poll_flush"),
     ("tokio scheduling and parking", r"worker::Context::park|Context::maybe_maintenance|Driver::park"),
 ]
-compiled = [(name, re.compile(p)) for name, p in phases]
+compiled = [(name, re.compile(p[0]), re.compile(p[1]) if len(p) > 1 else None) for name, *p in phases]
 def read(run):
-    counts = {name: 0 for name, _ in phases}
+    counts = {name: 0 for name, *_ in phases}
     total = unknown = 0
     frames = []
     def flush():
@@ -150,8 +150,10 @@ def read(run):
         total += 1
         if not any(f in ("clone3", "start_thread") or "fiber_start" in f for f in frames[-3:]):
             unknown += 1
-        for name, p in compiled:
-            if any(p.search(f) for f in frames):
+        for name, p, unless in compiled:
+            if any(p.search(f) for f in frames) and not (
+                unless and any(unless.search(f) for f in frames)
+            ):
                 counts[name] += 1
     for line in open(f"{work}/phases-{run}.txt"):
         if not line.strip():
@@ -167,7 +169,7 @@ def read(run):
 t, tu, tcpu = read("trivial")
 a, au, acpu = read("authorize")
 print(f"{'phase':<52} {'trivial µs':>10} {'authorize µs':>12}")
-for name, _ in phases:
+for name, *_ in phases:
     print(f"{name:<52} {t[name] * tcpu:>10.1f} {a[name] * acpu:>12.1f}")
 print(f"{'all (CPU µs per request)':<52} {tcpu:>10.1f} {acpu:>12.1f}")
 print(f"{'(share of samples not unwound to a thread start)':<52} {100 * tu:>9.1f}% {100 * au:>11.1f}%")
