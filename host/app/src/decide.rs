@@ -151,6 +151,9 @@ pub async fn answer(app: &App, q: Question) -> AppResult<(Decision, String)> {
     Ok((decision, id))
 }
 
+/// A search candidate: its id, and the principal when it is a Portcullis user.
+type Candidate = (String, Option<Arc<authz::Principal>>);
+
 /// When a batch stops early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Semantic {
@@ -477,55 +480,54 @@ pub async fn search(app: &App, pdp: &Pdp, s: Search) -> AppResult<Found> {
         .unwrap_or(0);
     // The candidates from where the token says (with the principal of each user), and the
     // next page's token when the store has users beyond this scan.
-    let (candidates, beyond_scan): (Vec<(String, Option<Arc<authz::Principal>>)>, Option<String>) =
-        if users {
-            let after = s.token.strip_prefix("u:").unwrap_or("");
-            let listed = app
-                .store
-                .list_users(None, Some(after), SEARCH_SCAN as i64)
-                .await?;
-            let beyond = (listed.len() == SEARCH_SCAN)
-                .then(|| listed.last().map(|u| format!("u:{}", u.username)))
-                .flatten();
-            // Each listed user is its own subject: system users and users of accounts that
-            // are not enabled are never found.
-            let usable: Vec<(String, Option<Arc<authz::Principal>>)> = listed
-                .into_iter()
-                .filter_map(|u| usable(subject_of(u)).ok())
-                .map(|subject| {
-                    (
-                        subject.user.username.clone(),
-                        Some(subject.principal.clone()),
-                    )
-                })
-                .collect();
-            (usable, beyond)
-        } else {
-            let plugin = match pdp {
-                Pdp::Policy(p) => p.authz.active().plugin.clone(),
-                Pdp::Management => app.authz.active().plugin.clone(),
-            };
-            let listed = match plugin.candidates(s.kind, &of_type).await {
-                Ok(listed) => listed.unwrap_or_default(),
-                Err(failed) => {
-                    // As a plugin that cannot enumerate: nothing found (logged, not hidden).
-                    tracing::warn!(policy = pdp.name(), kind = ?s.kind, of_type = %names::printable(&of_type, 128), reasons = ?failed.reasons, "the plugin failed to enumerate search candidates");
-                    Vec::new()
-                }
-            };
-            // At most SEARCH_SCAN candidates are asked per request; the rest is the next
-            // page.
-            let total = listed.len();
-            let listed = listed
-                .into_iter()
-                .skip(offset)
-                .take(SEARCH_SCAN)
-                .map(|c| (c, fixed.clone()))
-                .collect();
-            let beyond = (total > offset.saturating_add(SEARCH_SCAN))
-                .then(|| format!("o:{}", offset + SEARCH_SCAN));
-            (listed, beyond)
+    let (candidates, beyond_scan): (Vec<Candidate>, Option<String>) = if users {
+        let after = s.token.strip_prefix("u:").unwrap_or("");
+        let listed = app
+            .store
+            .list_users(None, Some(after), SEARCH_SCAN as i64)
+            .await?;
+        let beyond = (listed.len() == SEARCH_SCAN)
+            .then(|| listed.last().map(|u| format!("u:{}", u.username)))
+            .flatten();
+        // Each listed user is its own subject: system users and users of accounts that
+        // are not enabled are never found.
+        let usable: Vec<Candidate> = listed
+            .into_iter()
+            .filter_map(|u| usable(subject_of(u)).ok())
+            .map(|subject| {
+                (
+                    subject.user.username.clone(),
+                    Some(subject.principal.clone()),
+                )
+            })
+            .collect();
+        (usable, beyond)
+    } else {
+        let plugin = match pdp {
+            Pdp::Policy(p) => p.authz.active().plugin.clone(),
+            Pdp::Management => app.authz.active().plugin.clone(),
         };
+        let listed = match plugin.candidates(s.kind, &of_type).await {
+            Ok(listed) => listed.unwrap_or_default(),
+            Err(failed) => {
+                // As a plugin that cannot enumerate: nothing found (logged, not hidden).
+                tracing::warn!(policy = pdp.name(), kind = ?s.kind, of_type = %names::printable(&of_type, 128), reasons = ?failed.reasons, "the plugin failed to enumerate search candidates");
+                Vec::new()
+            }
+        };
+        // At most SEARCH_SCAN candidates are asked per request; the rest is the next
+        // page.
+        let total = listed.len();
+        let listed = listed
+            .into_iter()
+            .skip(offset)
+            .take(SEARCH_SCAN)
+            .map(|c| (c, fixed.clone()))
+            .collect();
+        let beyond = (total > offset.saturating_add(SEARCH_SCAN))
+            .then(|| format!("o:{}", offset + SEARCH_SCAN));
+        (listed, beyond)
+    };
     let mut ids = Vec::new();
     let mut next_token = beyond_scan.unwrap_or_default();
     for (i, (candidate, principal)) in candidates.iter().enumerate() {

@@ -14,14 +14,14 @@ use std::hint::black_box;
 /// walk past the admin, external and self checks before allowing.
 fn request() -> Request {
     Request {
-        principal: Principal {
+        principal: std::sync::Arc::new(Principal {
             username: "jane".into(),
             account: "acme".into(),
             account_type: AccountType::User,
             roles: vec!["acme:read:*".into()],
             attributes: vec![("team".into(), "red".into())],
             email: None,
-        },
+        }),
         action: "users.read".into(),
         target: Target::new("user", "joe", Some("acme")),
         context: vec![("portcullis.origin".into(), "management".into())],
