@@ -35,15 +35,20 @@ wrk.headers["authorization"] = "Bearer $KEY"
 wrk.headers["content-type"] = "application/json"
 wrk.body = '{"subject":{"username":"rita"},"action":"read","resource":{"kind":"document","id":"42","account":"acme"}}'
 LUA
-wrk -t2 -c"$CONNS" -d2s -s "$WORK/authorize.lua" "$BASE/v1/authorize" >/dev/null
+# drive RUN SECONDS: wrk against the trivial handler or the decision; its report on stdout.
+drive() {
+  local target
+  if [ "$1" = trivial ]; then target=("$BASE/health"); else target=(-s "$WORK/authorize.lua" "$BASE/v1/authorize"); fi
+  wrk -t2 -c"$CONNS" -d"$2s" "${target[@]}"
+}
+drive authorize 2 >/dev/null
 
 echo "# portcullis profile: $(nproc) cores, $CONNS connections, ${DURATION}s per run"
 printf '%-22s %9s %12s %12s\n' run "req/s" "CPU µs/req" "switches/req"
 for run in trivial authorize; do
-  if [ "$run" = trivial ]; then target=("$BASE/health"); else target=(-s "$WORK/authorize.lua" "$BASE/v1/authorize"); fi
   perf stat -x, -e task-clock,context-switches -p "$SERVER_PID" -o "$WORK/stat-$run" -- sleep "$DURATION" &
   stat_pid=$!
-  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" "${target[@]}")
+  out=$(drive "$run" "$DURATION")
   wait "$stat_pid" || true
   requests=$(awk '/requests in/ {print $1}' <<<"$out")
   rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
@@ -56,8 +61,9 @@ for line in open(path):
     if len(parts) > 2 and parts[0] and parts[0][0].isdigit():
         values[parts[2]] = float(parts[0])
 label = {"trivial": "trivial (GET /health)", "authorize": "POST /v1/authorize"}[run]
-print(f"{label:<22} {rps:>9} {values['task-clock'] * 1000 / requests:>12.1f} {values['context-switches'] / requests:>12.2f}")
-open(path + ".cpu", "w").write(str(values['task-clock'] * 1000 / requests))
+cpu = values['task-clock'] * 1000 / requests
+print(f"{label:<22} {rps:>9} {cpu:>12.1f} {values['context-switches'] / requests:>12.2f}")
+open(path + ".cpu", "w").write(str(cpu))
 PY
 done
 
@@ -65,7 +71,7 @@ done
 # A flat profile of the authorize run, grouped.
 perf record -q -F 2000 -o "$WORK/perf.data" -p "$SERVER_PID" -- sleep "$DURATION" >/dev/null 2>&1 &
 record_pid=$!
-wrk -t2 -c"$CONNS" -d"${DURATION}s" -s "$WORK/authorize.lua" "$BASE/v1/authorize" >/dev/null
+drive authorize "$DURATION" >/dev/null
 wait "$record_pid" || true
 echo "# where the server's CPU goes during POST /v1/authorize (perf record, self time)"
 perf report -i "$WORK/perf.data" --no-children --sort dso,symbol -F overhead,dso,sym 2>/dev/null \
@@ -111,10 +117,9 @@ for name, pct in groups.most_common():
 # above. wasmtime runs the plugin on its own stack (a fiber), which the unwinder does not
 # walk back into the handler: those samples are their own row.
 for run in trivial authorize; do
-  if [ "$run" = trivial ]; then target=("$BASE/health"); else target=(-s "$WORK/authorize.lua" "$BASE/v1/authorize"); fi
   perf record -q -F 499 --call-graph dwarf,65528 -o "$WORK/phases-$run.data" -p "$SERVER_PID" -- sleep 2 >/dev/null 2>&1 &
   record_pid=$!
-  wrk -t2 -c"$CONNS" -d3s "${target[@]}" >/dev/null
+  drive "$run" 3 >/dev/null
   wait "$record_pid" || true
   perf script -i "$WORK/phases-$run.data" -F ip,sym 2>/dev/null >"$WORK/phases-$run.txt"
 done

@@ -291,8 +291,10 @@ pub async fn insert_user(app: &App, actor: &str, new: &NewUser, how: &str) -> Ap
             .detail(format!("{how}account {}", user.account)),
     )
     .await;
-    app.notify(Event::UserCreated((*principal_of(&user)).clone()))
-        .await;
+    app.notify(Event::UserCreated(std::sync::Arc::unwrap_or_clone(
+        principal_of(&user),
+    )))
+    .await;
     Ok(user)
 }
 
